@@ -1,0 +1,88 @@
+//! `tarn.yml`: where the lake is and where extra schemas live. Every setting
+//! has a default, so tarn runs with no config file at all (lake `./lake`).
+//!
+//! ```yaml
+//! lake: ./lake            # relative paths are relative to this file
+//! schema_dirs: [./schemas-custom]
+//! ```
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub lake: PathBuf,
+    pub schema_dirs: Vec<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read it: {reason}")]
+    Read { path: String, reason: String },
+    #[error("{path}: {reason}")]
+    Invalid { path: String, reason: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    lake: Option<PathBuf>,
+    #[serde(default)]
+    schema_dirs: Vec<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { lake: PathBuf::from("lake"), schema_dirs: Vec::new() }
+    }
+}
+
+/// The config file used when none is named: `./tarn.yml`, if it exists.
+pub const DEFAULT_FILE: &str = "tarn.yml";
+
+impl Config {
+    /// Loads `path`, or `./tarn.yml` if `path` is None and that file exists,
+    /// else the defaults.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = match path {
+            Some(path) => path.to_path_buf(),
+            None if Path::new(DEFAULT_FILE).exists() => PathBuf::from(DEFAULT_FILE),
+            None => return Ok(Config::default()),
+        };
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read { path: shown.clone(), reason: e.to_string() })?;
+        Config::parse(&text, path.parent().unwrap_or(Path::new(".")))
+            .map_err(|reason| ConfigError::Invalid { path: shown, reason })
+    }
+
+    /// Parses config text; relative paths are taken from `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Config, String> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let file: File = serde_yaml::from_str(text).map_err(|e| e.to_string().replace('\n', " "))?;
+        let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        Ok(Config {
+            lake: resolve(file.lake.unwrap_or_else(|| PathBuf::from("lake"))),
+            schema_dirs: file.schema_dirs.into_iter().map(resolve).collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_relative_to_the_config_file() {
+        let config = Config::parse("lake: data/lake\nschema_dirs: [s, /abs]\n", Path::new("/etc/tarn")).unwrap();
+        assert_eq!(config.lake, PathBuf::from("/etc/tarn/data/lake"));
+        assert_eq!(config.schema_dirs, vec![PathBuf::from("/etc/tarn/s"), PathBuf::from("/abs")]);
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error() {
+        let error = Config::parse("lake_dir: x\n", Path::new(".")).unwrap_err();
+        assert!(error.starts_with("unknown field `lake_dir`, expected `lake` or `schema_dirs`"), "{error}");
+    }
+}

@@ -1,0 +1,100 @@
+//! The commit log, `_tarn/log.jsonl`: one JSON line a commit, appended under
+//! the lake lock. A line without its final newline was cut by a crash and is
+//! not part of the lake.
+
+use super::{LakeError, io_error};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+/// One data file a commit added.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileEntry {
+    pub table: String,
+    /// Relative to the lake root.
+    pub path: String,
+    /// year, month, day, hour.
+    pub partition: [i32; 4],
+    pub rows: u64,
+    pub bytes: u64,
+    /// Smallest and largest `p_event_time` in the file, microseconds.
+    pub min_time: i64,
+    pub max_time: i64,
+}
+
+/// One commit line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Commit {
+    pub id: u64,
+    /// RFC 3339.
+    pub time: String,
+    pub operation: String,
+    #[serde(default)]
+    pub add: Vec<FileEntry>,
+    /// Paths of files this commit takes out of the lake.
+    #[serde(default)]
+    pub remove: Vec<String>,
+    /// Inputs consumed, as `<kind>:<identity>` (`sha256:<hex>` for a local file).
+    #[serde(default)]
+    pub inputs: Vec<String>,
+}
+
+/// The lake as of the last whole commit.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    pub last_commit: u64,
+    /// Live files by path.
+    pub files: BTreeMap<String, FileEntry>,
+    pub inputs: HashSet<String>,
+    /// Bytes of the log that hold whole lines.
+    pub(super) whole_len: u64,
+}
+
+impl Snapshot {
+    pub(super) fn read(path: &Path) -> Result<Snapshot, LakeError> {
+        let text = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Snapshot::default()),
+            Err(e) => return Err(io_error(path)(e)),
+        };
+        let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let mut snapshot = Snapshot { whole_len: whole as u64, ..Snapshot::default() };
+        for (number, line) in text[..whole].split(|&b| b == b'\n').enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            let commit: Commit = serde_json::from_slice(line).map_err(|e| LakeError::DamagedLog {
+                path: path.display().to_string(),
+                line: number + 1,
+                reason: e.to_string(),
+            })?;
+            snapshot.apply(commit);
+        }
+        Ok(snapshot)
+    }
+
+    fn apply(&mut self, commit: Commit) {
+        self.last_commit = commit.id;
+        for removed in &commit.remove {
+            self.files.remove(removed);
+        }
+        for added in commit.add {
+            self.files.insert(added.path.clone(), added);
+        }
+        self.inputs.extend(commit.inputs);
+    }
+
+    /// Live files of one table.
+    pub fn table_files(&self, table: &str) -> impl Iterator<Item = &FileEntry> {
+        self.files.values().filter(move |f| f.table == table)
+    }
+
+    /// Tables with at least one live file.
+    pub fn tables(&self) -> Vec<String> {
+        let mut tables: Vec<String> = self.files.values().map(|f| f.table.clone()).collect();
+        tables.dedup();
+        tables.sort();
+        tables.dedup();
+        tables
+    }
+}

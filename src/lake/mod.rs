@@ -1,0 +1,100 @@
+//! The lake: Hive-partitioned Parquet under `<lake>/<table>/year=/month=/day=/hour=/`,
+//! and the commit log that says which files are live and which inputs each
+//! commit consumed.
+//!
+//! A file becomes visible only when a commit line naming it is appended to
+//! `_tarn/log.jsonl`, so readers see whole commits or nothing. Writers stage
+//! files under `_tarn/staging/`, then take the lake lock, move them into
+//! place and append the commit line. A crash at any point leaves either no
+//! commit line (the staged or moved files are removed by the next writer) or a
+//! whole one.
+
+mod log;
+mod quarantine;
+mod writer;
+
+pub use log::{Commit, FileEntry, Snapshot};
+pub use quarantine::{QUARANTINE_TABLE, QuarantineRow, quarantine_schema};
+pub use writer::{CommitOutcome, Transaction};
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong in the lake.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error("lake {path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("lake commit log {path} line {line} is damaged: {reason}; restore it from a backup or remove the line")]
+    DamagedLog { path: String, line: usize, reason: String },
+    #[error("writing Parquet: {0}")]
+    Parquet(#[from] datafusion::parquet::errors::ParquetError),
+    #[error("building rows: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+}
+
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> LakeError + '_ {
+    move |source| LakeError::Io { path: path.display().to_string(), source }
+}
+
+/// A lake directory.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: PathBuf,
+}
+
+impl Lake {
+    /// Opens (creating if needed) the lake at `root`.
+    pub fn open(root: &Path) -> Result<Lake, LakeError> {
+        let meta = root.join("_tarn");
+        fs::create_dir_all(meta.join("staging")).map_err(io_error(&meta))?;
+        let root = fs::canonicalize(root).map_err(io_error(root))?;
+        Ok(Lake { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn meta_dir(&self) -> PathBuf {
+        self.root.join("_tarn")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.meta_dir().join("log.jsonl")
+    }
+
+    fn staging_dir(&self) -> PathBuf {
+        self.meta_dir().join("staging")
+    }
+
+    /// The committed state: live files and consumed inputs.
+    pub fn snapshot(&self) -> Result<Snapshot, LakeError> {
+        Snapshot::read(&self.log_path())
+    }
+
+    /// Takes the lake's writer lock (blocking until other writers release it).
+    fn lock(&self) -> Result<File, LakeError> {
+        let path = self.meta_dir().join("lock");
+        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io_error(&path))?;
+        file.lock().map_err(io_error(&path))?;
+        Ok(file)
+    }
+
+    /// Starts a transaction that stages files and commits them at once.
+    pub fn begin(&self) -> Result<Transaction, LakeError> {
+        Transaction::begin(self.clone())
+    }
+}
+
+/// The partition directory of a table for a UTC hour (microseconds since the epoch).
+pub fn partition_dir(table: &str, micros: i64) -> (String, [i32; 4]) {
+    use chrono::{Datelike, Timelike};
+    let time = chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default();
+    let values = [time.year(), time.month() as i32, time.day() as i32, time.hour() as i32];
+    (format!("{table}/year={:04}/month={:02}/day={:02}/hour={:02}", values[0], values[1], values[2], values[3]), values)
+}
+
+#[cfg(test)]
+mod tests;

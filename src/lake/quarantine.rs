@@ -1,0 +1,67 @@
+//! Quarantine: records that failed their schema (or were not JSON), kept with
+//! their original bytes, where they came from and why, as a lake table of its
+//! own so SQL can read it and `tarn quarantine replay` can retry it.
+
+use crate::schema::timestamp_type;
+use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::record_batch::RecordBatch;
+use std::sync::{Arc, LazyLock};
+
+pub const QUARANTINE_TABLE: &str = "quarantine";
+
+/// One refused record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuarantineRow {
+    pub log_type: String,
+    pub reason: String,
+    /// The record's original text.
+    pub raw: String,
+    pub source_id: String,
+    pub source_label: String,
+    pub source_file: Option<String>,
+    /// Record number or line number within the source file.
+    pub position: u64,
+    /// Microseconds since the epoch.
+    pub parse_time: i64,
+}
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("p_log_type", DataType::Utf8, false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("raw", DataType::Utf8, false),
+        Field::new("p_source_id", DataType::Utf8, true),
+        Field::new("p_source_label", DataType::Utf8, true),
+        Field::new("p_source_file", DataType::Utf8, true),
+        Field::new("p_source_position", DataType::Int64, false),
+        Field::new("p_parse_time", timestamp_type(), false),
+        // Quarantine is partitioned by when the record was refused.
+        Field::new("p_event_time", timestamp_type(), false),
+    ]))
+});
+
+/// The quarantine table's columns.
+pub fn quarantine_schema() -> SchemaRef {
+    SCHEMA.clone()
+}
+
+pub(super) fn quarantine_batch(rows: &[QuarantineRow]) -> Result<RecordBatch, ArrowError> {
+    let strings = |get: fn(&QuarantineRow) -> Option<&str>| -> ArrayRef { Arc::new(rows.iter().map(get).collect::<StringArray>()) };
+    let times = || -> ArrayRef { Arc::new(TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.parse_time)).with_timezone("UTC")) };
+    RecordBatch::try_new(
+        quarantine_schema(),
+        vec![
+            strings(|r| Some(&r.log_type)),
+            strings(|r| Some(&r.reason)),
+            strings(|r| Some(&r.raw)),
+            strings(|r| Some(&r.source_id)),
+            strings(|r| Some(&r.source_label)),
+            strings(|r| r.source_file.as_deref()),
+            Arc::new(rows.iter().map(|r| r.position as i64).collect::<Int64Array>()),
+            times(),
+            times(),
+        ],
+    )
+}

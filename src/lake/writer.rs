@@ -1,0 +1,301 @@
+//! A write transaction: stage Parquet files (zstd) per table and UTC hour,
+//! then commit them in one step together with the inputs they consumed.
+
+use super::log::{Commit, FileEntry, Snapshot};
+use super::quarantine::{QUARANTINE_TABLE, QuarantineRow, quarantine_batch};
+use super::{Lake, LakeError, io_error, partition_dir};
+use datafusion::arrow::array::{AsArray, UInt32Array};
+use datafusion::arrow::compute::take_record_batch;
+use datafusion::arrow::datatypes::TimestampMicrosecondType;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::PathBuf;
+
+const HOUR_MICROS: i64 = 3_600_000_000;
+/// A partition file is closed and a new one started past this many rows.
+const MAX_FILE_ROWS: u64 = 1_000_000;
+/// At most this many partition files are open at once; the least recently
+/// written one is closed first.
+const MAX_OPEN_FILES: usize = 32;
+
+struct OpenFile {
+    writer: ArrowWriter<File>,
+    staged: PathBuf,
+    entry: FileEntry,
+    last_use: u64,
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommitOutcome {
+    /// Committed as commit `id`.
+    Committed { id: u64, rows: u64, files: usize },
+    /// Nothing to commit.
+    Empty,
+    /// Another writer committed some of these inputs first; nothing was
+    /// committed. Redo the work without them.
+    AlreadyConsumed(Vec<String>),
+}
+
+/// Stages files, then commits them atomically.
+pub struct Transaction {
+    lake: Lake,
+    id: String,
+    dir: PathBuf,
+    /// Held while the transaction lives: a staging directory whose lock can be
+    /// taken belongs to a dead writer.
+    _staging_lock: File,
+    open: HashMap<(String, i64), OpenFile>,
+    closed: Vec<(PathBuf, FileEntry)>,
+    quarantine: Vec<QuarantineRow>,
+    remove: Vec<String>,
+    inputs: Vec<String>,
+    file_number: u32,
+    clock: u64,
+    properties: WriterProperties,
+}
+
+impl Transaction {
+    pub(super) fn begin(lake: Lake) -> Result<Transaction, LakeError> {
+        let id = format!("{}-{:016x}", chrono::Utc::now().format("%Y%m%dT%H%M%S"), crate::unique_seed());
+        let dir = lake.staging_dir().join(&id);
+        fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        let lock_path = dir.join(".lock");
+        let staging_lock = File::create(&lock_path).map_err(io_error(&lock_path))?;
+        staging_lock.lock().map_err(io_error(&lock_path))?;
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("level 3 is valid")))
+            .set_max_row_group_row_count(Some(128 * 1024))
+            .set_created_by(format!("tarn {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Transaction {
+            lake,
+            id,
+            dir,
+            _staging_lock: staging_lock,
+            open: HashMap::new(),
+            closed: Vec::new(),
+            quarantine: Vec::new(),
+            remove: Vec::new(),
+            inputs: Vec::new(),
+            file_number: 0,
+            clock: 0,
+            properties,
+        })
+    }
+
+    /// Rows written so far, in open and closed files.
+    pub fn rows(&self) -> u64 {
+        self.open.values().map(|f| f.entry.rows).chain(self.closed.iter().map(|(_, e)| e.rows)).sum()
+    }
+
+    pub fn quarantined(&self) -> usize {
+        self.quarantine.len()
+    }
+
+    /// Writes rows of `table`. The batch must have a `p_event_time` column;
+    /// rows go to the partition of their UTC hour.
+    pub fn write(&mut self, table: &str, batch: &RecordBatch) -> Result<(), LakeError> {
+        let times = batch
+            .column_by_name("p_event_time")
+            .expect("every table has p_event_time")
+            .as_primitive::<TimestampMicrosecondType>()
+            .clone();
+        let mut by_hour: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        for (row, time) in times.iter().enumerate() {
+            by_hour.entry(time.unwrap_or_default().div_euclid(HOUR_MICROS)).or_default().push(row as u32);
+        }
+        if by_hour.len() == 1 {
+            let hour = *by_hour.keys().next().expect("one hour");
+            return self.write_hour(table, hour, batch, &times);
+        }
+        for (hour, rows) in by_hour {
+            let part = take_record_batch(batch, &UInt32Array::from(rows))?;
+            let part_times = part.column_by_name("p_event_time").expect("kept").as_primitive::<TimestampMicrosecondType>().clone();
+            self.write_hour(table, hour, &part, &part_times)?;
+        }
+        Ok(())
+    }
+
+    fn write_hour(
+        &mut self,
+        table: &str,
+        hour: i64,
+        batch: &RecordBatch,
+        times: &datafusion::arrow::array::TimestampMicrosecondArray,
+    ) -> Result<(), LakeError> {
+        self.clock += 1;
+        let key = (table.to_string(), hour);
+        if !self.open.contains_key(&key) {
+            if self.open.len() >= MAX_OPEN_FILES {
+                let oldest = self.open.iter().min_by_key(|(_, f)| f.last_use).map(|(k, _)| k.clone()).expect("not empty");
+                self.close(&oldest)?;
+            }
+            let (dir, partition) = partition_dir(table, hour * HOUR_MICROS);
+            self.file_number += 1;
+            let name = format!("part-{}-{:05}.parquet", self.id, self.file_number);
+            let staged = self.dir.join(format!("{:05}.parquet", self.file_number));
+            let file = File::create(&staged).map_err(io_error(&staged))?;
+            let writer = ArrowWriter::try_new(file, batch.schema(), Some(self.properties.clone()))?;
+            let entry = FileEntry {
+                table: table.to_string(),
+                path: format!("{dir}/{name}"),
+                partition,
+                rows: 0,
+                bytes: 0,
+                min_time: i64::MAX,
+                max_time: i64::MIN,
+            };
+            self.open.insert(key.clone(), OpenFile { writer, staged, entry, last_use: 0 });
+        }
+        let file = self.open.get_mut(&key).expect("opened above");
+        file.writer.write(batch)?;
+        file.last_use = self.clock;
+        file.entry.rows += batch.num_rows() as u64;
+        let (min, max) = (datafusion::arrow::compute::min(times), datafusion::arrow::compute::max(times));
+        file.entry.min_time = file.entry.min_time.min(min.unwrap_or(i64::MAX));
+        file.entry.max_time = file.entry.max_time.max(max.unwrap_or(i64::MIN));
+        if file.entry.rows >= MAX_FILE_ROWS {
+            self.close(&key)?;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, key: &(String, i64)) -> Result<(), LakeError> {
+        let Some(mut file) = self.open.remove(key) else { return Ok(()) };
+        file.writer.flush()?;
+        let inner = file.writer.into_inner()?;
+        inner.sync_all().map_err(io_error(&file.staged))?;
+        file.entry.bytes = inner.metadata().map_err(io_error(&file.staged))?.len();
+        self.closed.push((file.staged, file.entry));
+        Ok(())
+    }
+
+    /// Sends a refused record to quarantine, in this same commit.
+    pub fn quarantine(&mut self, row: QuarantineRow) {
+        self.quarantine.push(row);
+    }
+
+    /// Takes a live file out of the lake in this commit (replay, compaction).
+    pub fn remove(&mut self, path: &str) {
+        self.remove.push(path.to_string());
+    }
+
+    /// Records an input this commit consumes (a file's content hash, a queue
+    /// message, an API cursor).
+    pub fn consume(&mut self, input: String) {
+        self.inputs.push(input);
+    }
+
+    /// Commits everything staged. With `force`, inputs already consumed by an
+    /// earlier commit are consumed again (a deliberate re-ingest).
+    pub fn commit(mut self, operation: &str, force: bool) -> Result<CommitOutcome, LakeError> {
+        if !self.quarantine.is_empty() {
+            let rows = std::mem::take(&mut self.quarantine);
+            let batch = quarantine_batch(&rows)?;
+            self.write(QUARANTINE_TABLE, &batch)?;
+        }
+        let keys: Vec<_> = self.open.keys().cloned().collect();
+        for key in keys {
+            self.close(&key)?;
+        }
+        if self.closed.is_empty() && self.inputs.is_empty() && self.remove.is_empty() {
+            return Ok(CommitOutcome::Empty);
+        }
+        // The manifest lets the next writer undo the moves of a crashed commit.
+        let manifest: Vec<&str> = self.closed.iter().map(|(_, e)| e.path.as_str()).collect();
+        let manifest_path = self.dir.join("manifest.json");
+        fs::write(&manifest_path, serde_json::to_vec(&manifest).expect("strings serialise")).map_err(io_error(&manifest_path))?;
+
+        let _lock = self.lake.lock()?;
+        recover(&self.lake)?;
+        let snapshot = self.lake.snapshot()?;
+        if !force {
+            let taken: Vec<String> = self.inputs.iter().filter(|i| snapshot.inputs.contains(*i)).cloned().collect();
+            if !taken.is_empty() {
+                return Ok(CommitOutcome::AlreadyConsumed(taken));
+            }
+        }
+        for (staged, entry) in &self.closed {
+            let target = self.lake.root.join(&entry.path);
+            let parent = target.parent().expect("partition files have a directory");
+            fs::create_dir_all(parent).map_err(io_error(parent))?;
+            fs::rename(staged, &target).map_err(io_error(&target))?;
+        }
+        let commit = Commit {
+            id: snapshot.last_commit + 1,
+            time: chrono::Utc::now().to_rfc3339(),
+            operation: operation.to_string(),
+            add: self.closed.iter().map(|(_, e)| e.clone()).collect(),
+            remove: std::mem::take(&mut self.remove),
+            inputs: std::mem::take(&mut self.inputs),
+        };
+        append_commit(&self.lake, &snapshot, &commit)?;
+        for removed in &commit.remove {
+            let _ = fs::remove_file(self.lake.root.join(removed));
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+        Ok(CommitOutcome::Committed { id: commit.id, rows: commit.add.iter().map(|f| f.rows).sum(), files: commit.add.len() })
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        // Uncommitted (or already committed) staging is not needed any more.
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn append_commit(lake: &Lake, snapshot: &Snapshot, commit: &Commit) -> Result<(), LakeError> {
+    let path = lake.log_path();
+    let file = File::options().create(true).append(false).write(true).truncate(false).open(&path).map_err(io_error(&path))?;
+    // Drop a line cut by a crash, then append ours in one write.
+    file.set_len(snapshot.whole_len).map_err(io_error(&path))?;
+    let mut line = serde_json::to_vec(commit).expect("a commit serialises");
+    line.push(b'\n');
+    use std::io::{Seek, SeekFrom};
+    let mut file = file;
+    file.seek(SeekFrom::Start(snapshot.whole_len)).map_err(io_error(&path))?;
+    file.write_all(&line).map_err(io_error(&path))?;
+    file.sync_data().map_err(io_error(&path))?;
+    Ok(())
+}
+
+/// Removes what crashed writers left: their staging directories, and files
+/// they had moved into the lake without committing. Runs under the lake lock.
+fn recover(lake: &Lake) -> Result<(), LakeError> {
+    let staging = lake.staging_dir();
+    let Ok(entries) = fs::read_dir(&staging) else { return Ok(()) };
+    let mut snapshot = None;
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let Ok(lock) = File::options().write(true).open(dir.join(".lock")) else {
+            // No lock file yet: a writer is still creating it, or it died
+            // before writing anything. Only the latter is old.
+            if entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().unwrap_or_default().as_secs() > 3600) {
+                let _ = fs::remove_dir_all(&dir);
+            }
+            continue;
+        };
+        if lock.try_lock().is_err() {
+            continue; // a live writer
+        }
+        if let Ok(manifest) = fs::read(dir.join("manifest.json")) {
+            let paths: Vec<String> = serde_json::from_slice(&manifest).unwrap_or_default();
+            if snapshot.is_none() {
+                snapshot = Some(lake.snapshot()?);
+            }
+            let live = &snapshot.as_ref().expect("read above").files;
+            for path in paths.iter().filter(|p| !live.contains_key(*p)) {
+                let _ = fs::remove_file(lake.root.join(path));
+            }
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}

@@ -1,0 +1,314 @@
+//! Turns a schema file into a checked, compiled log type: the table's Arrow
+//! schema (lower-case column names at every depth) and the tree the record
+//! decoder walks. Every mistake is reported with the field's path.
+
+use super::indicators::Indicator;
+use super::model::{FieldSpec, IpKind, SchemaFile, ValueSpec};
+use super::time::TimeFormat;
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// The column holding each row's original record as JSON text.
+pub const RAW_COLUMN: &str = "eventjson";
+
+/// Standard columns every table has, after the schema's own fields.
+pub const STANDARD_COLUMNS: [&str; 7] =
+    ["p_log_type", "p_row_id", "p_event_time", "p_parse_time", "p_source_id", "p_source_label", "p_source_file"];
+
+/// How a string value is checked.
+#[derive(Debug, Clone)]
+pub enum StringCheck {
+    Allow(Vec<String>),
+    Deny(Vec<String>),
+    Ip(IpKind),
+    Cidr(IpKind),
+}
+
+/// What a value is and how to read it.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    String { checks: Vec<StringCheck> },
+    Int16,
+    Int32,
+    Int64,
+    Float,
+    Boolean,
+    Timestamp { formats: Vec<TimeFormat>, event_time: bool },
+    Object(Object),
+    Array(Box<Node>),
+    Json,
+}
+
+/// A value schema: its kind plus the options that apply to any kind.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub kind: Kind,
+    pub embedded_json: bool,
+    pub indicators: Vec<Indicator>,
+}
+
+/// An object's fields, with a lookup by lower-case name.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub fields: Vec<ObjectField>,
+    pub by_lower_name: HashMap<String, usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObjectField {
+    /// The name as the schema (and the source) spells it.
+    pub name: String,
+    /// The column name: `name` lower-cased.
+    pub column: String,
+    pub required: bool,
+    pub node: Node,
+}
+
+/// A problem in a schema file, with the path of the field it concerns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+/// Compiles the fields of a schema file. `Err` lists every problem found.
+pub fn compile(file: &SchemaFile) -> Result<(Object, Vec<Indicator>), Vec<Problem>> {
+    let mut compiler = Compiler { definitions: &file.definitions, problems: Vec::new(), indicators: BTreeSet::new(), depth: 0 };
+    if file.schema.trim().is_empty() {
+        compiler.problem("", "the `schema` name is empty".to_string());
+    }
+    if file.fields.is_empty() {
+        compiler.problem("", "`fields` is empty: a schema needs at least one field".to_string());
+    }
+    let root = compiler.object("", &file.fields, true);
+    if compiler.problems.is_empty() {
+        Ok((root, compiler.indicators.into_iter().collect()))
+    } else {
+        Err(compiler.problems)
+    }
+}
+
+struct Compiler<'a> {
+    definitions: &'a std::collections::BTreeMap<String, ValueSpec>,
+    problems: Vec<Problem>,
+    indicators: BTreeSet<Indicator>,
+    depth: usize,
+}
+
+impl Compiler<'_> {
+    fn problem(&mut self, field: &str, message: String) {
+        self.problems.push(Problem { field: field.to_string(), message });
+    }
+
+    fn object(&mut self, path: &str, specs: &[FieldSpec], top_level: bool) -> Object {
+        let mut object = Object { fields: Vec::new(), by_lower_name: HashMap::new() };
+        for spec in specs {
+            let field_path = if path.is_empty() { spec.name.clone() } else { format!("{path}.{}", spec.name) };
+            let column = spec.name.to_lowercase();
+            if spec.name.trim().is_empty() {
+                self.problem(path, "a field has an empty `name`".to_string());
+                continue;
+            }
+            if top_level && (column.starts_with("p_") || column == RAW_COLUMN) {
+                self.problem(&field_path, format!("the name '{}' is reserved for tarn's standard columns; rename the field", spec.name));
+                continue;
+            }
+            if let Some(&other) = object.by_lower_name.get(&column) {
+                let other: &ObjectField = &object.fields[other];
+                self.problem(
+                    &field_path,
+                    format!("'{}' and '{}' differ only by case; column names are lower-case, so keep one", other.name, spec.name),
+                );
+                continue;
+            }
+            let Some(node) = self.value(&field_path, &spec.value) else { continue };
+            object.by_lower_name.insert(column.clone(), object.fields.len());
+            object.fields.push(ObjectField { name: spec.name.clone(), column, required: spec.required, node });
+        }
+        object
+    }
+
+    fn value(&mut self, path: &str, spec: &ValueSpec) -> Option<Node> {
+        let Some(kind_name) = spec.kind.as_deref() else {
+            self.problem(path, "`type` is missing (string, int, smallint, bigint, float, boolean, timestamp, object, array, json or ref)".to_string());
+            return None;
+        };
+        let mut indicators = Vec::new();
+        for name in &spec.indicators {
+            match Indicator::parse(name) {
+                Some(indicator) if kind_name == "string" => {
+                    self.indicators.insert(indicator);
+                    indicators.push(indicator);
+                }
+                Some(_) => self.problem(path, format!("indicator '{name}' needs a string field, not {kind_name}")),
+                None => self.problem(
+                    path,
+                    format!("unknown indicator '{name}' (known: ip, domain, hostname, url, net_addr, md5, sha1, sha256, trace_id, aws_arn, aws_account_id, aws_instance_id, aws_tag, email, username)"),
+                ),
+            }
+        }
+        if spec.is_embedded_json && !matches!(kind_name, "object" | "array" | "json" | "ref") {
+            self.problem(path, format!("isEmbeddedJSON applies to object, array and json fields, not {kind_name}"));
+        }
+        if spec.is_event_time && kind_name != "timestamp" {
+            self.problem(path, format!("isEventTime needs a timestamp field, not {kind_name}"));
+        }
+        if (spec.time_format.is_some() || spec.time_formats.is_some()) && kind_name != "timestamp" {
+            self.problem(path, format!("timeFormat applies to timestamp fields, not {kind_name}"));
+        }
+        if spec.validate.is_some() && kind_name != "string" {
+            self.problem(path, format!("validate applies to string fields, not {kind_name}"));
+        }
+        if spec.fields.is_some() && kind_name != "object" {
+            self.problem(path, format!("`fields` applies to object fields, not {kind_name}"));
+        }
+        if spec.element.is_some() && kind_name != "array" {
+            self.problem(path, format!("`element` applies to array fields, not {kind_name}"));
+        }
+        let kind = match kind_name {
+            "string" => Kind::String { checks: self.string_checks(path, spec) },
+            "smallint" => Kind::Int16,
+            "int" => Kind::Int32,
+            "bigint" => Kind::Int64,
+            "float" => Kind::Float,
+            "boolean" => Kind::Boolean,
+            "json" => Kind::Json,
+            "timestamp" => {
+                let names: Vec<&String> = spec.time_format.iter().chain(spec.time_formats.iter().flatten()).collect();
+                if names.is_empty() {
+                    self.problem(path, "a timestamp needs `timeFormat` (rfc3339, unix, unix_ms, unix_us, unix_ns or a strftime pattern)".to_string());
+                    return None;
+                }
+                let mut formats = Vec::new();
+                for name in names {
+                    match TimeFormat::parse(name) {
+                        Ok(format) => formats.push(format),
+                        Err(message) => self.problem(path, message),
+                    }
+                }
+                Kind::Timestamp { formats, event_time: spec.is_event_time }
+            }
+            "object" => {
+                let Some(fields) = spec.fields.as_deref() else {
+                    self.problem(path, "an object needs `fields`".to_string());
+                    return None;
+                };
+                if fields.is_empty() {
+                    self.problem(path, "an object needs at least one field".to_string());
+                    return None;
+                }
+                Kind::Object(self.object(path, fields, false))
+            }
+            "array" => {
+                let Some(element) = spec.element.as_deref() else {
+                    self.problem(path, "an array needs `element` (the schema of its items)".to_string());
+                    return None;
+                };
+                Kind::Array(Box::new(self.value(&format!("{path}[]"), element)?))
+            }
+            "ref" => {
+                let Some(target) = spec.target.as_deref() else {
+                    self.problem(path, "a ref needs `target` (the name of an entry in `definitions`)".to_string());
+                    return None;
+                };
+                let Some(definition) = self.definitions.get(target) else {
+                    let known: Vec<&str> = self.definitions.keys().map(String::as_str).collect();
+                    self.problem(path, format!("ref target '{target}' is not in `definitions` (defined: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") }));
+                    return None;
+                };
+                if self.depth > 32 {
+                    self.problem(path, format!("ref target '{target}' refers to itself; recursive definitions cannot become columns"));
+                    return None;
+                }
+                self.depth += 1;
+                let mut node = self.value(path, definition);
+                self.depth -= 1;
+                if let Some(node) = node.as_mut() {
+                    node.embedded_json |= spec.is_embedded_json;
+                }
+                return node;
+            }
+            other => {
+                self.problem(path, format!("unknown type '{other}' (use string, int, smallint, bigint, float, boolean, timestamp, object, array, json or ref)"));
+                return None;
+            }
+        };
+        Some(Node { kind, embedded_json: spec.is_embedded_json, indicators })
+    }
+
+    fn string_checks(&mut self, path: &str, spec: &ValueSpec) -> Vec<StringCheck> {
+        let Some(validate) = &spec.validate else { return Vec::new() };
+        let mut checks = Vec::new();
+        if validate.allow.is_some() && validate.deny.is_some() {
+            self.problem(path, "validate has both `allow` and `deny`; keep one".to_string());
+        }
+        if let Some(allow) = &validate.allow {
+            checks.push(StringCheck::Allow(allow.clone()));
+        }
+        if let Some(deny) = &validate.deny {
+            checks.push(StringCheck::Deny(deny.clone()));
+        }
+        if let Some(ip) = validate.ip {
+            checks.push(StringCheck::Ip(ip));
+        }
+        if let Some(cidr) = validate.cidr {
+            checks.push(StringCheck::Cidr(cidr));
+        }
+        checks
+    }
+}
+
+impl Node {
+    /// The Arrow type this value is stored as.
+    pub fn data_type(&self) -> DataType {
+        match &self.kind {
+            Kind::String { .. } | Kind::Json => DataType::Utf8,
+            Kind::Int16 => DataType::Int16,
+            Kind::Int32 => DataType::Int32,
+            Kind::Int64 => DataType::Int64,
+            Kind::Float => DataType::Float64,
+            Kind::Boolean => DataType::Boolean,
+            Kind::Timestamp { .. } => timestamp_type(),
+            Kind::Object(object) => DataType::Struct(object.arrow_fields()),
+            Kind::Array(element) => DataType::List(Arc::new(Field::new("item", element.data_type(), true))),
+        }
+    }
+}
+
+impl Object {
+    fn arrow_fields(&self) -> Fields {
+        self.fields.iter().map(|field| field.arrow_field()).collect()
+    }
+}
+
+impl ObjectField {
+    fn arrow_field(&self) -> Field {
+        let field = Field::new(&self.column, self.node.data_type(), true);
+        if self.column != self.name {
+            field.with_metadata([("tarn.name".to_string(), self.name.clone())].into())
+        } else {
+            field
+        }
+    }
+}
+
+/// Timestamps are stored as microseconds, UTC.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// The Arrow schema of a table: the schema's fields, the original record, the
+/// standard `p_*` fields and the `p_any_*` columns its indicators fill.
+pub fn table_schema(root: &Object, indicator_columns: &[&'static str]) -> Schema {
+    let mut fields: Vec<Field> = root.fields.iter().map(ObjectField::arrow_field).collect();
+    fields.push(Field::new(RAW_COLUMN, DataType::Utf8, true));
+    for name in STANDARD_COLUMNS {
+        let data_type = if name.ends_with("_time") { timestamp_type() } else { DataType::Utf8 };
+        fields.push(Field::new(name, data_type, !matches!(name, "p_log_type" | "p_row_id" | "p_event_time" | "p_parse_time")));
+    }
+    for name in indicator_columns {
+        fields.push(Field::new(*name, DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), true));
+    }
+    Schema::new(fields)
+}

@@ -1,0 +1,146 @@
+//! Timestamp formats of the Panther schema (`timeFormat` / `timeFormats`).
+//!
+//! Every format parses to microseconds since the Unix epoch, UTC, which is
+//! how the lake stores timestamps.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use serde_json::Value;
+
+/// One accepted time format.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TimeFormat {
+    Rfc3339,
+    Unix,
+    UnixMs,
+    UnixUs,
+    UnixNs,
+    /// A strftime pattern such as `%Y-%m-%d %H:%M:%S`.
+    Pattern(String),
+}
+
+impl TimeFormat {
+    /// Reads a format name as a schema file writes it.
+    pub fn parse(name: &str) -> Result<TimeFormat, String> {
+        Ok(match name {
+            "rfc3339" => TimeFormat::Rfc3339,
+            "unix" => TimeFormat::Unix,
+            "unix_ms" => TimeFormat::UnixMs,
+            "unix_us" => TimeFormat::UnixUs,
+            "unix_ns" => TimeFormat::UnixNs,
+            pattern if pattern.contains('%') => {
+                // chrono reports a bad pattern only when it is used; try it once
+                // on a fixed instant so the schema check catches it.
+                let probe = chrono::DateTime::UNIX_EPOCH.naive_utc();
+                let mut text = String::new();
+                use std::fmt::Write;
+                if write!(text, "{}", probe.format(pattern)).is_err() {
+                    return Err(format!("'{pattern}' is not a valid strftime pattern"));
+                }
+                TimeFormat::Pattern(pattern.to_string())
+            }
+            other => {
+                return Err(format!(
+                    "unknown time format '{other}' (use rfc3339, unix, unix_ms, unix_us, unix_ns or a strftime pattern such as '%Y-%m-%d %H:%M:%S')"
+                ));
+            }
+        })
+    }
+
+    /// Parses one JSON value under this format, to microseconds since the epoch.
+    pub fn to_micros(&self, value: &Value) -> Option<i64> {
+        match self {
+            TimeFormat::Rfc3339 => parse_rfc3339(value.as_str()?),
+            TimeFormat::Unix => scaled(value, 1_000_000.0),
+            TimeFormat::UnixMs => scaled(value, 1_000.0),
+            TimeFormat::UnixUs => scaled(value, 1.0),
+            TimeFormat::UnixNs => scaled(value, 0.001),
+            TimeFormat::Pattern(pattern) => parse_pattern(value.as_str()?, pattern),
+        }
+    }
+}
+
+/// Reads a number of units (a JSON number or a numeric string) as microseconds.
+/// Whole numbers stay exact; fractions go through f64.
+fn scaled(value: &Value, micros_per_unit: f64) -> Option<i64> {
+    let text;
+    let number = match value {
+        Value::Number(n) => n,
+        Value::String(s) => {
+            text = serde_json::from_str::<serde_json::Number>(s.trim()).ok()?;
+            &text
+        }
+        _ => return None,
+    };
+    if let Some(whole) = number.as_i64() {
+        return if micros_per_unit >= 1.0 {
+            whole.checked_mul(micros_per_unit as i64)
+        } else {
+            Some(whole.div_euclid((1.0 / micros_per_unit).round() as i64))
+        };
+    }
+    let number = number.as_f64()?;
+    number.is_finite().then(|| (number * micros_per_unit).round() as i64)
+}
+
+fn parse_rfc3339(text: &str) -> Option<i64> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_micros());
+    }
+    // Tolerate what some producers write: no zone (taken as UTC), or a space for the `T`.
+    for pattern in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, pattern) {
+            return Some(t.and_utc().timestamp_micros());
+        }
+    }
+    DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z").ok().map(|t| t.timestamp_micros())
+}
+
+fn parse_pattern(text: &str, pattern: &str) -> Option<i64> {
+    if let Ok(t) = DateTime::parse_from_str(text, pattern) {
+        return Some(t.timestamp_micros());
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(text, pattern) {
+        return Some(t.and_utc().timestamp_micros());
+    }
+    NaiveDate::parse_from_str(text, pattern)
+        .ok()
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_micros())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_format_reads_the_same_instant() {
+        let micros = 1_700_000_000_123_000;
+        let cases = [
+            ("rfc3339", json!("2023-11-14T22:13:20.123Z")),
+            ("rfc3339", json!("2023-11-14T23:13:20.123+01:00")),
+            ("unix", json!(1_700_000_000.123)),
+            ("unix", json!("1700000000.123")),
+            ("unix_ms", json!(1_700_000_000_123i64)),
+            ("unix_us", json!(1_700_000_000_123_000i64)),
+            ("unix_ns", json!(1_700_000_000_123_000_000i64)),
+            ("%Y-%m-%d %H:%M:%S%.3f", json!("2023-11-14 22:13:20.123")),
+        ];
+        for (format, value) in cases {
+            let format = TimeFormat::parse(format).unwrap();
+            assert_eq!(format.to_micros(&value), Some(micros), "{format:?} on {value}");
+        }
+    }
+
+    #[test]
+    fn a_date_only_pattern_is_midnight_utc() {
+        let format = TimeFormat::parse("%Y-%m-%d").unwrap();
+        assert_eq!(format.to_micros(&json!("1970-01-02")), Some(86_400_000_000));
+    }
+
+    #[test]
+    fn garbage_is_not_a_time() {
+        assert_eq!(TimeFormat::Rfc3339.to_micros(&json!("yesterday")), None);
+        assert_eq!(TimeFormat::Unix.to_micros(&json!(true)), None);
+        assert!(TimeFormat::parse("iso").is_err());
+    }
+}

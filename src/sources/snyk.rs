@@ -1,0 +1,32 @@
+//! Snyk audit logs. Snyk serves them in two shapes: the v1 API's bare array
+//! of camelCase records (the names Panther's `Snyk.*Audit` schemas use), and
+//! the REST API's search page, whose items use snake_case names.
+
+use serde_json::{Map, Value};
+
+/// Maps a REST audit-log item to the v1 field names (`org_id` → `orgId`, ...).
+/// Unknown keys are kept as they are.
+pub fn rest_item_to_v1(item: Value) -> Value {
+    let Value::Object(map) = item else { return item };
+    let renamed: Map<String, Value> = map
+        .into_iter()
+        .map(|(key, value)| {
+            let key = match key.as_str() {
+                "group_id" => "groupId".to_string(),
+                "org_id" => "orgId".to_string(),
+                "user_id" => "userId".to_string(),
+                "project_id" => "projectId".to_string(),
+                _ => key,
+            };
+            (key, value)
+        })
+        .collect();
+    Value::Object(renamed)
+}
+
+/// Whether a JSON object is a REST audit-log search page
+/// (`{"data": {"items": [...]}, "jsonapi": ..., "links": ...}`).
+pub fn is_rest_page(object: &Map<String, Value>) -> bool {
+    object.get("data").and_then(|d| d.get("items")).is_some_and(Value::is_array)
+        && (object.contains_key("jsonapi") || object.contains_key("links"))
+}

@@ -1,0 +1,119 @@
+//! SQL over the lake with DataFusion: every lake table (and `quarantine`)
+//! registered from the commit log, read-only, with errors as one readable line.
+
+mod print;
+pub mod shell;
+mod table;
+
+pub use print::{Format, write as write_results};
+pub use table::{LakeTable, PARTITION_COLUMNS};
+
+use crate::lake::{Lake, LakeError, QUARANTINE_TABLE, quarantine_schema};
+use crate::schema::Registry;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::logical_expr::LogicalPlan;
+use std::sync::Arc;
+
+/// A query that failed, as one line for the user.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SqlError(pub String);
+
+impl From<DataFusionError> for SqlError {
+    fn from(error: DataFusionError) -> SqlError {
+        SqlError(one_line(&error.strip_backtrace()))
+    }
+}
+
+impl From<LakeError> for SqlError {
+    fn from(error: LakeError) -> SqlError {
+        SqlError(error.to_string())
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A query session over one snapshot of the lake.
+pub struct Sql {
+    ctx: SessionContext,
+    tables: Vec<(String, SchemaRef)>,
+}
+
+impl Sql {
+    /// Registers every known log type's table and `quarantine`, with the
+    /// files live in the lake now.
+    pub fn open(lake: &Lake, registry: &Registry) -> Result<Sql, SqlError> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema("tarn", "lake")
+            .set_str("datafusion.execution.time_zone", "+00:00");
+        let ctx = SessionContext::new_with_config(config);
+        let snapshot = lake.snapshot()?;
+        let mut tables = Vec::new();
+        let with_schemas = registry
+            .iter()
+            .map(|t| (t.table.clone(), t.arrow_schema.clone()))
+            .chain([(QUARANTINE_TABLE.to_string(), quarantine_schema())]);
+        for (name, schema) in with_schemas {
+            let files = snapshot.table_files(&name).cloned().collect();
+            let provider = Arc::new(LakeTable::new(schema, lake.root().to_path_buf(), files));
+            tables.push((name.clone(), datafusion::catalog::TableProvider::schema(provider.as_ref())));
+            ctx.register_table(name.as_str(), provider)?;
+        }
+        Ok(Sql { ctx, tables })
+    }
+
+    /// Tables and their schemas (for `\d` and completion).
+    pub fn tables(&self) -> &[(String, SchemaRef)] {
+        &self.tables
+    }
+
+    /// Plans `sql`, refusing anything that is not a read.
+    pub async fn plan(&self, sql: &str) -> Result<LogicalPlan, SqlError> {
+        let state = self.ctx.state();
+        let plan = state.create_logical_plan(sql).await.map_err(|e| self.explain_error(e))?;
+        let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        if read_only.verify_plan(&plan).is_err() {
+            return Err(SqlError(format!(
+                "tarn's SQL is read-only: {} statements are refused; the lake changes only through `tarn ingest` (use SELECT, WITH, EXPLAIN or SHOW)",
+                statement_kind(&plan)
+            )));
+        }
+        Ok(plan)
+    }
+
+    /// Runs one query and collects its results.
+    pub async fn query(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), SqlError> {
+        let plan = self.plan(sql).await?;
+        let frame = self.ctx.execute_logical_plan(plan).await?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await?;
+        Ok((schema, batches))
+    }
+
+    fn explain_error(&self, error: DataFusionError) -> SqlError {
+        let mut text = one_line(&error.strip_backtrace());
+        if text.contains("not found") && text.contains("table") {
+            let names: Vec<&str> = self.tables.iter().map(|(n, _)| n.as_str()).collect();
+            text.push_str(&format!(" (tables: {})", names.join(", ")));
+        }
+        SqlError(text)
+    }
+}
+
+fn statement_kind(plan: &LogicalPlan) -> String {
+    match plan {
+        LogicalPlan::Dml(dml) => dml.op.to_string().to_uppercase(),
+        LogicalPlan::Ddl(ddl) => ddl.name().trim_start_matches("Ddl").to_string(),
+        LogicalPlan::Copy(_) => "COPY".to_string(),
+        LogicalPlan::Statement(statement) => statement.name().to_string(),
+        LogicalPlan::Explain(explain) => statement_kind(&explain.plan),
+        LogicalPlan::Analyze(analyze) => statement_kind(&analyze.input),
+        other => other.display().to_string(),
+    }
+}
