@@ -17,6 +17,9 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+/// Rows Arrow's JSON decoder takes at once.
+const DECODE_ROWS: usize = 8192;
+
 /// Where a record came from, stamped on its row.
 #[derive(Debug, Clone, Default)]
 pub struct Provenance {
@@ -40,7 +43,7 @@ pub struct RowBuilder {
 impl RowBuilder {
     pub fn new(log_type: Arc<LogType>) -> RowBuilder {
         let decoder = ReaderBuilder::new(log_type.arrow_schema.clone())
-            .with_batch_size(usize::MAX)
+            .with_batch_size(DECODE_ROWS)
             .build_decoder()
             .expect("a compiled schema is a valid Arrow JSON schema");
         RowBuilder { log_type, decoder, pending: Vec::new(), row_ids: RowIds::new() }
@@ -95,9 +98,16 @@ impl RowBuilder {
         if self.pending.is_empty() {
             return Ok(None);
         }
-        self.decoder.serialize(&self.pending)?;
+        let mut batches = Vec::new();
+        for rows in self.pending.chunks(DECODE_ROWS) {
+            self.decoder.serialize(rows)?;
+            batches.extend(self.decoder.flush()?);
+        }
         self.pending.clear();
-        self.decoder.flush()
+        match batches.len() {
+            1 => Ok(batches.pop()),
+            _ => Ok(Some(datafusion::arrow::compute::concat_batches(&self.log_type.arrow_schema, &batches)?)),
+        }
     }
 }
 

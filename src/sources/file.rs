@@ -231,7 +231,7 @@ mod tests {
         let path = dir.join("input");
         std::fs::write(&path, bytes).unwrap();
         let mut seen = Vec::new();
-        let layout = read::<()>(&path, &mut |r| {
+        let layout = read::<std::io::Error>(&path, &mut |r| {
             seen.push((r.value.as_ref().map(|v| v.to_string()).unwrap_or_else(|e| e.clone()), r.value.is_ok(), r.position));
             Ok(())
         });
