@@ -290,3 +290,89 @@ pub fn log_type_for(registry: &Registry, path: &Path, given: Option<&str>) -> Re
     };
     registry.get(name).map_err(|e| e.to_string())
 }
+
+/// What `tarn quarantine replay` did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ReplayReport {
+    /// Records that now pass their schema and landed in their tables.
+    pub landed: u64,
+    /// Records that still fail, kept in quarantine with the current reason.
+    pub still_quarantined: u64,
+}
+
+/// Retries every quarantined record (of `log_type`, or all) under the
+/// current schemas, in one commit: passing records land in their tables and
+/// leave quarantine; the rest stay, with today's reason.
+pub fn replay_quarantine(lake: &Lake, registry: &Registry, log_type: Option<&str>) -> Result<ReplayReport, IngestError> {
+    use crate::lake::QUARANTINE_TABLE;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let wanted = log_type.map(|name| registry.get(name)).transpose()?;
+    let snapshot = lake.snapshot()?;
+    let mut tx = lake.begin()?;
+    let mut builders: BTreeMap<String, RowBuilder> = BTreeMap::new();
+    let mut report = ReplayReport::default();
+    let parse_time = crate::now_micros();
+    for entry in snapshot.table_files(QUARANTINE_TABLE) {
+        let path = lake.root().join(&entry.path);
+        let file = std::fs::File::open(&path).map_err(|e| LakeError::Io { path: path.display().to_string(), source: e })?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).map_err(LakeError::from)?.build().map_err(LakeError::from)?;
+        for batch in reader {
+            let batch = batch.map_err(LakeError::from)?;
+            let text = |name: &str| batch.column_by_name(name).expect("quarantine column").as_string::<i32>().clone();
+            let (log_types, reasons, raws) = (text("p_log_type"), text("reason"), text("raw"));
+            let (ids, labels, files) = (text("p_source_id"), text("p_source_label"), text("p_source_file"));
+            let positions = batch.column_by_name("p_source_position").expect("quarantine column").as_primitive::<Int64Type>().clone();
+            let parse_times = batch.column_by_name("p_parse_time").expect("quarantine column").as_primitive::<TimestampMicrosecondType>().clone();
+            for row in 0..batch.num_rows() {
+                let mut kept = QuarantineRow {
+                    log_type: log_types.value(row).to_string(),
+                    reason: reasons.value(row).to_string(),
+                    raw: raws.value(row).to_string(),
+                    source_id: ids.value(row).to_string(),
+                    source_label: labels.value(row).to_string(),
+                    source_file: (!files.is_null(row)).then(|| files.value(row).to_string()),
+                    position: positions.value(row) as u64,
+                    parse_time: parse_times.value(row),
+                };
+                if kept.raw.is_empty() {
+                    // A marker for a cut-off file: nothing to retry.
+                    tx.quarantine(kept);
+                    continue;
+                }
+                let target = match registry.get(&kept.log_type) {
+                    Ok(t) if wanted.as_ref().is_none_or(|w| w.name == t.name) => t,
+                    _ => {
+                        tx.quarantine(kept);
+                        continue;
+                    }
+                };
+                let provenance = Provenance { source_id: kept.source_id.clone(), source_label: kept.source_label.clone(), source_file: kept.source_file.clone() };
+                let outcome = match serde_json::from_str::<serde_json::Value>(&kept.raw) {
+                    Err(e) => Err(format!("not JSON: {e}")),
+                    Ok(value) => {
+                        let value = if target.name.starts_with("Snyk.") { crate::sources::snyk::rest_item_to_v1(value) } else { value };
+                        let builder = builders.entry(target.name.clone()).or_insert_with(|| RowBuilder::new(target.clone()));
+                        builder.push(&kept.raw, value, &provenance, parse_time).map_err(|r| r.0)
+                    }
+                };
+                match outcome {
+                    Ok(()) => report.landed += 1,
+                    Err(reason) => {
+                        kept.reason = reason;
+                        report.still_quarantined += 1;
+                        tx.quarantine(kept);
+                    }
+                }
+            }
+        }
+        tx.remove(&entry.path);
+    }
+    for builder in builders.values_mut() {
+        flush(&mut tx, builder)?;
+    }
+    tx.commit("quarantine replay", true)?;
+    Ok(report)
+}

@@ -1,1 +1,320 @@
-fn main() {}
+//! The `tarn` command: parses arguments, calls the library, prints.
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tarn::config::Config;
+use tarn::ingest::{FileOptions, IngestReport};
+use tarn::lake::Lake;
+use tarn::schema::{Origin, Registry};
+use tarn::sql::{Format, Sql};
+
+#[derive(Parser)]
+#[command(name = "tarn", version, about = "A local security data lake: CloudTrail and Snyk audit logs in Parquet, queried with SQL")]
+struct Cli {
+    /// Config file (default: ./tarn.yml if it exists).
+    #[arg(long, global = true, env = "TARN_CONFIG")]
+    config: Option<PathBuf>,
+    /// Lake directory (overrides the config; default ./lake).
+    #[arg(long, global = true, env = "TARN_LAKE")]
+    lake: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest logs into the lake.
+    #[command(subcommand)]
+    Ingest(IngestCommand),
+    /// List the lake's tables: rows, time range, partitions, files.
+    Tables,
+    /// Run one SQL query and print the result.
+    Query {
+        sql: String,
+        #[arg(long, short, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// The interactive SQL shell.
+    Sql {
+        #[arg(long, short, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Log schemas: list, check a file, show one.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+    /// Quarantined records.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+    /// Write realistic sample CloudTrail and Snyk logs.
+    Generate {
+        #[arg(long, default_value = "sample")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 20_000)]
+        cloudtrail_events: u64,
+        #[arg(long, default_value_t = 250)]
+        events_per_file: u64,
+        #[arg(long, default_value_t = 2_000)]
+        snyk_events: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// First event time (RFC 3339).
+        #[arg(long, default_value = "2026-11-17T00:00:00Z")]
+        start: String,
+        /// Hours the events spread over.
+        #[arg(long, default_value_t = 72)]
+        hours: u64,
+    },
+    /// Generate a sample, ingest it and run a few queries: tarn's main job, with no account needed.
+    Demo {
+        /// Where the sample logs go (the lake is --lake, default ./lake).
+        #[arg(long, default_value = "sample")]
+        sample: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum IngestCommand {
+    /// Ingest local files or directories (gzip or plain JSON, arrays, NDJSON, CloudTrail, Snyk pages).
+    File {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The log type (AWS.CloudTrail, Snyk.GroupAudit, ...); CloudTrail keys are recognised without it.
+        #[arg(long)]
+        log_type: Option<String>,
+        /// Ingest files again even if the lake already holds them.
+        #[arg(long)]
+        force: bool,
+        /// Records per commit.
+        #[arg(long, default_value_t = 500_000)]
+        chunk_size: u64,
+        /// The p_source_label of the rows.
+        #[arg(long, default_value = "tarn ingest file")]
+        label: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SchemaCommand {
+    /// Every known log type and where its schema comes from.
+    List,
+    /// Check schema files; prints each problem with its file and field.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print a log type's schema and its table's columns.
+    Show { log_type: String },
+}
+
+#[derive(Subcommand)]
+enum QuarantineCommand {
+    /// Retry quarantined records under the current schemas (after a schema fix).
+    Replay {
+        #[arg(long)]
+        log_type: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            let text: Vec<String> = error.chain().map(|e| e.to_string()).collect();
+            eprintln!("error: {}", text.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Setup {
+    config: Config,
+    registry: Registry,
+}
+
+fn setup(cli: &Cli) -> Result<Setup> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(lake) = &cli.lake {
+        config.lake = lake.clone();
+    }
+    let registry = Registry::load(&config.schema_dirs)?;
+    Ok(Setup { config, registry })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the query runtime")
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let Setup { config, registry } = setup(&cli)?;
+    match cli.command {
+        Command::Ingest(IngestCommand::File { paths, log_type, force, chunk_size, label }) => {
+            if let Some(name) = &log_type {
+                registry.get(name)?;
+            }
+            let lake = Lake::open(&config.lake)?;
+            let options = FileOptions { log_type, force, chunk_records: chunk_size.max(1), source_label: label };
+            let report = tarn::ingest::ingest_files(&lake, &registry, &paths, &options, &mut |problem| eprintln!("warning: {problem}"))?;
+            print_ingest(&report);
+            Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Command::Tables => {
+            let lake = Lake::open(&config.lake)?;
+            let summaries = lake.snapshot()?.summaries();
+            if summaries.is_empty() {
+                println!("the lake at {} is empty; add logs with `tarn ingest file`", lake.root().display());
+            }
+            let time = |micros: i64| chrono::DateTime::from_timestamp_micros(micros).map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default();
+            println!("{:<24} {:>12} {:<19}   {:<19} {:>10} {:>7} {:>10}", "table", "rows", "from", "to", "partitions", "files", "MiB");
+            for s in summaries {
+                println!(
+                    "{:<24} {:>12} {:<19} – {:<19} {:>10} {:>7} {:>10.1}",
+                    s.table, s.rows, time(s.min_time), time(s.max_time), s.partitions, s.files, s.bytes as f64 / 1_048_576.0
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Query { sql, format } => {
+            let lake = Lake::open(&config.lake)?;
+            let runtime = runtime()?;
+            let session = Sql::open(&lake, &registry)?;
+            let (schema, batches) = runtime.block_on(session.query(&sql))?;
+            let mut out = std::io::stdout().lock();
+            tarn::sql::write_results(&mut out, format, &schema, &batches)?;
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sql { format } => {
+            let lake = Lake::open(&config.lake)?;
+            let runtime = runtime()?;
+            let session = Sql::open(&lake, &registry)?;
+            tarn::sql::shell::Shell::new(&session, &runtime, format).run()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema(SchemaCommand::List) => {
+            for log_type in registry.iter() {
+                let origin = match &log_type.origin {
+                    Origin::BuiltIn => "built-in".to_string(),
+                    Origin::File(path) => path.display().to_string(),
+                };
+                println!("{:<24} {:<24} {}", log_type.name, log_type.table, origin);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema(SchemaCommand::Check { files }) => {
+            let mut bad = 0;
+            for file in &files {
+                match tarn::schema::load_file(file) {
+                    Ok(log_type) => println!("{}: ok ({} → table {})", file.display(), log_type.name, log_type.table),
+                    Err(e) => {
+                        bad += 1;
+                        eprintln!("error: {e}");
+                    }
+                }
+            }
+            if bad > 0 {
+                bail!("{bad} of {} schema files have problems", files.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema(SchemaCommand::Show { log_type }) => {
+            let log_type = registry.get(&log_type)?;
+            println!("{}", log_type.source_text.trim_end());
+            println!("\n# table {} columns:", log_type.table);
+            for field in log_type.arrow_schema.fields() {
+                println!("#   {}", field.name());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Quarantine(QuarantineCommand::Replay { log_type }) => {
+            let lake = Lake::open(&config.lake)?;
+            let report = tarn::ingest::replay_quarantine(&lake, &registry, log_type.as_deref())?;
+            println!("{} records landed in their tables; {} are still quarantined", report.landed, report.still_quarantined);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Generate { out, cloudtrail_events, events_per_file, snyk_events, seed, start, hours } => {
+            let mut plan = tarn::generate::Plan::new(&out);
+            plan.cloudtrail_events = cloudtrail_events;
+            plan.events_per_file = events_per_file.max(1);
+            plan.snyk_events = snyk_events;
+            plan.seed = seed;
+            plan.hours = hours;
+            plan.start = chrono::DateTime::parse_from_rfc3339(&start)
+                .map_err(|e| anyhow!("--start '{start}' is not an RFC 3339 time ({e}); write it like 2026-11-17T00:00:00Z"))?
+                .with_timezone(&chrono::Utc);
+            let generated = tarn::generate::generate(&plan).with_context(|| format!("writing to {}", out.display()))?;
+            println!(
+                "wrote {} CloudTrail events in {} files ({:.1} MB uncompressed) and {} Snyk audit events in {} files under {}",
+                generated.cloudtrail_events,
+                generated.cloudtrail_files.len(),
+                generated.cloudtrail_bytes as f64 / 1e6,
+                generated.snyk_events,
+                generated.snyk_group_files.len() + generated.snyk_org_files.len(),
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { sample } => demo(&config, &registry, &sample),
+    }
+}
+
+fn print_ingest(report: &IngestReport) {
+    println!(
+        "ingested {} rows from {} files in {} commits; {} records quarantined; {} files already in the lake; {} files failed ({:.1} MB read)",
+        report.rows,
+        report.files,
+        report.commits,
+        report.quarantined,
+        report.already_ingested,
+        report.failed.len(),
+        report.bytes as f64 / 1e6
+    );
+}
+
+fn demo(config: &Config, registry: &Registry, sample: &std::path::Path) -> Result<ExitCode> {
+    println!("1. Generating sample logs under {} ...", sample.display());
+    let generated = tarn::generate::generate(&tarn::generate::Plan::new(sample))?;
+    println!(
+        "   {} CloudTrail events in {} gzip files (as S3 holds them), {} Snyk audit events (v1 arrays and REST pages)",
+        generated.cloudtrail_events,
+        generated.cloudtrail_files.len(),
+        generated.snyk_events
+    );
+    let lake = Lake::open(&config.lake)?;
+    println!("2. Ingesting into the lake at {} ...", lake.root().display());
+    let mut problems = |p: &str| eprintln!("warning: {p}");
+    let steps = [
+        (sample.join("AWSLogs"), None),
+        (sample.join("snyk/group"), Some("Snyk.GroupAudit")),
+        (sample.join("snyk/org"), Some("Snyk.OrgAudit")),
+    ];
+    for (path, log_type) in steps {
+        let options = FileOptions { log_type: log_type.map(str::to_string), ..FileOptions::default() };
+        let report = tarn::ingest::ingest_files(&lake, registry, &[path.clone()], &options, &mut problems)?;
+        print!("   {}: ", path.display());
+        print_ingest(&report);
+    }
+    let runtime = runtime()?;
+    let session = Sql::open(&lake, registry)?;
+    let queries = [
+        "select eventsource, eventname, count(*) as events from aws_cloudtrail group by 1, 2 order by 3 desc limit 8",
+        "select useridentity.arn as who, sourceipaddress, errorcode, count(*) as denied from aws_cloudtrail where errorcode like '%AccessDenied%' or errorcode like '%Unauthorized%' group by 1, 2, 3 order by 4 desc limit 5",
+        "select eventtime, useridentity.username, sourceipaddress from aws_cloudtrail where eventname = 'ConsoleLogin' and useridentity.sessioncontext.attributes.mfaauthenticated = false order by eventtime limit 5",
+        "select event, count(*) as events, count(distinct userid) as users from snyk_groupaudit group by 1 order by 2 desc limit 6",
+    ];
+    println!("3. Querying (try your own: tarn query \"...\" or the shell: tarn sql)");
+    for query in queries {
+        println!("\n> {query}");
+        let (schema, batches) = runtime.block_on(session.query(query))?;
+        tarn::sql::write_results(&mut std::io::stdout().lock(), Format::Table, &schema, &batches)?;
+    }
+    println!();
+    println!("tables now in the lake:");
+    for s in lake.snapshot()?.summaries() {
+        println!("   {:<20} {:>8} rows in {} partitions", s.table, s.rows, s.partitions);
+    }
+    Ok(ExitCode::SUCCESS)
+}

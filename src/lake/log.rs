@@ -98,3 +98,39 @@ impl Snapshot {
         tables
     }
 }
+
+/// One table's size and time range, for `tarn tables`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableSummary {
+    pub table: String,
+    pub rows: u64,
+    pub files: u64,
+    pub partitions: u64,
+    pub bytes: u64,
+    /// Smallest and largest `p_event_time`, microseconds.
+    pub min_time: i64,
+    pub max_time: i64,
+}
+
+impl Snapshot {
+    /// A summary of every table with live files, by table name.
+    pub fn summaries(&self) -> Vec<TableSummary> {
+        let mut by_table: BTreeMap<&str, (TableSummary, HashSet<[i32; 4]>)> = BTreeMap::new();
+        for file in self.files.values() {
+            let (summary, partitions) = by_table.entry(&file.table).or_insert_with(|| {
+                let empty = TableSummary { table: file.table.clone(), rows: 0, files: 0, partitions: 0, bytes: 0, min_time: i64::MAX, max_time: i64::MIN };
+                (empty, HashSet::new())
+            });
+            summary.rows += file.rows;
+            summary.files += 1;
+            summary.bytes += file.bytes;
+            summary.min_time = summary.min_time.min(file.min_time);
+            summary.max_time = summary.max_time.max(file.max_time);
+            partitions.insert(file.partition);
+        }
+        by_table.into_values().map(|(mut s, p)| {
+            s.partitions = p.len() as u64;
+            s
+        }).collect()
+    }
+}

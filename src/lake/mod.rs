@@ -13,7 +13,7 @@ mod log;
 mod quarantine;
 mod writer;
 
-pub use log::{Commit, FileEntry, Snapshot};
+pub use log::{Commit, FileEntry, Snapshot, TableSummary};
 pub use quarantine::{QUARANTINE_TABLE, QuarantineRow, quarantine_schema};
 pub use writer::{CommitOutcome, Transaction};
 
