@@ -33,7 +33,7 @@ struct OpenFile {
 /// What a commit did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CommitOutcome {
-    /// Committed as commit `id`.
+    /// Committed as commit `id`, with `rows` table rows (quarantine not counted).
     Committed { id: u64, rows: u64, files: usize },
     /// Nothing to commit.
     Empty,
@@ -240,7 +240,8 @@ impl Transaction {
             let _ = fs::remove_file(self.lake.root.join(removed));
         }
         let _ = fs::remove_dir_all(&self.dir);
-        Ok(CommitOutcome::Committed { id: commit.id, rows: commit.add.iter().map(|f| f.rows).sum(), files: commit.add.len() })
+        let rows = commit.add.iter().filter(|f| f.table != QUARANTINE_TABLE).map(|f| f.rows).sum();
+        Ok(CommitOutcome::Committed { id: commit.id, rows, files: commit.add.len() })
     }
 }
 

@@ -30,8 +30,6 @@ const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.3f";
 pub fn write(out: &mut dyn Write, format: Format, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<(), ArrowError> {
     match format {
         Format::Table => {
-            let options = FormatOptions::default().with_null("NULL");
-            let _ = options;
             writeln!(out, "{}", pretty_format_batches_with_schema(schema.clone(), batches)?)?;
         }
         Format::Csv => write_csv(out, schema, batches)?,
@@ -41,9 +39,6 @@ pub fn write(out: &mut dyn Write, format: Format, schema: &SchemaRef, batches: &
                 writer.write(batch)?;
             }
             writer.finish()?;
-            if batches.iter().all(|b| b.num_rows() == 0) {
-                write!(out, "[]")?;
-            }
             writeln!(out)?;
         }
         Format::Ndjson => {
