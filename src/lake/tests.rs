@@ -1,1 +1,103 @@
+use super::*;
+use crate::schema::{Provenance, Registry, RowBuilder};
 
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tarn-lake-{name}-{:x}", crate::unique_seed()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn batch(times: &[&str]) -> datafusion::arrow::record_batch::RecordBatch {
+    let log_type = Registry::built_in().get("Snyk.OrgAudit").unwrap();
+    let mut rows = RowBuilder::new(log_type);
+    let provenance = Provenance::default();
+    for time in times {
+        let raw = format!(r#"{{"event":"e","created":"{time}"}}"#);
+        rows.push(&raw, serde_json::from_str(&raw).unwrap(), &provenance, 0).unwrap();
+    }
+    rows.finish().unwrap().unwrap()
+}
+
+#[test]
+fn rows_go_to_the_partition_of_their_utc_hour() {
+    let lake = Lake::open(&scratch("hours")).unwrap();
+    let mut tx = lake.begin().unwrap();
+    tx.write("snyk_orgaudit", &batch(&["2026-11-20T10:59:59Z", "2026-11-20T11:00:00Z", "2026-11-20T10:00:00+01:00"])).unwrap();
+    tx.consume("test:1".into());
+    assert!(matches!(tx.commit("test", false).unwrap(), CommitOutcome::Committed { rows: 3, files: 3, .. }));
+    let snapshot = lake.snapshot().unwrap();
+    let partitions: Vec<[i32; 4]> = snapshot.files.values().map(|f| f.partition).collect();
+    assert_eq!(partitions, [[2026, 11, 20, 9], [2026, 11, 20, 10], [2026, 11, 20, 11]]);
+    for file in snapshot.files.values() {
+        assert!(lake.root().join(&file.path).is_file());
+        assert!(file.path.starts_with(&format!("snyk_orgaudit/year=2026/month=11/day=20/hour={:02}/part-", file.partition[3])));
+    }
+}
+
+#[test]
+fn nothing_is_visible_before_the_commit_and_an_abandoned_transaction_leaves_nothing() {
+    let lake = Lake::open(&scratch("visibility")).unwrap();
+    let mut tx = lake.begin().unwrap();
+    tx.write("snyk_orgaudit", &batch(&["2026-11-20T10:00:00Z"])).unwrap();
+    assert!(lake.snapshot().unwrap().files.is_empty());
+    drop(tx);
+    assert!(lake.snapshot().unwrap().files.is_empty());
+    assert_eq!(std::fs::read_dir(lake.staging_dir()).unwrap().count(), 0);
+    assert!(!lake.root().join("snyk_orgaudit").exists());
+}
+
+#[test]
+fn an_input_is_consumed_once() {
+    let lake = Lake::open(&scratch("inputs")).unwrap();
+    let mut first = lake.begin().unwrap();
+    let mut second = lake.begin().unwrap();
+    for tx in [&mut first, &mut second] {
+        tx.write("snyk_orgaudit", &batch(&["2026-11-20T10:00:00Z"])).unwrap();
+        tx.consume("sha256:abc".into());
+    }
+    assert!(matches!(first.commit("test", false).unwrap(), CommitOutcome::Committed { id: 1, .. }));
+    assert_eq!(second.commit("test", false).unwrap(), CommitOutcome::AlreadyConsumed(vec!["sha256:abc".into()]));
+    let snapshot = lake.snapshot().unwrap();
+    assert_eq!(snapshot.files.len(), 1);
+    let mut forced = lake.begin().unwrap();
+    forced.write("snyk_orgaudit", &batch(&["2026-11-20T10:00:00Z"])).unwrap();
+    forced.consume("sha256:abc".into());
+    assert!(matches!(forced.commit("test", true).unwrap(), CommitOutcome::Committed { id: 2, .. }));
+}
+
+#[test]
+fn a_cut_log_line_is_ignored_then_replaced() {
+    let lake = Lake::open(&scratch("torn")).unwrap();
+    let mut tx = lake.begin().unwrap();
+    tx.write("snyk_orgaudit", &batch(&["2026-11-20T10:00:00Z"])).unwrap();
+    tx.commit("test", false).unwrap();
+    // A crash in the middle of appending the next line.
+    let mut log = std::fs::OpenOptions::new().append(true).open(lake.log_path()).unwrap();
+    std::io::Write::write_all(&mut log, br#"{"id":2,"time":"x","operation":"ingest","add":[{"table":"snyk_orgaudit","path":"nowhere"#).unwrap();
+    assert_eq!(lake.snapshot().unwrap().last_commit, 1);
+    let mut tx = lake.begin().unwrap();
+    tx.write("snyk_orgaudit", &batch(&["2026-11-20T10:00:00Z"])).unwrap();
+    tx.commit("test", false).unwrap();
+    let snapshot = lake.snapshot().unwrap();
+    assert_eq!((snapshot.last_commit, snapshot.files.len()), (2, 2));
+    assert!(!std::fs::read_to_string(lake.log_path()).unwrap().contains("nowhere"));
+}
+
+#[test]
+fn files_moved_by_a_crashed_commit_are_removed() {
+    let lake = Lake::open(&scratch("crashed")).unwrap();
+    // What a writer killed between moving its files and writing its commit line leaves.
+    let dead = lake.staging_dir().join("dead-writer");
+    std::fs::create_dir_all(&dead).unwrap();
+    std::fs::write(dead.join(".lock"), b"").unwrap();
+    let orphan = "snyk_orgaudit/year=2026/month=11/day=20/hour=10/part-dead-00001.parquet";
+    std::fs::create_dir_all(lake.root().join(orphan).parent().unwrap()).unwrap();
+    std::fs::write(lake.root().join(orphan), b"PAR1").unwrap();
+    std::fs::write(dead.join("manifest.json"), serde_json::to_vec(&[orphan]).unwrap()).unwrap();
+    let mut tx = lake.begin().unwrap();
+    tx.write("snyk_orgaudit", &batch(&["2026-11-20T10:00:00Z"])).unwrap();
+    tx.commit("test", false).unwrap();
+    assert!(!lake.root().join(orphan).exists());
+    assert!(!dead.exists());
+    assert_eq!(lake.snapshot().unwrap().files.len(), 1);
+}
