@@ -251,3 +251,28 @@ fn the_shell_reads_statements_from_a_pipe() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("error: ") && stderr.contains("nowhere"), "{stderr}");
 }
+
+#[test]
+fn digest_and_insight_files_go_to_their_own_tables() {
+    use std::io::Write;
+    let s = Scratch::new("digest");
+    let gzip = |path: &str, text: &str| {
+        let path = s.path(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut encoder = flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::default());
+        encoder.write_all(text.as_bytes()).unwrap();
+        encoder.finish().unwrap();
+    };
+    gzip(
+        "logs/AWSLogs/o-abc123/111122223333/CloudTrail-Digest/us-east-1/2026/11/17/111122223333_CloudTrail-Digest_us-east-1_org-trail_us-east-1_20261117T020000Z.json.gz",
+        r#"{"awsAccountId":"111122223333","digestStartTime":"2026-11-17T01:00:00Z","digestEndTime":"2026-11-17T02:00:00Z","digestS3Bucket":"trail","digestS3Object":"x","newestEventTime":"2026-11-17T01:59:00Z","oldestEventTime":"2026-11-17T01:00:10Z","previousDigestS3Bucket":"trail","previousDigestS3Object":"y","previousDigestHashValue":"aa","previousDigestHashAlgorithm":"SHA-256","previousDigestSignature":"bb","digestPublicKeyFingerprint":"cc","digestSignatureAlgorithm":"SHA256withRSA","logFiles":[{"s3Bucket":"trail","s3Object":"AWSLogs/a.json.gz","hashValue":"9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08","hashAlgorithm":"SHA-256","newestEventTime":"2026-11-17T01:59:00Z","oldestEventTime":"2026-11-17T01:00:10Z"}]}"#,
+    );
+    gzip(
+        "logs/AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2026/11/17/111122223333_CloudTrail-Insight_us-east-1_20261117T0305Z_abcdefghijklmnop.json.gz",
+        r#"{"Records":[{"eventVersion":"1.08","eventTime":"2026-11-17T03:00:00Z","awsRegion":"us-east-1","eventID":"i-1","eventType":"AwsCloudTrailInsight","recipientAccountId":"111122223333","sharedEventID":"s-1","insightDetails":{"state":"Start","eventSource":"iam.amazonaws.com","eventName":"DeleteUser","insightType":"ApiCallRateInsight","insightContext":{"statistics":{"baseline":{"average":0.01},"insight":{"average":5.0}}}},"eventCategory":"Insight"},{"eventVersion":"1.08","eventTime":"2026-11-17T03:30:00Z","awsRegion":"us-east-1","eventID":"i-2","eventType":"AwsCloudTrailInsight","recipientAccountId":"111122223333","sharedEventID":"s-1","insightDetails":{"state":"End","eventSource":"iam.amazonaws.com","eventName":"DeleteUser","insightType":"ApiCallRateInsight","insightContext":{}},"eventCategory":"Insight"}]}"#,
+    );
+    s.ok(&["ingest", "file", "logs"]);
+    assert_eq!(s.rows("select hour, p_any_sha256_hashes from aws_cloudtraildigest"), vec![vec!["2".to_string(), "[9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08]".to_string()]]);
+    assert_eq!(s.rows("select insightdetails.state from aws_cloudtrailinsight order by eventtime"), vec![vec!["Start".to_string()], vec!["End".to_string()]]);
+    assert_eq!(s.count("select count(*) from aws_cloudtrail"), 0);
+}
