@@ -8,7 +8,8 @@ use crate::lake::{CommitOutcome, Lake, LakeError, QuarantineRow, Transaction};
 use crate::schema::{LogType, Provenance, Registry, RowBuilder, SchemaError};
 use crate::sources::{RawRecord, file};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::Mutex;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -58,13 +59,31 @@ pub struct IngestReport {
     pub bytes: u64,
 }
 
-/// Counts of the chunk being built; they join the report when it commits.
-#[derive(Default)]
-struct Chunk {
-    files: Vec<PathBuf>,
+/// The state the file workers share while they build one chunk.
+struct Shared {
+    tx: Transaction,
+    queue: VecDeque<PathBuf>,
+    /// Content hashes already in the lake (unless forced) or taken by this run.
+    seen: HashSet<String>,
+    /// Records decoded into this chunk so far.
+    records: u64,
+    /// The chunk's inputs: path and content hash.
+    inputs: Vec<(PathBuf, String)>,
     quarantined: u64,
     bytes: u64,
     failed: Vec<String>,
+    already_ingested: u64,
+}
+
+type SharedChunk = Mutex<Shared>;
+
+fn lock(shared: &SharedChunk) -> std::sync::MutexGuard<'_, Shared> {
+    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Files are decoded by this many threads at once; they share the writer.
+fn worker_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4)
 }
 
 /// Ingests local files (directories are walked) into the lake.
@@ -83,144 +102,177 @@ pub fn ingest_files(
             report.failed.push(problem);
         }
     }
-    let mut consumed = lake.snapshot()?.inputs;
+    let mut seen = if options.force { HashSet::new() } else { lake.snapshot()?.inputs };
     while !queue.is_empty() {
-        let mut tx = lake.begin()?;
-        let mut chunk = Chunk::default();
-        let mut builders: BTreeMap<String, RowBuilder> = BTreeMap::new();
-        let mut inputs: Vec<(PathBuf, String)> = Vec::new();
-        while let Some(path) = queue.pop_front() {
-            let fingerprint = match fingerprint(&path) {
-                Ok(f) => f,
-                Err(e) => {
-                    let problem = format!("{}: cannot read it: {e}", path.display());
-                    on_problem(&problem);
-                    chunk.failed.push(problem);
-                    continue;
-                }
-            };
-            if !options.force && consumed.contains(&fingerprint) {
-                report.already_ingested += 1;
-                continue;
-            }
-            let log_type = match log_type_for(registry, &path, options.log_type.as_deref()) {
-                Ok(t) => t,
-                Err(problem) => {
-                    on_problem(&problem);
-                    chunk.failed.push(problem);
-                    continue;
-                }
-            };
-            let builder = builders.entry(log_type.name.clone()).or_insert_with(|| RowBuilder::new(log_type.clone()));
-            match ingest_one(&mut tx, builder, &path, options, &mut chunk) {
-                Ok(()) => {}
-                Err(FileFailure::Unreadable(problem)) => {
-                    on_problem(&problem);
-                    chunk.failed.push(problem);
-                    continue;
-                }
-                Err(FileFailure::Lake(e)) => return Err(e.into()),
-            }
-            tx.consume(fingerprint.clone());
-            inputs.push((path.clone(), fingerprint));
-            chunk.files.push(path);
-            if tx.rows() + tx.quarantined() as u64 + builders.values().map(|b| b.len() as u64).sum::<u64>() >= options.chunk_records {
-                break;
-            }
+        let shared = Mutex::new(Shared {
+            tx: lake.begin()?,
+            queue: std::mem::take(&mut queue),
+            seen: std::mem::take(&mut seen),
+            records: 0,
+            inputs: Vec::new(),
+            quarantined: 0,
+            bytes: 0,
+            failed: Vec::new(),
+            already_ingested: 0,
+        });
+        let results: Vec<Result<(), LakeError>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..worker_count()).map(|_| scope.spawn(|| work(&shared, registry, options))).collect();
+            workers.into_iter().map(|w| w.join().expect("an ingest worker panicked")).collect()
+        });
+        let chunk = shared.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+        queue = chunk.queue;
+        seen = chunk.seen;
+        for problem in &chunk.failed {
+            on_problem(problem);
         }
-        for builder in builders.values_mut() {
-            flush(&mut tx, builder)?;
+        report.failed.extend(chunk.failed);
+        report.already_ingested += chunk.already_ingested;
+        for result in results {
+            result?;
         }
-        let quarantined = tx.quarantined() as u64;
-        match tx.commit("ingest", options.force)? {
+        match chunk.tx.commit("ingest", options.force)? {
             CommitOutcome::Committed { rows, .. } => {
                 report.commits += 1;
                 report.rows += rows;
-                report.files += chunk.files.len() as u64;
-                report.quarantined += quarantined;
+                report.files += chunk.inputs.len() as u64;
+                report.quarantined += chunk.quarantined;
                 report.bytes += chunk.bytes;
-                consumed.extend(inputs.into_iter().map(|(_, f)| f));
             }
             CommitOutcome::Empty => {}
             CommitOutcome::AlreadyConsumed(taken) => {
                 // Another tarn committed some of these files meanwhile: redo the
                 // chunk without them.
                 report.already_ingested += taken.len() as u64;
-                for (path, fingerprint) in inputs.into_iter().rev() {
+                for (path, fingerprint) in chunk.inputs.into_iter().rev() {
                     if !taken.contains(&fingerprint) {
+                        seen.remove(&fingerprint);
                         queue.push_front(path);
                     }
                 }
-                consumed.extend(taken);
             }
         }
-        report.failed.append(&mut chunk.failed);
     }
     Ok(report)
 }
 
-enum FileFailure {
-    Unreadable(String),
-    Lake(LakeError),
+/// One worker: takes files from the queue until it is empty or the chunk is full.
+fn work(shared: &SharedChunk, registry: &Registry, options: &FileOptions) -> Result<(), LakeError> {
+    let mut builders: BTreeMap<String, RowBuilder> = BTreeMap::new();
+    loop {
+        let Some(path) = ({
+            let mut chunk = lock(shared);
+            if chunk.records >= options.chunk_records { None } else { chunk.queue.pop_front() }
+        }) else {
+            break;
+        };
+        let fingerprint = match fingerprint(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                lock(shared).failed.push(format!("{}: cannot read it: {e}", path.display()));
+                continue;
+            }
+        };
+        {
+            let mut chunk = lock(shared);
+            if !chunk.seen.insert(fingerprint.clone()) {
+                chunk.already_ingested += 1;
+                continue;
+            }
+        }
+        let log_type = match log_type_for(registry, &path, options.log_type.as_deref()) {
+            Ok(t) => t,
+            Err(problem) => {
+                let mut chunk = lock(shared);
+                chunk.seen.remove(&fingerprint);
+                chunk.failed.push(problem);
+                continue;
+            }
+        };
+        let builder = builders.entry(log_type.name.clone()).or_insert_with(|| RowBuilder::new(log_type.clone()));
+        match ingest_one(shared, builder, &path, options)? {
+            Ok(FileCounts { records, bytes }) => {
+                let mut chunk = lock(shared);
+                chunk.tx.consume(fingerprint.clone());
+                chunk.inputs.push((path, fingerprint));
+                chunk.records += records;
+                chunk.bytes += bytes;
+            }
+            Err(problem) => {
+                let mut chunk = lock(shared);
+                chunk.seen.remove(&fingerprint);
+                chunk.failed.push(problem);
+            }
+        }
+    }
+    for builder in builders.values_mut() {
+        write_rows(shared, builder)?;
+    }
+    Ok(())
 }
 
-fn ingest_one(tx: &mut Transaction, builder: &mut RowBuilder, path: &Path, options: &FileOptions, chunk: &mut Chunk) -> Result<(), FileFailure> {
+struct FileCounts {
+    records: u64,
+    bytes: u64,
+}
+
+/// Reads one file into `builder` (and quarantine). The outer error is the
+/// lake's; the inner one says why the file was skipped.
+fn ingest_one(shared: &SharedChunk, builder: &mut RowBuilder, path: &Path, options: &FileOptions) -> Result<Result<FileCounts, String>, LakeError> {
     let shown = path.display().to_string();
     let provenance = Provenance { source_id: "file".into(), source_label: options.source_label.clone(), source_file: Some(shown.clone()) };
     let parse_time = crate::now_micros();
     let log_type = builder.log_type().name.clone();
-    let quarantine = |record: &RawRecord, reason: String| QuarantineRow {
+    let quarantine = |raw: String, position: u64, reason: String| QuarantineRow {
         log_type: log_type.clone(),
         reason,
-        raw: record.text.clone(),
+        raw,
         source_id: provenance.source_id.clone(),
         source_label: provenance.source_label.clone(),
         source_file: Some(shown.clone()),
-        position: record.position,
+        position,
         parse_time,
     };
-    let mut bytes = 0u64;
+    let mut counts = FileCounts { records: 0, bytes: 0 };
     let result = file::read(path, &mut |record: RawRecord| -> Result<(), LakeError> {
-        bytes += record.text.len() as u64 + 1;
-        match &record.value {
-            Err(reason) => {
-                chunk.quarantined += 1;
-                tx.quarantine(quarantine(&record, format!("not JSON: {reason}")));
-            }
-            Ok(_) => {
-                let value = record.value.as_ref().expect("checked").clone();
-                if let Err(refusal) = builder.push(&record.text, value, &provenance, parse_time) {
-                    chunk.quarantined += 1;
-                    tx.quarantine(quarantine(&record, refusal.0));
-                }
-            }
+        counts.bytes += record.text.len() as u64 + 1;
+        counts.records += 1;
+        let RawRecord { text, value, position } = record;
+        let refusal = match value {
+            Err(reason) => Some(format!("not JSON: {reason}")),
+            Ok(value) => builder.push(&text, value, &provenance, parse_time).err().map(|r| r.0),
+        };
+        if let Some(reason) = refusal {
+            let mut chunk = lock(shared);
+            chunk.quarantined += 1;
+            chunk.tx.quarantine(quarantine(text, position, reason));
         }
         if builder.len() >= BATCH_ROWS {
-            flush(tx, builder)?;
+            write_rows(shared, builder)?;
         }
         Ok(())
     });
-    chunk.bytes += bytes;
     match result {
-        Ok(_) => Ok(()),
-        Err(file::ReadError::Sink(e)) => Err(FileFailure::Lake(e)),
+        Ok(_) => Ok(Ok(counts)),
+        Err(file::ReadError::Sink(e)) => Err(e),
         Err(file::ReadError::Broken { after, reason }) => {
             // The records before the break are kept; the break itself is
             // quarantined so it shows up beside them.
-            tx.quarantine(QuarantineRow {
-                log_type,
-                reason: format!("the file is cut off or not valid JSON after record {after}: {reason}"),
-                raw: String::new(),
-                source_id: "file".into(),
-                source_label: options.source_label.clone(),
-                source_file: Some(shown),
-                position: after + 1,
-                parse_time,
-            });
-            Ok(())
+            let mut chunk = lock(shared);
+            chunk.quarantined += 1;
+            let reason = format!("the file is cut off or not valid JSON after record {after}: {reason}");
+            chunk.tx.quarantine(quarantine(String::new(), after + 1, reason));
+            Ok(Ok(counts))
         }
-        Err(e) => Err(FileFailure::Unreadable(format!("{shown}: skipped: {e}"))),
+        Err(e) => Ok(Err(format!("{shown}: skipped: {e}"))),
     }
+}
+
+/// Decodes the builder's pending rows and writes them to the chunk.
+fn write_rows(shared: &SharedChunk, builder: &mut RowBuilder) -> Result<(), LakeError> {
+    if let Some(batch) = builder.finish()? {
+        lock(shared).tx.write(&builder.log_type().table, &batch)?;
+    }
+    Ok(())
 }
 
 fn flush(tx: &mut Transaction, builder: &mut RowBuilder) -> Result<(), LakeError> {

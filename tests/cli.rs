@@ -276,3 +276,16 @@ fn digest_and_insight_files_go_to_their_own_tables() {
     assert_eq!(s.rows("select insightdetails.state from aws_cloudtrailinsight order by eventtime"), vec![vec!["Start".to_string()], vec!["End".to_string()]]);
     assert_eq!(s.count("select count(*) from aws_cloudtrail"), 0);
 }
+
+#[test]
+fn the_same_content_twice_in_one_run_lands_once() {
+    let s = Scratch::new("same-run");
+    let generated = sample(&s.dir, 600, 100, 0);
+    for (i, file) in generated.cloudtrail_files.iter().enumerate() {
+        std::fs::copy(file, s.path(&format!("sample/copy-{i}.json.gz"))).unwrap();
+    }
+    let out = s.ok(&["ingest", "file", "sample", "--log-type", "AWS.CloudTrail", "--chunk-size", "150"]);
+    assert!(out.contains("ingested 600 rows from 6 files") && out.contains("6 files already in the lake"), "{out}");
+    assert_eq!(s.count("select count(distinct eventid) from aws_cloudtrail"), 600);
+    assert_eq!(s.count("select count(*) from aws_cloudtrail"), 600);
+}

@@ -11,6 +11,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::schema::types::ColumnPath;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::Write;
@@ -21,7 +22,7 @@ const HOUR_MICROS: i64 = 3_600_000_000;
 const MAX_FILE_ROWS: u64 = 1_000_000;
 /// At most this many partition files are open at once; the least recently
 /// written one is closed first.
-const MAX_OPEN_FILES: usize = 32;
+const MAX_OPEN_FILES: usize = 8;
 
 struct OpenFile {
     writer: ArrowWriter<File>,
@@ -71,6 +72,9 @@ impl Transaction {
         let properties = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("level 3 is valid")))
             .set_max_row_group_row_count(Some(128 * 1024))
+            // The original record is unique per row: a dictionary only costs memory.
+            .set_column_dictionary_enabled(ColumnPath::from(crate::schema::RAW_COLUMN), false)
+            .set_column_dictionary_enabled(ColumnPath::from("p_row_id"), false)
             .set_created_by(format!("tarn {}", env!("CARGO_PKG_VERSION")))
             .build();
         Ok(Transaction {
