@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Rows decoded before they are handed to the lake writer as one batch.
-const BATCH_ROWS: usize = 8192;
+const BATCH_ROWS: usize = 2048;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
