@@ -6,7 +6,7 @@
 
 use crate::lake::{CommitOutcome, Lake, LakeError, QuarantineRow, Transaction};
 use crate::schema::{LogType, Provenance, Registry, RowBuilder, SchemaError};
-use crate::sources::{RawRecord, file};
+use crate::sources::{RawRecord, file, snyk};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -239,7 +239,7 @@ fn ingest_one(shared: &SharedChunk, builder: &mut RowBuilder, path: &Path, optio
         let RawRecord { text, value, position } = record;
         let refusal = match value {
             Err(reason) => Some(format!("not JSON: {reason}")),
-            Ok(value) => builder.push(&text, value, &provenance, parse_time).err().map(|r| r.0),
+            Ok(value) => builder.push(&text, snyk::to_schema_names(&log_type, value), &provenance, parse_time).err().map(|r| r.0),
         };
         if let Some(reason) = refusal {
             let mut chunk = lock(shared);
@@ -405,7 +405,7 @@ pub fn replay_quarantine(lake: &Lake, registry: &Registry, log_type: Option<&str
                 let outcome = match serde_json::from_str::<serde_json::Value>(&kept.raw) {
                     Err(e) => Err(format!("not JSON: {e}")),
                     Ok(value) => {
-                        let value = if target.name.starts_with("Snyk.") { crate::sources::snyk::rest_item_to_v1(value) } else { value };
+                        let value = snyk::to_schema_names(&target.name, value);
                         let builder = builders.entry(target.name.clone()).or_insert_with(|| RowBuilder::new(target.clone()));
                         builder.push(&kept.raw, value, &provenance, parse_time).map_err(|r| r.0)
                     }

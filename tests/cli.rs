@@ -93,6 +93,14 @@ fn snyk_files_in_both_api_shapes() {
     assert_eq!(s.count("select count(*) from snyk_orgaudit where cardinality(p_any_usernames) = 1"), users_in_rest);
     // The original REST item is kept as sent.
     assert_eq!(s.count("select count(*) from snyk_orgaudit where eventjson like '%\"org_id\"%'"), 350);
+    // NDJSON of REST items (as a script saving the API's items would write them).
+    std::fs::write(
+        s.path("items.ndjson"),
+        "{\"created\":\"2026-11-20T10:00:00.000Z\",\"event\":\"org.user.add\",\"org_id\":\"o-1\",\"user_id\":\"u-1\"}\n{\"created\":\"2026-11-20T10:00:01.000Z\",\"event\":\"api.access\",\"org_id\":\"o-1\"}\n",
+    )
+    .unwrap();
+    s.ok(&["ingest", "file", "items.ndjson", "--log-type", "Snyk.OrgAudit"]);
+    assert_eq!(s.rows("select event, userid from snyk_orgaudit where orgid = 'o-1' order by created"), vec![vec!["org.user.add".to_string(), "u-1".to_string()], vec!["api.access".to_string(), "".to_string()]]);
     // content is JSON text, readable with JSON functions.
     assert!(s.count("select count(*) from snyk_groupaudit where content like '{%'") > 0);
 }

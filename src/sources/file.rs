@@ -78,12 +78,11 @@ pub fn read<E>(path: &Path, sink: &mut dyn FnMut(RawRecord) -> Result<(), E>) ->
             if let Some(sink_error) = state.sink_error.take() {
                 return Err(ReadError::Sink(sink_error));
             }
-            return Err(if state.count == 0 && state.layout.is_none() {
+            if state.count == 0 && state.layout.is_none() {
                 // The first value is not JSON; maybe it is NDJSON with a bad first line.
                 return read_ndjson(path, state.sink);
-            } else {
-                ReadError::Broken { after: state.count, reason: e.to_string() }
-            });
+            }
+            return Err(ReadError::Broken { after: state.count, reason: e.to_string() });
         }
     };
     let trailing = de.end();
@@ -117,7 +116,7 @@ fn single<E>(keys: Vec<(String, Box<RawValue>)>, sink: &mut dyn FnMut(RawRecord)
             let items = object["data"]["items"].as_array().cloned().unwrap_or_default();
             for (i, item) in items.into_iter().enumerate() {
                 let text = item.to_string();
-                let record = RawRecord { text, value: Ok(snyk::rest_item_to_v1(item)), position: i as u64 + 1 };
+                let record = RawRecord { text, value: Ok(item), position: i as u64 + 1 };
                 sink(record).map_err(ReadError::Sink)?;
             }
             return Ok(());
@@ -261,7 +260,7 @@ mod tests {
         let page = r#"{"data":{"type":"audit_log_search","items":[{"org_id":"o","event":"e","created":"2024-01-01T00:00:00Z"}]},"jsonapi":{"version":"1.0"},"links":{}}"#;
         let (layout, seen) = records(page.as_bytes());
         assert_eq!(layout, Ok(Layout::Single));
-        assert_eq!(seen[0].0, r#"{"created":"2024-01-01T00:00:00Z","event":"e","orgId":"o"}"#);
+        assert_eq!(seen[0].0, r#"{"created":"2024-01-01T00:00:00Z","event":"e","org_id":"o"}"#);
     }
 
     #[test]
