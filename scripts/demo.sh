@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Shows tarn's main job with no AWS or Snyk account: generates realistic
 # CloudTrail files (as S3 holds them) and Snyk audit logs, ingests them into
-# ./demo/lake and runs a few queries. Then try: ./target/release/tarn --lake demo/lake sql
+# ./demo/lake and runs a few queries. Then try: ./target/debug/tarn --lake demo/lake sql
+# (The debug build is the quick one to make; `cargo build --release` for large lakes.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --locked --release --bin tarn
+if ! command -v cargo >/dev/null; then
+  echo "error: cargo is not installed; install Rust from https://rustup.rs, then rerun $0" >&2
+  exit 1
+fi
+cargo build --locked --bin tarn
 rm -rf demo
 mkdir -p demo
-./target/release/tarn --lake demo/lake demo --sample demo/sample
+./target/debug/tarn --lake demo/lake demo --sample demo/sample

@@ -302,7 +302,7 @@ fn demo(config: &Config, registry: &Registry, sample: &std::path::Path) -> Resul
     let queries = [
         "select eventsource, eventname, count(*) as events from aws_cloudtrail group by 1, 2 order by 3 desc limit 8",
         "select useridentity.arn as who, sourceipaddress, errorcode, count(*) as denied from aws_cloudtrail where errorcode like '%AccessDenied%' or errorcode like '%Unauthorized%' group by 1, 2, 3 order by 4 desc limit 5",
-        "select eventtime, useridentity.username, sourceipaddress from aws_cloudtrail where eventname = 'ConsoleLogin' and useridentity.sessioncontext.attributes.mfaauthenticated = false order by eventtime limit 5",
+        "select eventtime, useridentity.username as username, sourceipaddress from aws_cloudtrail where eventname = 'ConsoleLogin' and useridentity.sessioncontext.attributes.mfaauthenticated = false order by eventtime limit 5",
         "select event, count(*) as events, count(distinct userid) as users from snyk_groupaudit group by 1 order by 2 desc limit 6",
     ];
     println!("3. Querying (try your own: tarn query \"...\" or the shell: tarn sql)");
