@@ -52,7 +52,12 @@ fn corpus(mb: u64) -> PathBuf {
         let started = Instant::now();
         let generated = tarn::generate::generate(&plan).expect("generate the corpus");
         std::fs::write(&done, format!("{} {}", generated.cloudtrail_events, generated.cloudtrail_bytes)).expect("mark the corpus");
-        eprintln!("generated {} events ({:.0} MB) in {:.1} s", generated.cloudtrail_events, generated.cloudtrail_bytes as f64 / 1e6, started.elapsed().as_secs_f64());
+        eprintln!(
+            "generated {} events ({:.0} MB) in {:.1} s",
+            generated.cloudtrail_events,
+            generated.cloudtrail_bytes as f64 / 1e6,
+            started.elapsed().as_secs_f64()
+        );
     }
     dir
 }
@@ -66,7 +71,8 @@ fn child(corpus: &Path, lake_dir: &Path) {
     let lake = tarn::lake::Lake::open(lake_dir).expect("open the lake");
     let options = tarn::ingest::FileOptions::default();
     let started = Instant::now();
-    let report = tarn::ingest::ingest_files(&lake, &registry, &[corpus.to_path_buf()], &options, &mut |p| eprintln!("{p}")).expect("ingest");
+    let report =
+        tarn::ingest::ingest_files(&lake, &registry, &[corpus.to_path_buf()], &options, &mut |p| eprintln!("{p}")).expect("ingest");
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(report.rows, events, "every event lands");
     let parquet: u64 = lake.snapshot().unwrap().files.values().map(|f| f.bytes).sum();

@@ -51,8 +51,7 @@ impl Config {
         };
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read { path: shown.clone(), reason: e.to_string() })?;
-        Config::parse(&text, path.parent().unwrap_or(Path::new(".")))
-            .map_err(|reason| ConfigError::Invalid { path: shown, reason })
+        Config::parse(&text, path.parent().unwrap_or(Path::new("."))).map_err(|reason| ConfigError::Invalid { path: shown, reason })
     }
 
     /// Parses config text; relative paths are taken from `base`.

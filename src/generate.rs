@@ -199,7 +199,9 @@ fn cloudtrail_record(rng: &mut Rng, event: &(&str, &str, bool, u64), account: &s
     let session_created = (time - Duration::minutes(rng.below(600) as i64)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mfa = if rng.chance(70) { "true" } else { "false" };
     let identity = match (name, rng.below(20)) {
-        ("ConsoleLogin", 0) => json!({"type": "Root", "principalId": account, "arn": format!("arn:aws:iam::{account}:root"), "accountId": account}),
+        ("ConsoleLogin", 0) => {
+            json!({"type": "Root", "principalId": account, "arn": format!("arn:aws:iam::{account}:root"), "accountId": account})
+        }
         ("ConsoleLogin", _) | (_, 0..=5) => json!({
             "type": "IAMUser", "principalId": format!("AIDA{}", rng.alnum(17).to_uppercase()),
             "arn": format!("arn:aws:iam::{account}:user/{user}"), "accountId": account,
@@ -207,7 +209,9 @@ fn cloudtrail_record(rng: &mut Rng, event: &(&str, &str, bool, u64), account: &s
             "sessionContext": {"attributes": {"creationDate": session_created, "mfaAuthenticated": mfa}}
         }),
         (_, 6) => json!({"type": "AWSService", "invokedBy": "ec2.amazonaws.com"}),
-        (_, 7) => json!({"type": "Root", "principalId": account, "arn": format!("arn:aws:iam::{account}:root"), "accountId": account, "accessKeyId": access_key}),
+        (_, 7) => {
+            json!({"type": "Root", "principalId": account, "arn": format!("arn:aws:iam::{account}:root"), "accountId": account, "accessKeyId": access_key})
+        }
         _ => {
             let role_id = format!("AROA{}", rng.alnum(17).to_uppercase());
             json!({
@@ -261,7 +265,9 @@ fn cloudtrail_record(rng: &mut Rng, event: &(&str, &str, bool, u64), account: &s
             json!({"instancesSet": {"items": [{"instanceId": instance, "currentState": {"code": 0, "name": "pending"}}]}, "ownerId": account}),
             json!([{"ARN": format!("arn:aws:ec2:{region}:{account}:instance/{instance}"), "accountId": account, "type": "AWS::EC2::Instance"}]),
         ),
-        "TerminateInstances" | "DescribeInstances" => (json!({"instancesSet": {"items": [{"instanceId": instance}]}}), Value::Null, Value::Null),
+        "TerminateInstances" | "DescribeInstances" => {
+            (json!({"instancesSet": {"items": [{"instanceId": instance}]}}), Value::Null, Value::Null)
+        }
         "AuthorizeSecurityGroupIngress" | "RevokeSecurityGroupIngress" => {
             let cidr = if rng.chance(40) { "0.0.0.0/0".to_string() } else { format!("10.{}.0.0/16", rng.below(256)) };
             let port = *rng.pick(&[22, 3389, 443, 5432]);
@@ -271,18 +277,44 @@ fn cloudtrail_record(rng: &mut Rng, event: &(&str, &str, bool, u64), account: &s
                 Value::Null,
             )
         }
-        "CreateUser" | "DeleteUser" | "GetUser" => (json!({"userName": rng.pick(&USERS)}), if name == "CreateUser" { json!({"user": {"userName": user, "userId": format!("AIDA{}", rng.alnum(17).to_uppercase()), "arn": format!("arn:aws:iam::{account}:user/{user}"), "createDate": "Nov 20, 2026, 10:00:00 AM", "path": "/"}}) } else { Value::Null }, Value::Null),
-        "CreateAccessKey" => (json!({"userName": user}), json!({"accessKey": {"userName": user, "accessKeyId": format!("AKIA{}", rng.alnum(16).to_uppercase()), "status": "Active", "createDate": "Nov 20, 2026, 10:00:00 AM"}}), Value::Null),
+        "CreateUser" | "DeleteUser" | "GetUser" => (
+            json!({"userName": rng.pick(&USERS)}),
+            if name == "CreateUser" {
+                json!({"user": {"userName": user, "userId": format!("AIDA{}", rng.alnum(17).to_uppercase()), "arn": format!("arn:aws:iam::{account}:user/{user}"), "createDate": "Nov 20, 2026, 10:00:00 AM", "path": "/"}})
+            } else {
+                Value::Null
+            },
+            Value::Null,
+        ),
+        "CreateAccessKey" => (
+            json!({"userName": user}),
+            json!({"accessKey": {"userName": user, "accessKeyId": format!("AKIA{}", rng.alnum(16).to_uppercase()), "status": "Active", "createDate": "Nov 20, 2026, 10:00:00 AM"}}),
+            Value::Null,
+        ),
         "AttachUserPolicy" | "AttachRolePolicy" => (
             json!({"userName": user, "roleName": role, "policyArn": rng.pick(&["arn:aws:iam::aws:policy/AdministratorAccess", "arn:aws:iam::aws:policy/ReadOnlyAccess", "arn:aws:iam::aws:policy/AmazonS3FullAccess"])}),
             Value::Null,
             Value::Null,
         ),
         "ConsoleLogin" => (Value::Null, json!({"ConsoleLogin": if rng.chance(85) { "Success" } else { "Failure" }}), Value::Null),
-        "StopLogging" | "UpdateTrail" => (json!({"name": format!("arn:aws:cloudtrail:{region}:{account}:trail/org-trail")}), Value::Null, Value::Null),
-        "Decrypt" => (json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": {"aws:lambda:FunctionArn": format!("arn:aws:lambda:{region}:{account}:function:api")}}), Value::Null, json!([{"accountId": account, "type": "AWS::KMS::Key", "ARN": format!("arn:aws:kms:{region}:{account}:key/{key_id}")}])),
-        "ScheduleKeyDeletion" => (json!({"keyId": key_id, "pendingWindowInDays": 7}), json!({"keyId": format!("arn:aws:kms:{region}:{account}:key/{key_id}"), "deletionDate": "Nov 28, 2026, 12:00:00 AM", "keyState": "PendingDeletion"}), Value::Null),
-        "Invoke" => (json!({"functionName": format!("arn:aws:lambda:{region}:{account}:function:api"), "invocationType": "RequestResponse"}), Value::Null, Value::Null),
+        "StopLogging" | "UpdateTrail" => {
+            (json!({"name": format!("arn:aws:cloudtrail:{region}:{account}:trail/org-trail")}), Value::Null, Value::Null)
+        }
+        "Decrypt" => (
+            json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": {"aws:lambda:FunctionArn": format!("arn:aws:lambda:{region}:{account}:function:api")}}),
+            Value::Null,
+            json!([{"accountId": account, "type": "AWS::KMS::Key", "ARN": format!("arn:aws:kms:{region}:{account}:key/{key_id}")}]),
+        ),
+        "ScheduleKeyDeletion" => (
+            json!({"keyId": key_id, "pendingWindowInDays": 7}),
+            json!({"keyId": format!("arn:aws:kms:{region}:{account}:key/{key_id}"), "deletionDate": "Nov 28, 2026, 12:00:00 AM", "keyState": "PendingDeletion"}),
+            Value::Null,
+        ),
+        "Invoke" => (
+            json!({"functionName": format!("arn:aws:lambda:{region}:{account}:function:api"), "invocationType": "RequestResponse"}),
+            Value::Null,
+            Value::Null,
+        ),
         "DeleteDetector" => (json!({"detectorId": rng.hex(32)}), Value::Null, Value::Null),
         "StopConfigurationRecorder" => (json!({"configurationRecorderName": "default"}), Value::Null, Value::Null),
         _ => (Value::Null, Value::Null, Value::Null),
@@ -358,11 +390,21 @@ fn snyk_record(rng: &mut Rng, group: &str, orgs: &[String], users: &[String], ti
     let user = if event == "org.project.issue.create" || rng.chance(5) { None } else { Some(rng.pick(users).clone()) };
     let project = event.starts_with("org.project").then(|| rng.uuid());
     let content = match event {
-        "org.user.role.edit" => json!({"userPublicId": rng.pick(users), "role": rng.pick(&["ADMIN", "COLLABORATOR"]), "previousRole": "COLLABORATOR"}),
-        "org.user.add" | "org.user.remove" | "group.user.remove" => json!({"userPublicId": rng.pick(users), "email": format!("{}@example.com", rng.pick(&USERS))}),
-        "org.service_account.create" | "org.service_account.delete" => json!({"serviceAccountName": format!("ci-{}", rng.alnum(6)), "role": "ADMIN"}),
-        "org.policy.edit" | "org.license_rule.edit" => json!({"before": {"severity": "high"}, "after": {"severity": "low"}, "policyId": rng.uuid()}),
-        "org.project.ignore.create" => json!({"issueId": format!("SNYK-JS-LODASH-{}", rng.below(9_999_999)), "reason": "not exploitable", "expires": null, "ignorePath": "*"}),
+        "org.user.role.edit" => {
+            json!({"userPublicId": rng.pick(users), "role": rng.pick(&["ADMIN", "COLLABORATOR"]), "previousRole": "COLLABORATOR"})
+        }
+        "org.user.add" | "org.user.remove" | "group.user.remove" => {
+            json!({"userPublicId": rng.pick(users), "email": format!("{}@example.com", rng.pick(&USERS))})
+        }
+        "org.service_account.create" | "org.service_account.delete" => {
+            json!({"serviceAccountName": format!("ci-{}", rng.alnum(6)), "role": "ADMIN"})
+        }
+        "org.policy.edit" | "org.license_rule.edit" => {
+            json!({"before": {"severity": "high"}, "after": {"severity": "low"}, "policyId": rng.uuid()})
+        }
+        "org.project.ignore.create" => {
+            json!({"issueId": format!("SNYK-JS-LODASH-{}", rng.below(9_999_999)), "reason": "not exploitable", "expires": null, "ignorePath": "*"})
+        }
         "org.project.issue.create" => json!({"action": "Returned from analysis"}),
         "org.integration.delete" => json!({"integrationType": rng.pick(&["github", "gitlab", "jira"])}),
         "group.sso.edit" => json!({"changes": [{"field": "entityId", "old": "a", "new": "b"}]}),
@@ -370,7 +412,8 @@ fn snyk_record(rng: &mut Rng, group: &str, orgs: &[String], users: &[String], ti
         "user.logged_in" => json!({"loginMethod": rng.pick(&["sso", "github"]), "ip": format!("203.0.113.{}", rng.below(255))}),
         _ => json!({}),
     };
-    let mut record = json!({"groupId": group, "event": event, "content": content, "created": time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()});
+    let mut record =
+        json!({"groupId": group, "event": event, "content": content, "created": time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()});
     let map = record.as_object_mut().expect("an object");
     if !event.starts_with("group.") {
         map.insert("orgId".into(), json!(rng.pick(orgs)));
@@ -426,7 +469,8 @@ fn write_snyk(plan: &Plan, rng: &mut Rng, generated: &mut Generated) -> io::Resu
         if page.len() == 100 || i + 1 == org_events {
             let number = generated.snyk_org_files.len() + 1;
             let path = org_dir.join(format!("rest-page-{number:05}.json"));
-            let next = format!("/rest/orgs/{}/audit_logs/search?cursor={}&size=100&sort_order=ASC&version=2024-04-29", orgs[0], rng.alnum(24));
+            let next =
+                format!("/rest/orgs/{}/audit_logs/search?cursor={}&size=100&sort_order=ASC&version=2024-04-29", orgs[0], rng.alnum(24));
             let body = json!({"data": {"type": "audit_log_search", "items": page}, "jsonapi": {"version": "1.0"}, "links": {"next": next}});
             fs::write(&path, serde_json::to_vec(&body).expect("json serialises"))?;
             generated.snyk_org_files.push(path);

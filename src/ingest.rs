@@ -9,10 +9,10 @@ use crate::schema::{LogType, Provenance, Registry, RowBuilder, SchemaError};
 use crate::sources::{RawRecord, file, snyk};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::sync::Mutex;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::Mutex;
 
 /// Rows decoded before they are handed to the lake writer as one batch.
 const BATCH_ROWS: usize = 2048;
@@ -158,13 +158,11 @@ pub fn ingest_files(
 /// One worker: takes files from the queue until it is empty or the chunk is full.
 fn work(shared: &SharedChunk, registry: &Registry, options: &FileOptions) -> Result<(), LakeError> {
     let mut builders: BTreeMap<String, RowBuilder> = BTreeMap::new();
-    loop {
-        let Some(path) = ({
-            let mut chunk = lock(shared);
-            if chunk.records >= options.chunk_records { None } else { chunk.queue.pop_front() }
-        }) else {
-            break;
-        };
+    let next_file = || {
+        let mut chunk = lock(shared);
+        if chunk.records >= options.chunk_records { None } else { chunk.queue.pop_front() }
+    };
+    while let Some(path) = next_file() {
         let fingerprint = match fingerprint(&path) {
             Ok(f) => f,
             Err(e) => {
@@ -217,7 +215,12 @@ struct FileCounts {
 
 /// Reads one file into `builder` (and quarantine). The outer error is the
 /// lake's; the inner one says why the file was skipped.
-fn ingest_one(shared: &SharedChunk, builder: &mut RowBuilder, path: &Path, options: &FileOptions) -> Result<Result<FileCounts, String>, LakeError> {
+fn ingest_one(
+    shared: &SharedChunk,
+    builder: &mut RowBuilder,
+    path: &Path,
+    options: &FileOptions,
+) -> Result<Result<FileCounts, String>, LakeError> {
     let shown = path.display().to_string();
     let provenance = Provenance { source_id: "file".into(), source_label: options.source_label.clone(), source_file: Some(shown.clone()) };
     let parse_time = crate::now_micros();
@@ -289,10 +292,8 @@ fn expand(path: &Path, queue: &mut VecDeque<PathBuf>) -> Result<(), String> {
         queue.push_back(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
         return Ok(());
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for entry in entries {
         let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -337,7 +338,10 @@ pub fn log_type_for(registry: &Registry, path: &Path, given: Option<&str>) -> Re
         (Some(given), _) => given,
         (None, Some(layout)) => layout,
         (None, None) => {
-            return Err(format!("{}: cannot tell its log type from its name; pass --log-type (for example Snyk.GroupAudit)", path.display()));
+            return Err(format!(
+                "{}: cannot tell its log type from its name; pass --log-type (for example Snyk.GroupAudit)",
+                path.display()
+            ));
         }
     };
     registry.get(name).map_err(|e| e.to_string())
@@ -377,7 +381,8 @@ pub fn replay_quarantine(lake: &Lake, registry: &Registry, log_type: Option<&str
             let (log_types, reasons, raws) = (text("p_log_type"), text("reason"), text("raw"));
             let (ids, labels, files) = (text("p_source_id"), text("p_source_label"), text("p_source_file"));
             let positions = batch.column_by_name("p_source_position").expect("quarantine column").as_primitive::<Int64Type>().clone();
-            let parse_times = batch.column_by_name("p_parse_time").expect("quarantine column").as_primitive::<TimestampMicrosecondType>().clone();
+            let parse_times =
+                batch.column_by_name("p_parse_time").expect("quarantine column").as_primitive::<TimestampMicrosecondType>().clone();
             for row in 0..batch.num_rows() {
                 let mut kept = QuarantineRow {
                     log_type: log_types.value(row).to_string(),
@@ -401,7 +406,11 @@ pub fn replay_quarantine(lake: &Lake, registry: &Registry, log_type: Option<&str
                         continue;
                     }
                 };
-                let provenance = Provenance { source_id: kept.source_id.clone(), source_label: kept.source_label.clone(), source_file: kept.source_file.clone() };
+                let provenance = Provenance {
+                    source_id: kept.source_id.clone(),
+                    source_label: kept.source_label.clone(),
+                    source_file: kept.source_file.clone(),
+                };
                 let outcome = match serde_json::from_str::<serde_json::Value>(&kept.raw) {
                     Err(e) => Err(format!("not JSON: {e}")),
                     Ok(value) => {

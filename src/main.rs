@@ -167,12 +167,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if summaries.is_empty() {
                 println!("the lake at {} is empty; add logs with `tarn ingest file`", lake.root().display());
             }
-            let time = |micros: i64| chrono::DateTime::from_timestamp_micros(micros).map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default();
+            let time = |micros: i64| {
+                chrono::DateTime::from_timestamp_micros(micros).map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
+            };
             println!("{:<24} {:>12} {:<19}   {:<19} {:>10} {:>7} {:>10}", "table", "rows", "from", "to", "partitions", "files", "MiB");
             for s in summaries {
                 println!(
                     "{:<24} {:>12} {:<19} – {:<19} {:>10} {:>7} {:>10.1}",
-                    s.table, s.rows, time(s.min_time), time(s.max_time), s.partitions, s.files, s.bytes as f64 / 1_048_576.0
+                    s.table,
+                    s.rows,
+                    time(s.min_time),
+                    time(s.max_time),
+                    s.partitions,
+                    s.files,
+                    s.bytes as f64 / 1_048_576.0
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -293,7 +301,7 @@ fn demo(config: &Config, registry: &Registry, sample: &std::path::Path) -> Resul
     ];
     for (path, log_type) in steps {
         let options = FileOptions { log_type: log_type.map(str::to_string), ..FileOptions::default() };
-        let report = tarn::ingest::ingest_files(&lake, registry, &[path.clone()], &options, &mut problems)?;
+        let report = tarn::ingest::ingest_files(&lake, registry, std::slice::from_ref(&path), &options, &mut problems)?;
         print!("   {}: ", path.display());
         print_ingest(&report);
     }

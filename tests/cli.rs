@@ -27,7 +27,15 @@ fn ingested_cloudtrail_matches_the_generated_files() {
         "select useridentity.type, awsregion, recipientaccountid, eventjson = '{}' from aws_cloudtrail where eventid = '{id}'",
         serde_json::to_string(first).unwrap().replace('\'', "''")
     ))[0];
-    assert_eq!(row, &vec![first["userIdentity"]["type"].as_str().unwrap().to_string(), first["awsRegion"].as_str().unwrap().to_string(), first["recipientAccountId"].as_str().unwrap().to_string(), "true".to_string()]);
+    assert_eq!(
+        row,
+        &vec![
+            first["userIdentity"]["type"].as_str().unwrap().to_string(),
+            first["awsRegion"].as_str().unwrap().to_string(),
+            first["recipientAccountId"].as_str().unwrap().to_string(),
+            "true".to_string()
+        ]
+    );
 
     // Errors counted from the files and from the lake agree.
     let errors = records.iter().filter(|r| r.get("errorCode").is_some()).count() as u64;
@@ -52,7 +60,10 @@ fn mixed_case_identifiers_resolve() {
     assert!(iam > 0);
     let rows = s.rows("select eventName from aws_cloudtrail where EventSource = 'iam.amazonaws.com'");
     assert_eq!(rows.len(), iam);
-    assert_eq!(s.count("SELECT COUNT(*) FROM AWS_CloudTrail WHERE userIdentity.sessionContext.sessionIssuer.userName IS NOT NULL"), records.iter().filter(|r| r["userIdentity"]["sessionContext"]["sessionIssuer"]["userName"].is_string()).count() as u64);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM AWS_CloudTrail WHERE userIdentity.sessionContext.sessionIssuer.userName IS NOT NULL"),
+        records.iter().filter(|r| r["userIdentity"]["sessionContext"]["sessionIssuer"]["userName"].is_string()).count() as u64
+    );
 }
 
 #[test]
@@ -63,7 +74,8 @@ fn re_ingest_adds_nothing_unless_forced() {
     let again = s.ok(&["ingest", "file", "sample"]);
     assert!(again.contains("ingested 0 rows") && again.contains("4 files already in the lake"), "{again}");
     // A copy of a file under another name is the same content: still nothing new.
-    let file = std::fs::read_dir(s.path("sample/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/17")).unwrap().next().unwrap().unwrap().path();
+    let file =
+        std::fs::read_dir(s.path("sample/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/17")).unwrap().next().unwrap().unwrap().path();
     std::fs::copy(&file, s.path("copy.json.gz")).unwrap();
     s.ok(&["ingest", "file", "copy.json.gz", "--log-type", "AWS.CloudTrail"]);
     assert_eq!(s.count("select count(*) from aws_cloudtrail"), 400);
@@ -100,7 +112,10 @@ fn snyk_files_in_both_api_shapes() {
     )
     .unwrap();
     s.ok(&["ingest", "file", "items.ndjson", "--log-type", "Snyk.OrgAudit"]);
-    assert_eq!(s.rows("select event, userid from snyk_orgaudit where orgid = 'o-1' order by created"), vec![vec!["org.user.add".to_string(), "u-1".to_string()], vec!["api.access".to_string(), "".to_string()]]);
+    assert_eq!(
+        s.rows("select event, userid from snyk_orgaudit where orgid = 'o-1' order by created"),
+        vec![vec!["org.user.add".to_string(), "u-1".to_string()], vec!["api.access".to_string(), "".to_string()]]
+    );
     // content is JSON text, readable with JSON functions.
     assert!(s.count("select count(*) from snyk_groupaudit where content like '{%'") > 0);
 }
@@ -121,7 +136,8 @@ fn bad_records_are_quarantined_beside_the_good_ones() {
     std::fs::write(s.path("mixed.ndjson"), lines.join("\n")).unwrap();
     std::fs::write(s.path("garbage.json.gz"), b"\x1f\x8b\x08\x00 not really gzip").unwrap();
     std::fs::write(s.path("binary.log"), [0u8, 159, 146, 150, 1, 2]).unwrap();
-    let output = s.tarn(&["ingest", "file", "garbage.json.gz", "mixed.ndjson", "binary.log", "--log-type", "AWS.CloudTrail"]).output().unwrap();
+    let output =
+        s.tarn(&["ingest", "file", "garbage.json.gz", "mixed.ndjson", "binary.log", "--log-type", "AWS.CloudTrail"]).output().unwrap();
     let stderr = common::text(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "failed files give exit code 2: {stderr}");
     assert!(stderr.lines().any(|l| l.starts_with("warning: ") && l.contains("garbage.json.gz: skipped")), "{stderr}");
@@ -132,7 +148,8 @@ fn bad_records_are_quarantined_beside_the_good_ones() {
     assert_eq!(rows, vec![vec!["good-1".to_string()], vec!["good-2".to_string()]]);
     let quarantined = s.ok(&["query", "select p_source_position, reason, raw from quarantine order by 1", "--format", "json"]);
     let quarantined: Vec<serde_json::Value> = serde_json::from_str(&quarantined).unwrap();
-    let reasons: Vec<(u64, &str)> = quarantined.iter().map(|r| (r["p_source_position"].as_u64().unwrap(), r["reason"].as_str().unwrap())).collect();
+    let reasons: Vec<(u64, &str)> =
+        quarantined.iter().map(|r| (r["p_source_position"].as_u64().unwrap(), r["reason"].as_str().unwrap())).collect();
     assert_eq!(reasons[0], (2, "field 'eventTime' has a timestamp that does not match rfc3339: string \"yesterday\""));
     assert_eq!(reasons[1], (3, "required field 'eventTime' is missing"));
     assert!(reasons[2].0 == 4 && reasons[2].1.starts_with("not JSON: line 4 is not JSON"), "{reasons:?}");
@@ -207,7 +224,8 @@ fn output_formats() {
     s.ok(&["ingest", "file", "sample"]);
     let sql = "select eventname, count(*) as n from aws_cloudtrail group by 1 order by 2 desc, 1";
     let json: Vec<serde_json::Value> = serde_json::from_str(&s.ok(&["query", sql, "--format", "json"])).unwrap();
-    let ndjson: Vec<serde_json::Value> = s.ok(&["query", sql, "--format", "ndjson"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ndjson: Vec<serde_json::Value> =
+        s.ok(&["query", sql, "--format", "ndjson"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let csv = s.ok(&["query", sql, "--format", "csv"]);
     let table = s.ok(&["query", sql]);
     assert_eq!(json, ndjson);
@@ -215,7 +233,8 @@ fn output_formats() {
     assert_eq!(csv.lines().next(), Some("eventname,n"));
     assert_eq!(csv.lines().count(), json.len() + 1);
     assert!(table.starts_with("+") && table.contains("| eventname"), "{table}");
-    let empty: Vec<serde_json::Value> = serde_json::from_str(&s.ok(&["query", "select eventname from aws_cloudtrail where 1 = 0", "--format", "json"])).unwrap();
+    let empty: Vec<serde_json::Value> =
+        serde_json::from_str(&s.ok(&["query", "select eventname from aws_cloudtrail where 1 = 0", "--format", "json"])).unwrap();
     assert!(empty.is_empty());
 }
 
@@ -245,7 +264,13 @@ fn the_shell_reads_statements_from_a_pipe() {
     let s = Scratch::new("shell");
     sample(&s.dir, 200, 100, 0);
     s.ok(&["ingest", "file", "sample"]);
-    let mut child = s.tarn(&["sql"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = s
+        .tarn(&["sql"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let input = "\\d\n\\d aws_cloudtrail\nselect count(*)\n  as n\n  from aws_cloudtrail;\nselect bogus from nowhere;\n\\format csv\nselect 1 as one;\n\\q\nselect 2;\n";
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
@@ -280,8 +305,14 @@ fn digest_and_insight_files_go_to_their_own_tables() {
         r#"{"Records":[{"eventVersion":"1.08","eventTime":"2026-11-17T03:00:00Z","awsRegion":"us-east-1","eventID":"i-1","eventType":"AwsCloudTrailInsight","recipientAccountId":"111122223333","sharedEventID":"s-1","insightDetails":{"state":"Start","eventSource":"iam.amazonaws.com","eventName":"DeleteUser","insightType":"ApiCallRateInsight","insightContext":{"statistics":{"baseline":{"average":0.01},"insight":{"average":5.0}}}},"eventCategory":"Insight"},{"eventVersion":"1.08","eventTime":"2026-11-17T03:30:00Z","awsRegion":"us-east-1","eventID":"i-2","eventType":"AwsCloudTrailInsight","recipientAccountId":"111122223333","sharedEventID":"s-1","insightDetails":{"state":"End","eventSource":"iam.amazonaws.com","eventName":"DeleteUser","insightType":"ApiCallRateInsight","insightContext":{}},"eventCategory":"Insight"}]}"#,
     );
     s.ok(&["ingest", "file", "logs"]);
-    assert_eq!(s.rows("select hour, p_any_sha256_hashes from aws_cloudtraildigest"), vec![vec!["2".to_string(), "[9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08]".to_string()]]);
-    assert_eq!(s.rows("select insightdetails.state from aws_cloudtrailinsight order by eventtime"), vec![vec!["Start".to_string()], vec!["End".to_string()]]);
+    assert_eq!(
+        s.rows("select hour, p_any_sha256_hashes from aws_cloudtraildigest"),
+        vec![vec!["2".to_string(), "[9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08]".to_string()]]
+    );
+    assert_eq!(
+        s.rows("select insightdetails.state from aws_cloudtrailinsight order by eventtime"),
+        vec![vec!["Start".to_string()], vec!["End".to_string()]]
+    );
     assert_eq!(s.count("select count(*) from aws_cloudtrail"), 0);
 }
 

@@ -43,7 +43,12 @@ fn a_killed_ingest_leaves_exactly_the_committed_rows() {
     sample(&s.dir, 8_000, 100, 0);
     let mut seen_partial = false;
     for delay_ms in [30, 120, 250, 400, 700, 1000, 1500] {
-        let mut child = s.tarn(&["ingest", "file", "sample", "--chunk-size", "500"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let mut child = s
+            .tarn(&["ingest", "file", "sample", "--chunk-size", "500"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();

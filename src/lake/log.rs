@@ -118,7 +118,15 @@ impl Snapshot {
         let mut by_table: BTreeMap<&str, (TableSummary, HashSet<[i32; 4]>)> = BTreeMap::new();
         for file in self.files.values() {
             let (summary, partitions) = by_table.entry(&file.table).or_insert_with(|| {
-                let empty = TableSummary { table: file.table.clone(), rows: 0, files: 0, partitions: 0, bytes: 0, min_time: i64::MAX, max_time: i64::MIN };
+                let empty = TableSummary {
+                    table: file.table.clone(),
+                    rows: 0,
+                    files: 0,
+                    partitions: 0,
+                    bytes: 0,
+                    min_time: i64::MAX,
+                    max_time: i64::MIN,
+                };
                 (empty, HashSet::new())
             });
             summary.rows += file.rows;
@@ -128,9 +136,12 @@ impl Snapshot {
             summary.max_time = summary.max_time.max(file.max_time);
             partitions.insert(file.partition);
         }
-        by_table.into_values().map(|(mut s, p)| {
-            s.partitions = p.len() as u64;
-            s
-        }).collect()
+        by_table
+            .into_values()
+            .map(|(mut s, p)| {
+                s.partitions = p.len() as u64;
+                s
+            })
+            .collect()
     }
 }

@@ -73,7 +73,8 @@ fn a_cut_log_line_is_ignored_then_replaced() {
     tx.commit("test", false).unwrap();
     // A crash in the middle of appending the next line.
     let mut log = std::fs::OpenOptions::new().append(true).open(lake.log_path()).unwrap();
-    std::io::Write::write_all(&mut log, br#"{"id":2,"time":"x","operation":"ingest","add":[{"table":"snyk_orgaudit","path":"nowhere"#).unwrap();
+    std::io::Write::write_all(&mut log, br#"{"id":2,"time":"x","operation":"ingest","add":[{"table":"snyk_orgaudit","path":"nowhere"#)
+        .unwrap();
     assert_eq!(lake.snapshot().unwrap().last_commit, 1);
     let mut tx = lake.begin().unwrap();
     tx.write("snyk_orgaudit", &batch(&["2026-11-20T10:00:00Z"])).unwrap();

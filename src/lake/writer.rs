@@ -105,11 +105,8 @@ impl Transaction {
     /// Writes rows of `table`. The batch must have a `p_event_time` column;
     /// rows go to the partition of their UTC hour.
     pub fn write(&mut self, table: &str, batch: &RecordBatch) -> Result<(), LakeError> {
-        let times = batch
-            .column_by_name("p_event_time")
-            .expect("every table has p_event_time")
-            .as_primitive::<TimestampMicrosecondType>()
-            .clone();
+        let times =
+            batch.column_by_name("p_event_time").expect("every table has p_event_time").as_primitive::<TimestampMicrosecondType>().clone();
         let mut by_hour: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
         for (row, time) in times.iter().enumerate() {
             by_hour.entry(time.unwrap_or_default().div_euclid(HOUR_MICROS)).or_default().push(row as u32);

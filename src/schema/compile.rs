@@ -82,11 +82,7 @@ pub fn compile(file: &SchemaFile) -> Result<(Object, Vec<Indicator>), Vec<Proble
         compiler.problem("", "`fields` is empty: a schema needs at least one field".to_string());
     }
     let root = compiler.object("", &file.fields, true);
-    if compiler.problems.is_empty() {
-        Ok((root, compiler.indicators.into_iter().collect()))
-    } else {
-        Err(compiler.problems)
-    }
+    if compiler.problems.is_empty() { Ok((root, compiler.indicators.into_iter().collect())) } else { Err(compiler.problems) }
 }
 
 struct Compiler<'a> {
@@ -131,7 +127,10 @@ impl Compiler<'_> {
 
     fn value(&mut self, path: &str, spec: &ValueSpec) -> Option<Node> {
         let Some(kind_name) = spec.kind.as_deref() else {
-            self.problem(path, "`type` is missing (string, int, smallint, bigint, float, boolean, timestamp, object, array, json or ref)".to_string());
+            self.problem(
+                path,
+                "`type` is missing (string, int, smallint, bigint, float, boolean, timestamp, object, array, json or ref)".to_string(),
+            );
             return None;
         };
         let mut indicators = Vec::new();
@@ -177,7 +176,10 @@ impl Compiler<'_> {
             "timestamp" => {
                 let names: Vec<&String> = spec.time_format.iter().chain(spec.time_formats.iter().flatten()).collect();
                 if names.is_empty() {
-                    self.problem(path, "a timestamp needs `timeFormat` (rfc3339, unix, unix_ms, unix_us, unix_ns or a strftime pattern)".to_string());
+                    self.problem(
+                        path,
+                        "a timestamp needs `timeFormat` (rfc3339, unix, unix_ms, unix_us, unix_ns or a strftime pattern)".to_string(),
+                    );
                     return None;
                 }
                 let mut formats = Vec::new();
@@ -214,7 +216,13 @@ impl Compiler<'_> {
                 };
                 let Some(definition) = self.definitions.get(target) else {
                     let known: Vec<&str> = self.definitions.keys().map(String::as_str).collect();
-                    self.problem(path, format!("ref target '{target}' is not in `definitions` (defined: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") }));
+                    self.problem(
+                        path,
+                        format!(
+                            "ref target '{target}' is not in `definitions` (defined: {})",
+                            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                        ),
+                    );
                     return None;
                 };
                 if self.depth > 32 {
@@ -230,7 +238,12 @@ impl Compiler<'_> {
                 return node;
             }
             other => {
-                self.problem(path, format!("unknown type '{other}' (use string, int, smallint, bigint, float, boolean, timestamp, object, array, json or ref)"));
+                self.problem(
+                    path,
+                    format!(
+                        "unknown type '{other}' (use string, int, smallint, bigint, float, boolean, timestamp, object, array, json or ref)"
+                    ),
+                );
                 return None;
             }
         };
@@ -285,11 +298,7 @@ impl Object {
 impl ObjectField {
     fn arrow_field(&self) -> Field {
         let field = Field::new(&self.column, self.node.data_type(), true);
-        if self.column != self.name {
-            field.with_metadata([("tarn.name".to_string(), self.name.clone())].into())
-        } else {
-            field
-        }
+        if self.column != self.name { field.with_metadata([("tarn.name".to_string(), self.name.clone())].into()) } else { field }
     }
 }
 

@@ -6,10 +6,10 @@
 //! then hands the normalised rows to Arrow's JSON decoder, which builds the
 //! nested columns.
 
-use super::compile::{Kind, Node, Object, StringCheck, RAW_COLUMN};
+use super::LogType;
+use super::compile::{Kind, Node, Object, RAW_COLUMN, StringCheck};
 use super::indicators::Indicator;
 use super::model::IpKind;
-use super::LogType;
 use datafusion::arrow::json::reader::{Decoder, ReaderBuilder};
 use datafusion::arrow::record_batch::RecordBatch;
 use serde_json::{Map, Value};
@@ -180,9 +180,7 @@ impl Walk {
             },
             other => other,
         };
-        let wrong = |expected: &str, value: &Value| {
-            Refusal(format!("field '{path}' should be {expected}, got {}", shown(value)))
-        };
+        let wrong = |expected: &str, value: &Value| Refusal(format!("field '{path}' should be {expected}, got {}", shown(value)));
         let converted = match &node.kind {
             Kind::String { checks } => {
                 let text = match value {
@@ -222,7 +220,11 @@ impl Walk {
                 }
                 let Some(micros) = formats.iter().find_map(|f| f.to_micros(&value)) else {
                     let names: Vec<String> = formats.iter().map(|f| format!("{f:?}").to_lowercase()).collect();
-                    return Err(Refusal(format!("field '{path}' has a timestamp that does not match {}: {}", names.join(" or "), shown(&value))));
+                    return Err(Refusal(format!(
+                        "field '{path}' has a timestamp that does not match {}: {}",
+                        names.join(" or "),
+                        shown(&value)
+                    )));
                 };
                 if *event_time && self.event_time.as_ref().is_none_or(|(at, _)| self.position < *at) {
                     self.event_time = Some((self.position.clone(), micros));
@@ -277,10 +279,7 @@ fn check_string(check: &StringCheck, text: &str) -> Result<(), String> {
 }
 
 fn ip_matches(text: &str, kind: IpKind) -> bool {
-    match (text.parse::<IpAddr>(), kind) {
-        (Ok(_), IpKind::Any) | (Ok(IpAddr::V4(_)), IpKind::Ipv4) | (Ok(IpAddr::V6(_)), IpKind::Ipv6) => true,
-        _ => false,
-    }
+    matches!((text.parse::<IpAddr>(), kind), (Ok(_), IpKind::Any) | (Ok(IpAddr::V4(_)), IpKind::Ipv4) | (Ok(IpAddr::V6(_)), IpKind::Ipv6))
 }
 
 fn ip_name(kind: IpKind) -> &'static str {
@@ -305,7 +304,11 @@ fn json_kind(value: &Value) -> &'static str {
 /// A value as an error message shows it: its kind, and the text if short.
 fn shown(value: &Value) -> String {
     let text = value.to_string();
-    if text.len() <= 60 { format!("{} {text}", json_kind(value)) } else { format!("{} {}...", json_kind(value), &text[..text.floor_char_boundary(57)]) }
+    if text.len() <= 60 {
+        format!("{} {text}", json_kind(value))
+    } else {
+        format!("{} {}...", json_kind(value), &text[..text.floor_char_boundary(57)])
+    }
 }
 
 /// Unique row ids: a per-process random prefix and a counter.

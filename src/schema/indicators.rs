@@ -106,10 +106,10 @@ impl Indicator {
                 if let Some(account) = parts.get(4).filter(|a| is_account_id(a)) {
                     found.insert((AWS_ACCOUNT_IDS, account.to_string()));
                 }
-                if let Some(resource) = parts.get(5) {
-                    if let Some(id) = resource.strip_prefix("instance/").filter(|id| id.starts_with("i-")) {
-                        found.insert((AWS_INSTANCE_IDS, id.to_string()));
-                    }
+                if let Some(resource) = parts.get(5)
+                    && let Some(id) = resource.strip_prefix("instance/").filter(|id| id.starts_with("i-"))
+                {
+                    found.insert((AWS_INSTANCE_IDS, id.to_string()));
                 }
             }
             Indicator::AwsAccountId => {

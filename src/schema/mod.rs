@@ -72,7 +72,8 @@ pub fn table_name(log_type: &str) -> String {
 impl LogType {
     /// Parses and checks one schema file's text. `file` names it in errors.
     pub fn from_yaml(text: &str, file: &str, origin: Origin) -> Result<LogType, SchemaError> {
-        let parsed: SchemaFile = serde_yaml::from_str(text).map_err(|e| SchemaError::Yaml { file: file.to_string(), reason: yaml_reason(&e) })?;
+        let parsed: SchemaFile =
+            serde_yaml::from_str(text).map_err(|e| SchemaError::Yaml { file: file.to_string(), reason: yaml_reason(&e) })?;
         let (root, indicators) = compile::compile(&parsed).map_err(|problems| SchemaError::Invalid {
             file: file.to_string(),
             problems: problems
@@ -121,7 +122,8 @@ impl Registry {
     pub fn built_in() -> Registry {
         let mut registry = Registry::default();
         for (file, text) in BUILT_IN {
-            let log_type = LogType::from_yaml(text, &format!("built-in {file}"), Origin::BuiltIn).expect("built-in schemas are checked by tests");
+            let log_type =
+                LogType::from_yaml(text, &format!("built-in {file}"), Origin::BuiltIn).expect("built-in schemas are checked by tests");
             registry.add(log_type);
         }
         registry
@@ -168,10 +170,8 @@ pub fn load_file(path: &Path) -> Result<LogType, SchemaError> {
 }
 
 fn schema_files(dir: &Path) -> Result<Vec<PathBuf>, SchemaError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| SchemaError::Read {
-        file: dir.display().to_string(),
-        reason: format!("{e} (check `schema_dirs` in tarn.yml)"),
-    })?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| SchemaError::Read { file: dir.display().to_string(), reason: format!("{e} (check `schema_dirs` in tarn.yml)") })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))

@@ -75,7 +75,8 @@ fn a_record_decodes_with_standard_fields_and_indicators() {
     let accounts = column("p_any_aws_account_ids");
     assert_eq!(accounts.as_list::<i32>().value(0).len(), 1, "the account id appears once though three fields hold it");
     let identity = column("useridentity");
-    let attributes = identity.as_struct().column_by_name("sessioncontext").unwrap().as_struct().column_by_name("attributes").unwrap().clone();
+    let attributes =
+        identity.as_struct().column_by_name("sessioncontext").unwrap().as_struct().column_by_name("attributes").unwrap().clone();
     assert!(attributes.as_struct().column_by_name("mfaauthenticated").unwrap().as_boolean().value(0));
 }
 
@@ -137,14 +138,20 @@ fields:
     assert_eq!(refusal(ok.clone()), None);
     assert_eq!(refusal(json!({})), Some("required field 'when' is missing".into()));
     assert_eq!(refusal(json!({"when": ""})), Some("required field 'when' is missing".into()));
-    assert_eq!(refusal(json!({"when": "noon"})).unwrap(), "field 'when' has a timestamp that does not match rfc3339 or unixms: string \"noon\"");
+    assert_eq!(
+        refusal(json!({"when": "noon"})).unwrap(),
+        "field 'when' has a timestamp that does not match rfc3339 or unixms: string \"noon\""
+    );
     assert_eq!(refusal(json!({"when": 1, "count": 70000})).unwrap(), "field 'count' should be a 16-bit integer, got number 70000");
     assert_eq!(refusal(json!({"when": 1, "ip": "::1"})).unwrap(), "field 'ip': '::1' is not an IPv4 address");
     assert_eq!(refusal(json!({"when": 1, "net": "10.0.0.0/33"})).unwrap(), "field 'net': '10.0.0.0/33' is not an IP CIDR block");
     assert_eq!(refusal(json!({"when": 1, "net": "10.0.0.0/8"})), None);
     assert_eq!(refusal(json!({"when": 1, "level": "mid"})).unwrap(), "field 'level': 'mid' is not one of the allowed values (low, high)");
     assert_eq!(refusal(json!({"when": 1, "nested": {"inner": 3}})).unwrap(), "field 'nested.inner' should be true or false, got number 3");
-    assert_eq!(refusal(json!({"when": 1, "blob": "{not json"})).unwrap().split(':').next().unwrap(), "field 'blob' should hold embedded JSON");
+    assert_eq!(
+        refusal(json!({"when": 1, "blob": "{not json"})).unwrap().split(':').next().unwrap(),
+        "field 'blob' should hold embedded JSON"
+    );
     assert_eq!(refusal(json!([1])).unwrap(), "the record is a JSON array, not an object");
     let row = t.normalise(json!({"WHEN": 1, "Blob": "{\"K\": 7}"})).ok().unwrap();
     assert_eq!(row.columns["blob"], json!({"k": 7}), "keys match case-insensitively and embedded JSON is parsed");
@@ -152,7 +159,9 @@ fields:
 
 #[test]
 fn refs_resolve_through_definitions() {
-    let t = log_type("schema: T\ndefinitions:\n  point:\n    type: object\n    fields:\n      - name: X\n        type: float\nfields:\n  - name: at\n    type: ref\n    target: point\n");
+    let t = log_type(
+        "schema: T\ndefinitions:\n  point:\n    type: object\n    fields:\n      - name: X\n        type: float\nfields:\n  - name: at\n    type: ref\n    target: point\n",
+    );
     assert_eq!(t.normalise(json!({"at": {"x": "1.5"}})).ok().unwrap().columns["at"], json!({"x": 1.5}));
 }
 
@@ -174,7 +183,11 @@ fn schema_mistakes_name_the_file_the_field_and_the_problem() {
         error("schema: T\nfields:\n  - name: r\n    type: ref\n    target: nowhere\n"),
         "my-schema.yml: field 'r': ref target 'nowhere' is not in `definitions` (defined: none)"
     );
-    assert!(error("schema: T\nfields:\n  - name: a\n    typ: string\n").starts_with("my-schema.yml: fields[0]: unknown field `typ`"), "{}", error("schema: T\nfields:\n  - name: a\n    typ: string\n"));
+    assert!(
+        error("schema: T\nfields:\n  - name: a\n    typ: string\n").starts_with("my-schema.yml: fields[0]: unknown field `typ`"),
+        "{}",
+        error("schema: T\nfields:\n  - name: a\n    typ: string\n")
+    );
     assert!(error("schema: T\nfields:\n  - name: p_event_time\n    type: string\n").contains("reserved"));
     assert!(error("schema: T\nfields:\n  - name: a\n    type: string\n    indicators: [ipaddr]\n").contains("unknown indicator 'ipaddr'"));
 }

@@ -102,9 +102,7 @@ fn parse_pattern(text: &str, pattern: &str) -> Option<i64> {
     if let Ok(t) = NaiveDateTime::parse_from_str(text, pattern) {
         return Some(t.and_utc().timestamp_micros());
     }
-    NaiveDate::parse_from_str(text, pattern)
-        .ok()
-        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_micros())
+    NaiveDate::parse_from_str(text, pattern).ok().map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_micros())
 }
 
 #[cfg(test)]

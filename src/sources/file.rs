@@ -9,8 +9,8 @@
 use super::{RawRecord, snyk};
 use flate2::read::MultiGzDecoder;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
@@ -111,16 +111,16 @@ fn single<E>(keys: Vec<(String, Box<RawValue>)>, sink: &mut dyn FnMut(RawRecord)
     }
     text.push('}');
     let value: Value = serde_json::from_str(&text).map_err(|e| ReadError::NotJson(e.to_string()))?;
-    if let Value::Object(object) = &value {
-        if snyk::is_rest_page(object) {
-            let items = object["data"]["items"].as_array().cloned().unwrap_or_default();
-            for (i, item) in items.into_iter().enumerate() {
-                let text = item.to_string();
-                let record = RawRecord { text, value: Ok(item), position: i as u64 + 1 };
-                sink(record).map_err(ReadError::Sink)?;
-            }
-            return Ok(());
+    if let Value::Object(object) = &value
+        && snyk::is_rest_page(object)
+    {
+        let items = object["data"]["items"].as_array().cloned().unwrap_or_default();
+        for (i, item) in items.into_iter().enumerate() {
+            let text = item.to_string();
+            let record = RawRecord { text, value: Ok(item), position: i as u64 + 1 };
+            sink(record).map_err(ReadError::Sink)?;
         }
+        return Ok(());
     }
     sink(RawRecord { text, value: Ok(value), position: 1 }).map_err(ReadError::Sink)
 }
@@ -168,7 +168,7 @@ struct Stream<'s, E> {
 }
 
 impl<E> Stream<'_, E> {
-    fn deliver(&mut self, raw: Box<RawValue>) -> Result<(), String> {
+    fn deliver(&mut self, raw: &RawValue) -> Result<(), String> {
         self.count += 1;
         let text = raw.get().to_string();
         let value = serde_json::from_str::<Value>(&text).map_err(|e| e.to_string());
@@ -189,7 +189,7 @@ impl<'de, E> Visitor<'de> for &mut Stream<'_, E> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
-            self.deliver(raw).map_err(de::Error::custom)?;
+            self.deliver(&raw).map_err(de::Error::custom)?;
         }
         Ok(())
     }
@@ -224,7 +224,10 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn records(bytes: &[u8]) -> (Result<Layout, String>, Vec<(String, bool, u64)>) {
+    /// (value or reason, is JSON, position) of each record.
+    type Seen = Vec<(String, bool, u64)>;
+
+    fn records(bytes: &[u8]) -> (Result<Layout, String>, Seen) {
         let dir = std::env::temp_dir().join(format!("tarn-file-test-{:x}", crate::unique_seed()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("input");

@@ -55,10 +55,8 @@ impl Sql {
         let ctx = SessionContext::new_with_config(config);
         let snapshot = lake.snapshot()?;
         let mut tables = Vec::new();
-        let with_schemas = registry
-            .iter()
-            .map(|t| (t.table.clone(), t.arrow_schema.clone()))
-            .chain([(QUARANTINE_TABLE.to_string(), quarantine_schema())]);
+        let with_schemas =
+            registry.iter().map(|t| (t.table.clone(), t.arrow_schema.clone())).chain([(QUARANTINE_TABLE.to_string(), quarantine_schema())]);
         for (name, schema) in with_schemas {
             let files = snapshot.table_files(&name).cloned().collect();
             let provider = Arc::new(LakeTable::new(schema, lake.root().to_path_buf(), files));

@@ -6,13 +6,13 @@ use crate::lake::FileEntry;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::Session;
+use datafusion::catalog::TableProvider;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
-use datafusion::catalog::TableProvider;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::Result;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -36,7 +36,8 @@ pub struct LakeTable {
 
 impl LakeTable {
     pub fn new(file_schema: SchemaRef, root: PathBuf, files: Vec<FileEntry>) -> LakeTable {
-        let partition_fields: Vec<FieldRef> = PARTITION_COLUMNS.iter().map(|name| Arc::new(Field::new(*name, DataType::Int32, false))).collect();
+        let partition_fields: Vec<FieldRef> =
+            PARTITION_COLUMNS.iter().map(|name| Arc::new(Field::new(*name, DataType::Int32, false))).collect();
         let mut fields: Vec<FieldRef> = file_schema.fields().iter().cloned().collect();
         fields.extend(partition_fields.iter().cloned());
         let schema = Arc::new(Schema::new_with_metadata(fields, file_schema.metadata().clone()));
