@@ -328,3 +328,23 @@ fn the_same_content_twice_in_one_run_lands_once() {
     assert_eq!(s.count("select count(distinct eventid) from aws_cloudtrail"), 600);
     assert_eq!(s.count("select count(*) from aws_cloudtrail"), 600);
 }
+
+#[test]
+fn ctrl_c_cancels_the_running_query_not_the_shell() {
+    use std::io::Write;
+    let s = Scratch::new("cancel");
+    let mut child = s.tarn(&["sql"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // A query that would run for hours.
+    stdin.write_all(b"select count(*) from generate_series(1, 100000000000);\n").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(child.try_wait().unwrap().is_none(), "the query is still running");
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    stdin.write_all(b"select 42 as answer;\n").unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(common::text(&output.stderr).trim(), "query cancelled");
+    assert!(common::text(&output.stdout).contains("| 42     |"), "{}", common::text(&output.stdout));
+}
