@@ -123,8 +123,14 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            let text: Vec<String> = error.chain().map(|e| e.to_string()).collect();
-            eprintln!("error: {}", text.join(": "));
+            // Library errors already name their cause; add only what a context adds.
+            let mut text = String::new();
+            for cause in error.chain().map(|e| e.to_string()) {
+                if !text.contains(&cause) {
+                    text = if text.is_empty() { cause } else { format!("{text}: {cause}") };
+                }
+            }
+            eprintln!("error: {}", text.split_whitespace().collect::<Vec<_>>().join(" "));
             ExitCode::FAILURE
         }
     }

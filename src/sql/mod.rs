@@ -24,7 +24,20 @@ pub struct SqlError(pub String);
 
 impl From<DataFusionError> for SqlError {
     fn from(error: DataFusionError) -> SqlError {
-        SqlError(one_line(&error.strip_backtrace()))
+        SqlError(message(&error))
+    }
+}
+
+/// The innermost cause of a DataFusion error, as one line without Rust
+/// debug formatting (`SQL error: ParserError("...")` becomes `syntax error: ...`).
+fn message(error: &DataFusionError) -> String {
+    use datafusion::sql::sqlparser::parser::ParserError;
+    match error.find_root() {
+        DataFusionError::SQL(parse, _) => match parse.as_ref() {
+            ParserError::ParserError(text) | ParserError::TokenizerError(text) => one_line(&format!("syntax error: {text}")),
+            other => one_line(&other.to_string()),
+        },
+        root => one_line(&root.strip_backtrace()),
     }
 }
 
@@ -95,7 +108,7 @@ impl Sql {
     }
 
     fn explain_error(&self, error: DataFusionError) -> SqlError {
-        let mut text = one_line(&error.strip_backtrace());
+        let mut text = message(&error);
         if text.contains("not found") && text.contains("table") {
             let names: Vec<&str> = self.tables.iter().map(|(n, _)| n.as_str()).collect();
             text.push_str(&format!(" (tables: {})", names.join(", ")));
