@@ -336,7 +336,13 @@ fn the_same_content_twice_in_one_run_lands_once() {
 fn ctrl_c_cancels_the_running_query_not_the_shell() {
     use std::io::Write;
     let s = Scratch::new("cancel");
-    let mut child = s.tarn(&["sql"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = s
+        .tarn(&["sql"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     // A query that would run for hours.
     stdin.write_all(b"select count(*) from generate_series(1, 100000000000);\n").unwrap();
@@ -350,4 +356,27 @@ fn ctrl_c_cancels_the_running_query_not_the_shell() {
     assert!(output.status.success());
     assert_eq!(common::text(&output.stderr).trim(), "query cancelled");
     assert!(common::text(&output.stdout).contains("| 42     |"), "{}", common::text(&output.stdout));
+}
+
+#[test]
+fn an_open_shell_sees_commits_made_after_it_started() {
+    use std::io::{BufRead, BufReader, Write};
+    let s = Scratch::new("shell-refresh");
+    let generated = sample(&s.dir, 300, 100, 0);
+    s.ok(&["ingest", "file", &generated.cloudtrail_files[0].display().to_string()]);
+    let mut child =
+        s.tarn(&["sql", "--format", "csv"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut ask = |sql: &str| -> String {
+        writeln!(stdin, "{sql};").unwrap();
+        stdin.flush().unwrap();
+        let (mut header, mut value) = (String::new(), String::new());
+        stdout.read_line(&mut header).unwrap();
+        stdout.read_line(&mut value).unwrap();
+        value.trim().to_string()
+    };
+    assert_eq!(ask("select count(*) as n from aws_cloudtrail"), "100");
+    s.ok(&["ingest", "file", "sample"]);
+    assert_eq!(ask("select count(*) as n from aws_cloudtrail"), "300");
 }

@@ -15,6 +15,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::logical_expr::LogicalPlan;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A query that failed, as one line for the user.
@@ -51,32 +52,62 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A query session over one snapshot of the lake.
+/// A query session over the lake. Each query reads the lake as of its last
+/// whole commit: a query never sees half a commit, and a long-lived shell
+/// sees what other processes committed since the previous query.
 pub struct Sql {
     ctx: SessionContext,
+    lake: Lake,
+    /// Table name, file schema (without partition columns).
+    file_schemas: Vec<(String, SchemaRef)>,
+    /// Table name, full schema (for `\d` and completion).
     tables: Vec<(String, SchemaRef)>,
+    /// The commit the registered tables show.
+    commit: std::sync::atomic::AtomicU64,
 }
 
 impl Sql {
-    /// Registers every known log type's table and `quarantine`, with the
-    /// files live in the lake now.
+    /// Registers every known log type's table and `quarantine`.
     pub fn open(lake: &Lake, registry: &Registry) -> Result<Sql, SqlError> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("tarn", "lake")
             .set_str("datafusion.execution.time_zone", "+00:00");
-        let ctx = SessionContext::new_with_config(config);
-        let snapshot = lake.snapshot()?;
-        let mut tables = Vec::new();
-        let with_schemas =
-            registry.iter().map(|t| (t.table.clone(), t.arrow_schema.clone())).chain([(QUARANTINE_TABLE.to_string(), quarantine_schema())]);
-        for (name, schema) in with_schemas {
-            let files = snapshot.table_files(&name).cloned().collect();
-            let provider = Arc::new(LakeTable::new(schema, lake.root().to_path_buf(), files));
-            tables.push((name.clone(), datafusion::catalog::TableProvider::schema(provider.as_ref())));
-            ctx.register_table(name.as_str(), provider)?;
+        let file_schemas: Vec<(String, SchemaRef)> = registry
+            .iter()
+            .map(|t| (t.table.clone(), t.arrow_schema.clone()))
+            .chain([(QUARANTINE_TABLE.to_string(), quarantine_schema())])
+            .collect();
+        let tables = file_schemas
+            .iter()
+            .map(|(name, schema)| (name.clone(), LakeTable::new(schema.clone(), PathBuf::new(), Vec::new()).full_schema()))
+            .collect();
+        let sql = Sql {
+            ctx: SessionContext::new_with_config(config),
+            lake: lake.clone(),
+            file_schemas,
+            tables,
+            commit: std::sync::atomic::AtomicU64::new(u64::MAX),
+        };
+        sql.refresh()?;
+        Ok(sql)
+    }
+
+    /// Registers the tables again if the lake has new commits.
+    fn refresh(&self) -> Result<(), SqlError> {
+        use std::sync::atomic::Ordering;
+        let snapshot = self.lake.snapshot()?;
+        if self.commit.load(Ordering::SeqCst) == snapshot.last_commit {
+            return Ok(());
         }
-        Ok(Sql { ctx, tables })
+        for (name, schema) in &self.file_schemas {
+            let files = snapshot.table_files(name).cloned().collect();
+            let provider = Arc::new(LakeTable::new(schema.clone(), self.lake.root().to_path_buf(), files));
+            self.ctx.deregister_table(name.as_str())?;
+            self.ctx.register_table(name.as_str(), provider)?;
+        }
+        self.commit.store(snapshot.last_commit, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Tables and their schemas (for `\d` and completion).
@@ -86,6 +117,7 @@ impl Sql {
 
     /// Plans `sql`, refusing anything that is not a read.
     pub async fn plan(&self, sql: &str) -> Result<LogicalPlan, SqlError> {
+        self.refresh()?;
         let state = self.ctx.state();
         let plan = state.create_logical_plan(sql).await.map_err(|e| self.explain_error(e))?;
         let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);

@@ -43,6 +43,11 @@ impl LakeTable {
         let schema = Arc::new(Schema::new_with_metadata(fields, file_schema.metadata().clone()));
         LakeTable { file_schema, partition_fields, schema, root, files }
     }
+
+    /// The table's columns: the file columns, then the partition columns.
+    pub fn full_schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
 }
 
 #[async_trait]
