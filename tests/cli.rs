@@ -379,4 +379,6 @@ fn an_open_shell_sees_commits_made_after_it_started() {
     assert_eq!(ask("select count(*) as n from aws_cloudtrail"), "100");
     s.ok(&["ingest", "file", "sample"]);
     assert_eq!(ask("select count(*) as n from aws_cloudtrail"), "300");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
 }
