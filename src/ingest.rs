@@ -25,21 +25,23 @@ pub enum IngestError {
     Schema(#[from] SchemaError),
 }
 
-/// Settings of `tarn ingest file`.
+/// How inputs are decoded and committed.
 #[derive(Debug, Clone)]
-pub struct FileOptions {
-    /// The log type of every file; None to tell it from CloudTrail key layouts.
+pub struct IngestOptions {
+    /// The log type of every input; None to tell it from CloudTrail key layouts.
     pub log_type: Option<String>,
-    /// Ingest files even if the lake already holds their content.
+    /// Ingest inputs even if the lake already holds them.
     pub force: bool,
     /// Records gathered before a commit (a commit also closes at the end).
     pub chunk_records: u64,
+    /// `p_source_id` and `p_source_label` of the rows.
+    pub source_id: String,
     pub source_label: String,
 }
 
-impl Default for FileOptions {
-    fn default() -> FileOptions {
-        FileOptions { log_type: None, force: false, chunk_records: 500_000, source_label: "tarn ingest file".into() }
+impl Default for IngestOptions {
+    fn default() -> IngestOptions {
+        IngestOptions { log_type: None, force: false, chunk_records: 500_000, source_id: "file".into(), source_label: "tarn ingest file".into() }
     }
 }
 
@@ -59,25 +61,42 @@ pub struct IngestReport {
     pub bytes: u64,
 }
 
-/// The state the file workers share while they build one chunk.
+/// One input to decode: a local file and what it stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// The local file to read.
+    pub path: PathBuf,
+    /// Its identity in the lake's ledger; None to use its content hash.
+    pub input: Option<String>,
+    /// `p_source_file` of its rows: the path, or `s3://bucket/key`.
+    pub source_file: String,
+}
+
+impl Job {
+    fn local(path: PathBuf) -> Job {
+        Job { source_file: path.display().to_string(), path, input: None }
+    }
+}
+
+/// The state the decode workers share while they build one chunk.
 struct Shared {
     tx: Transaction,
-    queue: VecDeque<PathBuf>,
-    /// Content hashes already in the lake (unless forced) or taken by this run.
+    queue: VecDeque<Job>,
+    /// Inputs already in the lake (unless forced) or taken by this run.
     seen: HashSet<String>,
     /// Records decoded into this chunk so far.
     records: u64,
-    /// The chunk's inputs: path and content hash.
-    inputs: Vec<(PathBuf, String)>,
+    /// The chunk's inputs with their identity.
+    inputs: Vec<(Job, String)>,
     quarantined: u64,
     bytes: u64,
-    failed: Vec<String>,
-    already_ingested: u64,
+    /// Inputs that could not be read, with the reason.
+    failed: Vec<(Job, String)>,
+    /// Inputs skipped because the lake (or this run) already has them.
+    already: Vec<Job>,
 }
 
-type SharedChunk = Mutex<Shared>;
-
-fn lock(shared: &SharedChunk) -> std::sync::MutexGuard<'_, Shared> {
+fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
     shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -86,12 +105,95 @@ fn worker_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4)
 }
 
+/// A chunk being built: rows and quarantine staged in one transaction,
+/// with the inputs they came from. Sources fill it, commit it, and only then
+/// acknowledge what it consumed.
+pub struct Chunk {
+    shared: Mutex<Shared>,
+}
+
+/// A chunk after decoding, ready to commit.
+pub struct Decoded {
+    pub tx: Transaction,
+    /// Jobs not taken because the chunk was full.
+    pub left: VecDeque<Job>,
+    pub seen: HashSet<String>,
+    pub inputs: Vec<(Job, String)>,
+    pub failed: Vec<(Job, String)>,
+    pub already: Vec<Job>,
+    pub records: u64,
+    pub quarantined: u64,
+    pub bytes: u64,
+}
+
+impl Chunk {
+    /// Starts a chunk. `seen` holds the inputs to skip.
+    pub fn new(lake: &Lake, seen: HashSet<String>) -> Result<Chunk, LakeError> {
+        let shared = Shared {
+            tx: lake.begin()?,
+            queue: VecDeque::new(),
+            seen,
+            records: 0,
+            inputs: Vec::new(),
+            quarantined: 0,
+            bytes: 0,
+            failed: Vec::new(),
+            already: Vec::new(),
+        };
+        Ok(Chunk { shared: Mutex::new(shared) })
+    }
+
+    /// Decodes `jobs` into the chunk on parallel workers, until they are done
+    /// or the chunk holds `options.chunk_records` records.
+    pub fn decode(&self, jobs: impl IntoIterator<Item = Job>, registry: &Registry, options: &IngestOptions) -> Result<(), LakeError> {
+        lock(&self.shared).queue.extend(jobs);
+        let results: Vec<Result<(), LakeError>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..worker_count()).map(|_| scope.spawn(|| work(&self.shared, registry, options))).collect();
+            workers.into_iter().map(|w| w.join().expect("an ingest worker panicked")).collect()
+        });
+        results.into_iter().collect()
+    }
+
+    /// Records decoded so far.
+    pub fn records(&self) -> u64 {
+        lock(&self.shared).records
+    }
+
+    /// Quarantines a record that never reached the decoder (an unreadable
+    /// object, a message that keeps failing).
+    pub fn quarantine(&self, row: QuarantineRow) {
+        let mut shared = lock(&self.shared);
+        shared.quarantined += 1;
+        shared.tx.quarantine(row);
+    }
+
+    /// Whether the lake (or this run) already holds `input`.
+    pub fn has_seen(&self, input: &str) -> bool {
+        lock(&self.shared).seen.contains(input)
+    }
+
+    pub fn finish(self) -> Decoded {
+        let shared = self.shared.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Decoded {
+            tx: shared.tx,
+            left: shared.queue,
+            seen: shared.seen,
+            inputs: shared.inputs,
+            failed: shared.failed,
+            already: shared.already,
+            records: shared.records,
+            quarantined: shared.quarantined,
+            bytes: shared.bytes,
+        }
+    }
+}
+
 /// Ingests local files (directories are walked) into the lake.
 pub fn ingest_files(
     lake: &Lake,
     registry: &Registry,
     paths: &[PathBuf],
-    options: &FileOptions,
+    options: &IngestOptions,
     on_problem: &mut dyn FnMut(&str),
 ) -> Result<IngestReport, IngestError> {
     let mut report = IngestReport::default();
@@ -102,34 +204,20 @@ pub fn ingest_files(
             report.failed.push(problem);
         }
     }
+    let mut jobs: VecDeque<Job> = queue.into_iter().map(Job::local).collect();
     let mut seen = if options.force { HashSet::new() } else { lake.snapshot()?.inputs };
-    while !queue.is_empty() {
-        let shared = Mutex::new(Shared {
-            tx: lake.begin()?,
-            queue: std::mem::take(&mut queue),
-            seen: std::mem::take(&mut seen),
-            records: 0,
-            inputs: Vec::new(),
-            quarantined: 0,
-            bytes: 0,
-            failed: Vec::new(),
-            already_ingested: 0,
-        });
-        let results: Vec<Result<(), LakeError>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..worker_count()).map(|_| scope.spawn(|| work(&shared, registry, options))).collect();
-            workers.into_iter().map(|w| w.join().expect("an ingest worker panicked")).collect()
-        });
-        let chunk = shared.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
-        queue = chunk.queue;
+    while !jobs.is_empty() {
+        let chunk = Chunk::new(lake, std::mem::take(&mut seen))?;
+        let decoded = chunk.decode(std::mem::take(&mut jobs), registry, options);
+        let chunk = chunk.finish();
+        decoded?;
+        jobs = chunk.left;
         seen = chunk.seen;
-        for problem in &chunk.failed {
+        for (_, problem) in &chunk.failed {
             on_problem(problem);
         }
-        report.failed.extend(chunk.failed);
-        report.already_ingested += chunk.already_ingested;
-        for result in results {
-            result?;
-        }
+        report.failed.extend(chunk.failed.into_iter().map(|(_, problem)| problem));
+        report.already_ingested += chunk.already.len() as u64;
         match chunk.tx.commit("ingest", options.force)? {
             CommitOutcome::Committed { rows, .. } => {
                 report.commits += 1;
@@ -143,10 +231,10 @@ pub fn ingest_files(
                 // Another tarn committed some of these files meanwhile: redo the
                 // chunk without them.
                 report.already_ingested += taken.len() as u64;
-                for (path, fingerprint) in chunk.inputs.into_iter().rev() {
-                    if !taken.contains(&fingerprint) {
-                        seen.remove(&fingerprint);
-                        queue.push_front(path);
+                for (job, input) in chunk.inputs.into_iter().rev() {
+                    if !taken.contains(&input) {
+                        seen.remove(&input);
+                        jobs.push_front(job);
                     }
                 }
             }
@@ -155,50 +243,51 @@ pub fn ingest_files(
     Ok(report)
 }
 
-/// One worker: takes files from the queue until it is empty or the chunk is full.
-fn work(shared: &SharedChunk, registry: &Registry, options: &FileOptions) -> Result<(), LakeError> {
+/// One worker: takes jobs from the queue until it is empty or the chunk is full.
+fn work(shared: &Mutex<Shared>, registry: &Registry, options: &IngestOptions) -> Result<(), LakeError> {
     let mut builders: BTreeMap<String, RowBuilder> = BTreeMap::new();
-    let next_file = || {
+    let next_job = || {
         let mut chunk = lock(shared);
         if chunk.records >= options.chunk_records { None } else { chunk.queue.pop_front() }
     };
-    while let Some(path) = next_file() {
-        let fingerprint = match fingerprint(&path) {
-            Ok(f) => f,
+    while let Some(job) = next_job() {
+        let input = match job.input.clone().map_or_else(|| fingerprint(&job.path), Ok) {
+            Ok(input) => input,
             Err(e) => {
-                lock(shared).failed.push(format!("{}: cannot read it: {e}", path.display()));
+                let problem = format!("{}: cannot read it: {e}", job.source_file);
+                lock(shared).failed.push((job, problem));
                 continue;
             }
         };
         {
             let mut chunk = lock(shared);
-            if !chunk.seen.insert(fingerprint.clone()) {
-                chunk.already_ingested += 1;
+            if !chunk.seen.insert(input.clone()) {
+                chunk.already.push(job);
                 continue;
             }
         }
-        let log_type = match log_type_for(registry, &path, options.log_type.as_deref()) {
+        let log_type = match log_type_for(registry, Path::new(&job.source_file), options.log_type.as_deref()) {
             Ok(t) => t,
             Err(problem) => {
                 let mut chunk = lock(shared);
-                chunk.seen.remove(&fingerprint);
-                chunk.failed.push(problem);
+                chunk.seen.remove(&input);
+                chunk.failed.push((job, problem));
                 continue;
             }
         };
         let builder = builders.entry(log_type.name.clone()).or_insert_with(|| RowBuilder::new(log_type.clone()));
-        match ingest_one(shared, builder, &path, options)? {
+        match ingest_one(shared, builder, &job, options)? {
             Ok(FileCounts { records, bytes }) => {
                 let mut chunk = lock(shared);
-                chunk.tx.consume(fingerprint.clone());
-                chunk.inputs.push((path, fingerprint));
+                chunk.tx.consume(input.clone());
+                chunk.inputs.push((job, input));
                 chunk.records += records;
                 chunk.bytes += bytes;
             }
             Err(problem) => {
                 let mut chunk = lock(shared);
-                chunk.seen.remove(&fingerprint);
-                chunk.failed.push(problem);
+                chunk.seen.remove(&input);
+                chunk.failed.push((job, problem));
             }
         }
     }
@@ -213,16 +302,11 @@ struct FileCounts {
     bytes: u64,
 }
 
-/// Reads one file into `builder` (and quarantine). The outer error is the
-/// lake's; the inner one says why the file was skipped.
-fn ingest_one(
-    shared: &SharedChunk,
-    builder: &mut RowBuilder,
-    path: &Path,
-    options: &FileOptions,
-) -> Result<Result<FileCounts, String>, LakeError> {
-    let shown = path.display().to_string();
-    let provenance = Provenance { source_id: "file".into(), source_label: options.source_label.clone(), source_file: Some(shown.clone()) };
+/// Reads one input into `builder` (and quarantine). The outer error is the
+/// lake's; the inner one says why the input was skipped.
+fn ingest_one(shared: &Mutex<Shared>, builder: &mut RowBuilder, job: &Job, options: &IngestOptions) -> Result<Result<FileCounts, String>, LakeError> {
+    let shown = job.source_file.clone();
+    let provenance = Provenance { source_id: options.source_id.clone(), source_label: options.source_label.clone(), source_file: Some(shown.clone()) };
     let parse_time = crate::now_micros();
     let log_type = builder.log_type().name.clone();
     let quarantine = |raw: String, position: u64, reason: String| QuarantineRow {
@@ -236,7 +320,7 @@ fn ingest_one(
         parse_time,
     };
     let mut counts = FileCounts { records: 0, bytes: 0 };
-    let result = file::read(path, &mut |record: RawRecord| -> Result<(), LakeError> {
+    let result = file::read(&job.path, &mut |record: RawRecord| -> Result<(), LakeError> {
         counts.bytes += record.text.len() as u64 + 1;
         counts.records += 1;
         let RawRecord { text, value, position } = record;
@@ -271,7 +355,7 @@ fn ingest_one(
 }
 
 /// Decodes the builder's pending rows and writes them to the chunk.
-fn write_rows(shared: &SharedChunk, builder: &mut RowBuilder) -> Result<(), LakeError> {
+fn write_rows(shared: &Mutex<Shared>, builder: &mut RowBuilder) -> Result<(), LakeError> {
     if let Some(batch) = builder.finish()? {
         lock(shared).tx.write(&builder.log_type().table, &batch)?;
     }

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tarn::config::Config;
-use tarn::ingest::{FileOptions, IngestReport};
+use tarn::ingest::{IngestOptions, IngestReport};
 use tarn::lake::Lake;
 use tarn::schema::{Origin, Registry};
 use tarn::sql::{Format, Sql};
@@ -162,7 +162,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 registry.get(name)?;
             }
             let lake = Lake::open(&config.lake)?;
-            let options = FileOptions { log_type, force, chunk_records: chunk_size.max(1), source_label: label };
+            let options = IngestOptions { log_type, force, chunk_records: chunk_size.max(1), source_label: label, ..IngestOptions::default() };
             let report = tarn::ingest::ingest_files(&lake, &registry, &paths, &options, &mut |problem| eprintln!("warning: {problem}"))?;
             print_ingest(&report);
             Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
@@ -306,7 +306,7 @@ fn demo(config: &Config, registry: &Registry, sample: &std::path::Path) -> Resul
         (sample.join("snyk/org"), Some("Snyk.OrgAudit")),
     ];
     for (path, log_type) in steps {
-        let options = FileOptions { log_type: log_type.map(str::to_string), ..FileOptions::default() };
+        let options = IngestOptions { log_type: log_type.map(str::to_string), ..IngestOptions::default() };
         let report = tarn::ingest::ingest_files(&lake, registry, std::slice::from_ref(&path), &options, &mut problems)?;
         print!("   {}: ", path.display());
         print_ingest(&report);
