@@ -4,15 +4,33 @@
 //! ```yaml
 //! lake: ./lake            # relative paths are relative to this file
 //! schema_dirs: [./schemas-custom]
+//! sources:                # what `tarn run` pulls
+//!   trail:
+//!     type: sqs
+//!     queue_url: https://sqs.eu-west-1.amazonaws.com/111111111111/cloudtrail-notify
+//!     chunk_size: 10000
+//!     frequency: 10
+//!     delete_consumed_messages: true
 //! ```
 
+use crate::sources::sqs::SqsConfig;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub lake: PathBuf,
     pub schema_dirs: Vec<PathBuf>,
+    /// Named sources for `tarn run`.
+    pub sources: BTreeMap<String, Source>,
+}
+
+/// A configured source; `type` says which.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Source {
+    Sqs(SqsConfig),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,11 +47,13 @@ struct File {
     lake: Option<PathBuf>,
     #[serde(default)]
     schema_dirs: Vec<PathBuf>,
+    #[serde(default)]
+    sources: BTreeMap<String, Source>,
 }
 
 impl Default for Config {
     fn default() -> Config {
-        Config { lake: PathBuf::from("lake"), schema_dirs: Vec::new() }
+        Config { lake: PathBuf::from("lake"), schema_dirs: Vec::new(), sources: BTreeMap::new() }
     }
 }
 
@@ -64,6 +84,7 @@ impl Config {
         Ok(Config {
             lake: resolve(file.lake.unwrap_or_else(|| PathBuf::from("lake"))),
             schema_dirs: file.schema_dirs.into_iter().map(resolve).collect(),
+            sources: file.sources,
         })
     }
 }
@@ -82,6 +103,17 @@ mod tests {
     #[test]
     fn an_unknown_key_is_an_error() {
         let error = Config::parse("lake_dir: x\n", Path::new(".")).unwrap_err();
-        assert!(error.starts_with("unknown field `lake_dir`, expected `lake` or `schema_dirs`"), "{error}");
+        assert!(error.starts_with("unknown field `lake_dir`, expected one of `lake`, `schema_dirs`, `sources`"), "{error}");
+    }
+
+    #[test]
+    fn sources_are_named_and_typed() {
+        let config = Config::parse("sources:\n  trail:\n    type: sqs\n    queue_url: https://q\n    frequency: 2\n", Path::new(".")).unwrap();
+        let Source::Sqs(sqs) = &config.sources["trail"];
+        assert_eq!((sqs.queue_url.as_str(), sqs.frequency, sqs.chunk_size, sqs.delete_consumed_messages), ("https://q", 2, 10_000, true));
+        let error = Config::parse("sources:\n  trail:\n    type: sqs\n    queue_url: https://q\n    chunk: 5\n", Path::new(".")).unwrap_err();
+        assert!(error.contains("unknown field `chunk`"), "{error}");
+        let error = Config::parse("sources:\n  trail:\n    type: kafka\n", Path::new(".")).unwrap_err();
+        assert!(error.contains("unknown variant `kafka`"), "{error}");
     }
 }

@@ -23,6 +23,9 @@ pub enum IngestError {
     Lake(#[from] LakeError),
     #[error(transparent)]
     Schema(#[from] SchemaError),
+    /// The source itself failed (a listing, a queue call), with what to do.
+    #[error("{0}")]
+    Source(String),
 }
 
 /// How inputs are decoded and committed.
@@ -188,6 +191,33 @@ impl Chunk {
     }
 }
 
+/// How a chunk's commit went.
+#[derive(Debug)]
+pub enum CommitStep {
+    Committed { rows: u64 },
+    Empty,
+    /// Another writer committed `taken` of the chunk's inputs first; nothing
+    /// was committed. `redo` are the chunk's other inputs, to decode again.
+    Raced { redo: Vec<Job>, taken: u64 },
+}
+
+/// Commits a decoded chunk.
+pub fn commit(chunk: Decoded, operation: &str, force: bool) -> Result<CommitStep, LakeError> {
+    Ok(match chunk.tx.commit(operation, force)? {
+        CommitOutcome::Committed { rows, .. } => CommitStep::Committed { rows },
+        CommitOutcome::Empty => CommitStep::Empty,
+        CommitOutcome::AlreadyConsumed(taken) => {
+            let redo = chunk
+                .inputs
+                .into_iter()
+                .filter(|(_, input)| !taken.contains(input))
+                .map(|(job, input)| Job { input: Some(input), ..job })
+                .collect();
+            CommitStep::Raced { redo, taken: taken.len() as u64 }
+        }
+    })
+}
+
 /// Ingests local files (directories are walked) into the lake.
 pub fn ingest_files(
     lake: &Lake,
@@ -209,33 +239,32 @@ pub fn ingest_files(
     while !jobs.is_empty() {
         let chunk = Chunk::new(lake, std::mem::take(&mut seen))?;
         let decoded = chunk.decode(std::mem::take(&mut jobs), registry, options);
-        let chunk = chunk.finish();
+        let mut chunk = chunk.finish();
         decoded?;
-        jobs = chunk.left;
-        seen = chunk.seen;
-        for (_, problem) in &chunk.failed {
-            on_problem(problem);
+        jobs = std::mem::take(&mut chunk.left);
+        seen = std::mem::take(&mut chunk.seen);
+        for (_, problem) in std::mem::take(&mut chunk.failed) {
+            on_problem(&problem);
+            report.failed.push(problem);
         }
-        report.failed.extend(chunk.failed.into_iter().map(|(_, problem)| problem));
         report.already_ingested += chunk.already.len() as u64;
-        match chunk.tx.commit("ingest", options.force)? {
-            CommitOutcome::Committed { rows, .. } => {
+        let (files, quarantined, bytes) = (chunk.inputs.len() as u64, chunk.quarantined, chunk.bytes);
+        match commit(chunk, "ingest", options.force)? {
+            CommitStep::Committed { rows } => {
                 report.commits += 1;
                 report.rows += rows;
-                report.files += chunk.inputs.len() as u64;
-                report.quarantined += chunk.quarantined;
-                report.bytes += chunk.bytes;
+                report.files += files;
+                report.quarantined += quarantined;
+                report.bytes += bytes;
             }
-            CommitOutcome::Empty => {}
-            CommitOutcome::AlreadyConsumed(taken) => {
-                // Another tarn committed some of these files meanwhile: redo the
-                // chunk without them.
-                report.already_ingested += taken.len() as u64;
-                for (job, input) in chunk.inputs.into_iter().rev() {
-                    if !taken.contains(&input) {
-                        seen.remove(&input);
-                        jobs.push_front(job);
+            CommitStep::Empty => {}
+            CommitStep::Raced { redo, taken } => {
+                report.already_ingested += taken;
+                for job in redo.into_iter().rev() {
+                    if let Some(input) = &job.input {
+                        seen.remove(input);
                     }
+                    jobs.push_front(job);
                 }
             }
         }

@@ -5,7 +5,9 @@ use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tarn::config::Config;
+use tarn::config::{Config, Source};
+use tarn::sources::aws::AwsOptions;
+use tarn::sources::sqs::{PullReport, SqsConfig};
 use tarn::ingest::{IngestOptions, IngestReport};
 use tarn::lake::Lake;
 use tarn::schema::{Origin, Registry};
@@ -48,6 +50,15 @@ enum Command {
     /// Quarantined records.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+    /// Pull logs from a source.
+    #[command(subcommand)]
+    Pull(PullCommand),
+    /// Run every source configured in tarn.yml (until stopped, or once).
+    Run {
+        /// Drain each source once, commit, and exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// Write realistic sample CloudTrail and Snyk logs.
     Generate {
         #[arg(long, default_value = "sample")]
@@ -94,6 +105,68 @@ enum IngestCommand {
         #[arg(long, default_value = "tarn ingest file")]
         label: String,
     },
+}
+
+#[derive(Subcommand)]
+enum PullCommand {
+    /// CloudTrail objects announced on an SQS queue (S3, SNS, CloudTrail or EventBridge notifications).
+    Sqs {
+        #[arg(long)]
+        queue_url: String,
+        /// Records gathered before a commit.
+        #[arg(long, default_value_t = 10_000)]
+        chunk_size: u64,
+        /// Seconds to wait between polls when the queue is empty.
+        #[arg(long, default_value_t = 10)]
+        frequency: u64,
+        /// Delete each message once its objects are committed.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        delete_consumed_messages: bool,
+        /// Drain the queue, commit, and exit.
+        #[arg(long)]
+        once: bool,
+        /// The log type of objects whose keys are not CloudTrail's.
+        #[arg(long)]
+        log_type: Option<String>,
+        /// Receives of a message whose object cannot be read before it is quarantined.
+        #[arg(long, default_value_t = 5)]
+        max_receives: u32,
+        /// Seconds a received message stays hidden while it is worked on.
+        #[arg(long, default_value_t = 300)]
+        visibility_timeout: u32,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Backfill CloudTrail objects from a bucket, listed by date prefix.
+    S3 {
+        #[arg(long)]
+        bucket: String,
+        /// For example AWSLogs/111111111111/CloudTrail/ (or any level above it).
+        #[arg(long, default_value = "AWSLogs/")]
+        prefix: String,
+        /// First day (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        from: String,
+        /// Last day, included (default: today).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        log_type: Option<String>,
+        #[arg(long, default_value_t = 100_000)]
+        chunk_size: u64,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct AwsArgs {
+    /// AWS region (default: the standard AWS resolution).
+    #[arg(long)]
+    region: Option<String>,
+    /// An S3/SQS-compatible endpoint (also AWS_ENDPOINT_URL); uses path-style S3 addressing.
+    #[arg(long)]
+    endpoint_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -272,7 +345,113 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { sample } => demo(&config, &registry, &sample),
+        Command::Pull(PullCommand::Sqs { queue_url, chunk_size, frequency, delete_consumed_messages, once, log_type, max_receives, visibility_timeout, aws }) => {
+            let source = SqsConfig {
+                queue_url,
+                region: aws.region,
+                endpoint_url: aws.endpoint_url,
+                chunk_size,
+                frequency,
+                delete_consumed_messages,
+                log_type,
+                max_receives,
+                visibility_timeout,
+            };
+            let lake = Lake::open(&config.lake)?;
+            run_sources(&lake, &registry, vec![("sqs".to_string(), source)], once)
+        }
+        Command::Pull(PullCommand::S3 { bucket, prefix, from, to, log_type, chunk_size, aws }) => {
+            let day = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| anyhow!("'{text}' is not a day; write it like 2026-11-01"));
+            let from = day(&from)?;
+            let to = match to {
+                Some(to) => day(&to)?,
+                None => chrono::Utc::now().date_naive(),
+            };
+            let lake = Lake::open(&config.lake)?;
+            let runtime = runtime()?;
+            let options = IngestOptions {
+                log_type,
+                chunk_records: chunk_size.max(1),
+                source_id: format!("s3:{bucket}"),
+                source_label: format!("s3://{bucket}/{prefix}"),
+                ..IngestOptions::default()
+            };
+            let report = runtime.block_on(async {
+                let (s3, _) = tarn::sources::aws::clients(&AwsOptions { region: aws.region, endpoint_url: aws.endpoint_url }).await;
+                tarn::sources::s3::backfill(&lake, &registry, &s3, &bucket, &prefix, (from, to), &options, &mut |p| eprintln!("warning: {p}")).await
+            })?;
+            println!(
+                "listed {} objects; ingested {} rows from {} objects in {} commits; {} already in the lake; {} skipped; {} quarantined; {} failed",
+                report.listed, report.rows, report.objects, report.commits, report.already_ingested, report.skipped, report.quarantined, report.failed.len()
+            );
+            Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Command::Run { once } => {
+            if config.sources.is_empty() {
+                bail!("no sources in the config; add them under `sources:` in tarn.yml (see the README), or use `tarn pull`");
+            }
+            let lake = Lake::open(&config.lake)?;
+            let sources = config.sources.iter().map(|(name, Source::Sqs(sqs))| (name.clone(), sqs.clone())).collect();
+            run_sources(&lake, &registry, sources, once)
+        }
     }
+}
+
+/// Pulls every source at once until SIGINT/SIGTERM (or, with `once`, until
+/// each is drained); the chunk in flight is committed and acknowledged first.
+fn run_sources(lake: &Lake, registry: &Registry, sources: Vec<(String, SqsConfig)>, once: bool) -> Result<ExitCode> {
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            eprintln!("stopping: finishing the chunk in flight");
+            let _ = stop_tx.send(true);
+        });
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let pulls = sources.into_iter().map(|(name, source)| {
+            let stop = stop.clone();
+            async move {
+                let mut progress = |line: &str, report: &PullReport| {
+                    if terminal {
+                        eprint!(
+                            "\r\x1b[K{name}: {} messages, {} objects, {} rows, {} quarantined{}",
+                            report.messages,
+                            report.objects,
+                            report.rows,
+                            report.quarantined,
+                            if line.is_empty() { String::new() } else { format!(" — {line}") }
+                        );
+                    } else if !line.is_empty() {
+                        eprintln!("{name}: {line}");
+                    }
+                };
+                let result = tarn::sources::sqs::pull(lake, registry, &source, once, stop, &mut progress).await;
+                (name, result)
+            }
+        });
+        let mut failed = false;
+        for (name, result) in futures::future::join_all(pulls).await {
+            if terminal {
+                eprintln!();
+            }
+            match result {
+                Ok(r) => println!(
+                    "{name}: {} messages ({} empty, {} deleted, {} left to retry); {} objects, {} rows in {} commits; {} already in the lake; {} skipped; {} quarantined",
+                    r.messages, r.empty_messages, r.deleted, r.retried, r.objects, r.rows, r.commits, r.already_ingested, r.skipped, r.quarantined
+                ),
+                Err(e) => {
+                    failed = true;
+                    eprintln!("error: {name}: {e}");
+                }
+            }
+        }
+        Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    })
 }
 
 fn print_ingest(report: &IngestReport) {

@@ -1,8 +1,11 @@
 //! Sources turn the outside world into raw records with a position, for the
 //! decoder. One submodule per source; each owns its reading and its errors.
 
+pub mod aws;
 pub mod file;
+pub mod s3;
 pub mod snyk;
+pub mod sqs;
 
 use serde_json::Value;
 

@@ -1,0 +1,152 @@
+//! SQS message bodies that announce S3 objects: S3 event notifications,
+//! SNS-wrapped ones, CloudTrail's own SNS notification, EventBridge "Object
+//! Created" events, and the test/validation messages that announce nothing.
+
+use serde_json::Value;
+
+/// An S3 object a message announces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectRef {
+    pub bucket: String,
+    pub key: String,
+    pub size: Option<u64>,
+    pub etag: Option<String>,
+}
+
+/// What a message says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    Objects(Vec<ObjectRef>),
+    /// Nothing to ingest (an S3 test event, CloudTrail's validation message);
+    /// acknowledge and drop.
+    Nothing(&'static str),
+}
+
+const VALIDATION: &str = "CloudTrail validation message.";
+
+/// Reads one message body.
+pub fn parse(body: &str) -> Result<Notice, String> {
+    if body.trim() == VALIDATION {
+        return Ok(Notice::Nothing("CloudTrail validation message"));
+    }
+    let value: Value = serde_json::from_str(body).map_err(|e| format!("the message is not JSON: {e}"))?;
+    read(&value, 0)
+}
+
+fn read(value: &Value, depth: u8) -> Result<Notice, String> {
+    let text = |v: &Value, name: &str| v.get(name).and_then(Value::as_str).map(str::to_string);
+    // SNS envelope: the payload is a string in Message.
+    if value.get("Type").and_then(Value::as_str) == Some("Notification") && depth == 0 {
+        let message = text(value, "Message").ok_or("an SNS notification without a Message")?;
+        if message.trim() == VALIDATION {
+            return Ok(Notice::Nothing("CloudTrail validation message"));
+        }
+        let inner: Value = serde_json::from_str(&message).map_err(|e| format!("the SNS Message is not JSON: {e}"))?;
+        return read(&inner, depth + 1);
+    }
+    if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+        return Ok(Notice::Nothing("S3 test event"));
+    }
+    if let Some(records) = value.get("Records").and_then(Value::as_array) {
+        let mut objects = Vec::new();
+        for record in records {
+            let name = text(record, "eventName").unwrap_or_default();
+            if !name.is_empty() && !name.starts_with("ObjectCreated") {
+                continue; // removals and other events announce nothing to ingest
+            }
+            let s3 = record.get("s3").ok_or("an S3 notification record without `s3`")?;
+            let bucket = s3.get("bucket").and_then(|b| text(b, "name")).ok_or("an S3 notification without s3.bucket.name")?;
+            let object = s3.get("object").ok_or("an S3 notification without s3.object")?;
+            let key = text(object, "key").ok_or("an S3 notification without s3.object.key")?;
+            objects.push(ObjectRef {
+                bucket,
+                key: form_decode(&key)?,
+                size: object.get("size").and_then(Value::as_u64),
+                etag: text(object, "eTag").map(|e| e.trim_matches('"').to_string()),
+            });
+        }
+        return Ok(Notice::Objects(objects));
+    }
+    if let (Some(bucket), Some(keys)) = (text(value, "s3Bucket"), value.get("s3ObjectKey").and_then(Value::as_array)) {
+        // CloudTrail's own notification: keys are not encoded, and there is no size.
+        let objects = keys.iter().filter_map(Value::as_str).map(|key| ObjectRef { bucket: bucket.clone(), key: key.to_string(), size: None, etag: None }).collect();
+        return Ok(Notice::Objects(objects));
+    }
+    if value.get("source").and_then(Value::as_str) == Some("aws.s3") {
+        let detail = value.get("detail").ok_or("an EventBridge event without detail")?;
+        if text(value, "detail-type").as_deref() != Some("Object Created") {
+            return Ok(Notice::Nothing("EventBridge event other than Object Created"));
+        }
+        let bucket = detail.get("bucket").and_then(|b| text(b, "name")).ok_or("an EventBridge event without detail.bucket.name")?;
+        let object = detail.get("object").ok_or("an EventBridge event without detail.object")?;
+        let key = text(object, "key").ok_or("an EventBridge event without detail.object.key")?;
+        return Ok(Notice::Objects(vec![ObjectRef {
+            bucket,
+            key: form_decode(&key)?,
+            size: object.get("size").and_then(Value::as_u64),
+            etag: text(object, "etag").map(|e| e.trim_matches('"').to_string()),
+        }]));
+    }
+    Err("not an S3, SNS, CloudTrail or EventBridge notification".to_string())
+}
+
+/// Decodes a form-encoded key: `+` is a space, then percent-decoding, then UTF-8.
+pub fn form_decode(key: &str) -> Result<String, String> {
+    let bytes = key.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| format!("the key '{key}' does not decode to UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn objects(body: &str) -> Vec<(String, String)> {
+        match parse(body).unwrap() {
+            Notice::Objects(objects) => objects.into_iter().map(|o| (o.bucket, o.key)).collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn keys_are_form_decoded() {
+        assert_eq!(form_decode("AWSLogs%2F1%2Fa+b%C3%A9.json.gz").unwrap(), "AWSLogs/1/a bé.json.gz");
+        assert_eq!(form_decode("100%").unwrap(), "100%");
+        assert_eq!(form_decode("a%2").unwrap(), "a%2");
+    }
+
+    #[test]
+    fn every_shape() {
+        let s3 = r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"k+1","size":5,"eTag":"\"e\""}}},{"eventName":"ObjectRemoved:Delete","s3":{"bucket":{"name":"b"},"object":{"key":"gone"}}}]}"#;
+        assert_eq!(objects(s3), vec![("b".into(), "k 1".into())]);
+        let sns = serde_json::json!({"Type": "Notification", "TopicArn": "arn:aws:sns:x", "Message": s3}).to_string();
+        assert_eq!(objects(&sns), vec![("b".into(), "k 1".into())]);
+        let trail = serde_json::json!({"Type": "Notification", "Message": r#"{"s3Bucket":"t","s3ObjectKey":["a b","c"]}"#}).to_string();
+        assert_eq!(objects(&trail), vec![("t".into(), "a b".into()), ("t".into(), "c".into())]);
+        let bridge = r#"{"version":"0","detail-type":"Object Created","source":"aws.s3","detail":{"bucket":{"name":"e"},"object":{"key":"x","size":5,"etag":"f"}}}"#;
+        assert_eq!(objects(bridge), vec![("e".into(), "x".into())]);
+        assert_eq!(parse(r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"b"}"#).unwrap(), Notice::Nothing("S3 test event"));
+        let validation = serde_json::json!({"Type": "Notification", "Message": "CloudTrail validation message."}).to_string();
+        assert_eq!(parse(&validation).unwrap(), Notice::Nothing("CloudTrail validation message"));
+        assert!(parse("hello").unwrap_err().starts_with("the message is not JSON"));
+        assert_eq!(parse(r#"{"a":1}"#).unwrap_err(), "not an S3, SNS, CloudTrail or EventBridge notification");
+    }
+}
