@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Runs every test tarn has: unit tests, end-to-end tests of the real binary,
-# crash and concurrency tests. Installs nothing beyond the Rust toolchain:
-# today's tests need no outside server.
+# crash and concurrency tests, and the S3/SQS tests against moto_server, which
+# this script installs into ./.venv (PyPI `moto[server]`) if it is not there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null; then
   echo "error: cargo is not installed; install Rust from https://rustup.rs, then rerun $0" >&2
   exit 1
 fi
+if [ ! -x .venv/bin/moto_server ]; then
+  echo "installing moto_server into .venv (for the S3 and SQS tests)"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+fi
+export TARN_MOTO_SERVER="$PWD/.venv/bin/moto_server"
 cargo build --locked --bins
 cargo test --locked --no-fail-fast

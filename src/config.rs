@@ -108,10 +108,12 @@ mod tests {
 
     #[test]
     fn sources_are_named_and_typed() {
-        let config = Config::parse("sources:\n  trail:\n    type: sqs\n    queue_url: https://q\n    frequency: 2\n", Path::new(".")).unwrap();
+        let config =
+            Config::parse("sources:\n  trail:\n    type: sqs\n    queue_url: https://q\n    frequency: 2\n", Path::new(".")).unwrap();
         let Source::Sqs(sqs) = &config.sources["trail"];
         assert_eq!((sqs.queue_url.as_str(), sqs.frequency, sqs.chunk_size, sqs.delete_consumed_messages), ("https://q", 2, 10_000, true));
-        let error = Config::parse("sources:\n  trail:\n    type: sqs\n    queue_url: https://q\n    chunk: 5\n", Path::new(".")).unwrap_err();
+        let error =
+            Config::parse("sources:\n  trail:\n    type: sqs\n    queue_url: https://q\n    chunk: 5\n", Path::new(".")).unwrap_err();
         assert!(error.contains("unknown field `chunk`"), "{error}");
         let error = Config::parse("sources:\n  trail:\n    type: kafka\n", Path::new(".")).unwrap_err();
         assert!(error.contains("unknown variant `kafka`"), "{error}");

@@ -44,7 +44,13 @@ pub struct IngestOptions {
 
 impl Default for IngestOptions {
     fn default() -> IngestOptions {
-        IngestOptions { log_type: None, force: false, chunk_records: 500_000, source_id: "file".into(), source_label: "tarn ingest file".into() }
+        IngestOptions {
+            log_type: None,
+            force: false,
+            chunk_records: 500_000,
+            source_id: "file".into(),
+            source_label: "tarn ingest file".into(),
+        }
     }
 }
 
@@ -194,11 +200,16 @@ impl Chunk {
 /// How a chunk's commit went.
 #[derive(Debug)]
 pub enum CommitStep {
-    Committed { rows: u64 },
+    Committed {
+        rows: u64,
+    },
     Empty,
     /// Another writer committed `taken` of the chunk's inputs first; nothing
     /// was committed. `redo` are the chunk's other inputs, to decode again.
-    Raced { redo: Vec<Job>, taken: u64 },
+    Raced {
+        redo: Vec<Job>,
+        taken: u64,
+    },
 }
 
 /// Commits a decoded chunk.
@@ -333,9 +344,15 @@ struct FileCounts {
 
 /// Reads one input into `builder` (and quarantine). The outer error is the
 /// lake's; the inner one says why the input was skipped.
-fn ingest_one(shared: &Mutex<Shared>, builder: &mut RowBuilder, job: &Job, options: &IngestOptions) -> Result<Result<FileCounts, String>, LakeError> {
+fn ingest_one(
+    shared: &Mutex<Shared>,
+    builder: &mut RowBuilder,
+    job: &Job,
+    options: &IngestOptions,
+) -> Result<Result<FileCounts, String>, LakeError> {
     let shown = job.source_file.clone();
-    let provenance = Provenance { source_id: options.source_id.clone(), source_label: options.source_label.clone(), source_file: Some(shown.clone()) };
+    let provenance =
+        Provenance { source_id: options.source_id.clone(), source_label: options.source_label.clone(), source_file: Some(shown.clone()) };
     let parse_time = crate::now_micros();
     let log_type = builder.log_type().name.clone();
     let quarantine = |raw: String, position: u64, reason: String| QuarantineRow {

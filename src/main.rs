@@ -6,11 +6,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tarn::config::{Config, Source};
-use tarn::sources::aws::AwsOptions;
-use tarn::sources::sqs::{PullReport, SqsConfig};
 use tarn::ingest::{IngestOptions, IngestReport};
 use tarn::lake::Lake;
 use tarn::schema::{Origin, Registry};
+use tarn::sources::aws::AwsOptions;
+use tarn::sources::sqs::{PullReport, SqsConfig};
 use tarn::sql::{Format, Sql};
 
 #[derive(Parser)]
@@ -235,7 +235,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 registry.get(name)?;
             }
             let lake = Lake::open(&config.lake)?;
-            let options = IngestOptions { log_type, force, chunk_records: chunk_size.max(1), source_label: label, ..IngestOptions::default() };
+            let options =
+                IngestOptions { log_type, force, chunk_records: chunk_size.max(1), source_label: label, ..IngestOptions::default() };
             let report = tarn::ingest::ingest_files(&lake, &registry, &paths, &options, &mut |problem| eprintln!("warning: {problem}"))?;
             print_ingest(&report);
             Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
@@ -345,7 +346,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { sample } => demo(&config, &registry, &sample),
-        Command::Pull(PullCommand::Sqs { queue_url, chunk_size, frequency, delete_consumed_messages, once, log_type, max_receives, visibility_timeout, aws }) => {
+        Command::Pull(PullCommand::Sqs {
+            queue_url,
+            chunk_size,
+            frequency,
+            delete_consumed_messages,
+            once,
+            log_type,
+            max_receives,
+            visibility_timeout,
+            aws,
+        }) => {
             let source = SqsConfig {
                 queue_url,
                 region: aws.region,
@@ -361,7 +372,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             run_sources(&lake, &registry, vec![("sqs".to_string(), source)], once)
         }
         Command::Pull(PullCommand::S3 { bucket, prefix, from, to, log_type, chunk_size, aws }) => {
-            let day = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| anyhow!("'{text}' is not a day; write it like 2026-11-01"));
+            let day = |text: &str| {
+                chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| anyhow!("'{text}' is not a day; write it like 2026-11-01"))
+            };
             let from = day(&from)?;
             let to = match to {
                 Some(to) => day(&to)?,
@@ -378,11 +391,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let report = runtime.block_on(async {
                 let (s3, _) = tarn::sources::aws::clients(&AwsOptions { region: aws.region, endpoint_url: aws.endpoint_url }).await;
-                tarn::sources::s3::backfill(&lake, &registry, &s3, &bucket, &prefix, (from, to), &options, &mut |p| eprintln!("warning: {p}")).await
+                tarn::sources::s3::backfill(&lake, &registry, &s3, &bucket, &prefix, (from, to), &options, &mut |p| {
+                    eprintln!("warning: {p}")
+                })
+                .await
             })?;
             println!(
                 "listed {} objects; ingested {} rows from {} objects in {} commits; {} already in the lake; {} skipped; {} quarantined; {} failed",
-                report.listed, report.rows, report.objects, report.commits, report.already_ingested, report.skipped, report.quarantined, report.failed.len()
+                report.listed,
+                report.rows,
+                report.objects,
+                report.commits,
+                report.already_ingested,
+                report.skipped,
+                report.quarantined,
+                report.failed.len()
             );
             Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }

@@ -34,7 +34,12 @@ pub fn skip_reason(object: &ObjectRef, log_type_given: bool) -> Option<String> {
 
 /// Downloads `objects` (at most `concurrency` at once) into `dir`; each
 /// becomes a decode job, or the reason it could not be read.
-pub async fn fetch(s3: &aws_sdk_s3::Client, objects: Vec<ObjectRef>, dir: &Path, concurrency: usize) -> Vec<(ObjectRef, Result<Job, String>)> {
+pub async fn fetch(
+    s3: &aws_sdk_s3::Client,
+    objects: Vec<ObjectRef>,
+    dir: &Path,
+    concurrency: usize,
+) -> Vec<(ObjectRef, Result<Job, String>)> {
     let downloads = objects.into_iter().enumerate().map(|(i, object)| async move {
         let target = dir.join(format!("{:06}-{:x}", i, crate::unique_seed()));
         let result = download(s3, &object, &target).await;
@@ -45,7 +50,8 @@ pub async fn fetch(s3: &aws_sdk_s3::Client, objects: Vec<ObjectRef>, dir: &Path,
 
 async fn download(s3: &aws_sdk_s3::Client, object: &ObjectRef, target: &Path) -> Result<Job, String> {
     let shown = format!("s3://{}/{}", object.bucket, object.key);
-    let response = s3.get_object().bucket(&object.bucket).key(&object.key).send().await.map_err(|e| format!("{shown}: {}", error_text(&e)))?;
+    let response =
+        s3.get_object().bucket(&object.bucket).key(&object.key).send().await.map_err(|e| format!("{shown}: {}", error_text(&e)))?;
     let etag = response.e_tag().unwrap_or_default().to_string();
     let mut body = response.body;
     let mut file = std::fs::File::create(target).map_err(|e| format!("{}: {e}", target.display()))?;
@@ -95,7 +101,13 @@ pub struct BackfillReport {
 
 /// Lists the CloudTrail objects under `prefix` dated `from..=to` (by their
 /// key's date folder), descending through prefixes with a delimiter.
-pub async fn list_by_date(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<ObjectRef>, String> {
+pub async fn list_by_date(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<ObjectRef>, String> {
     let mut frontier = vec![if prefix.is_empty() || prefix.ends_with('/') { prefix.to_string() } else { format!("{prefix}/") }];
     let mut region_roots = Vec::new();
     // AWSLogs/[o-org/]<account>/CloudTrail[-Digest|-Insight]/<region>/: at most six levels down.
@@ -216,7 +228,9 @@ pub async fn backfill(
                 }
             }
             let paths: Vec<PathBuf> = jobs.iter().map(|j| j.path.clone()).collect();
-            tokio::task::block_in_place(|| chunk.decode(jobs, registry, options))?;
+            // Every fetched object is decoded: the chunk limit is checked between batches.
+            let whole = IngestOptions { chunk_records: u64::MAX, ..options.clone() };
+            tokio::task::block_in_place(|| chunk.decode(jobs, registry, &whole))?;
             for path in paths {
                 let _ = std::fs::remove_file(path);
             }

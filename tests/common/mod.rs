@@ -1,6 +1,8 @@
 //! Helpers for tests that run the real `tarn` binary in a scratch directory.
 #![allow(dead_code)]
 
+pub mod moto;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};

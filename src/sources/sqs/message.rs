@@ -69,7 +69,11 @@ fn read(value: &Value, depth: u8) -> Result<Notice, String> {
     }
     if let (Some(bucket), Some(keys)) = (text(value, "s3Bucket"), value.get("s3ObjectKey").and_then(Value::as_array)) {
         // CloudTrail's own notification: keys are not encoded, and there is no size.
-        let objects = keys.iter().filter_map(Value::as_str).map(|key| ObjectRef { bucket: bucket.clone(), key: key.to_string(), size: None, etag: None }).collect();
+        let objects = keys
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|key| ObjectRef { bucket: bucket.clone(), key: key.to_string(), size: None, etag: None })
+            .collect();
         return Ok(Notice::Objects(objects));
     }
     if value.get("source").and_then(Value::as_str) == Some("aws.s3") {

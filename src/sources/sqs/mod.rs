@@ -144,7 +144,8 @@ pub async fn pull(
         let chunk = Chunk::new(lake, lake.snapshot()?.inputs)?;
         let held: Arc<Mutex<Inflight>> = Arc::default();
         let keepalive = tokio::spawn(keep_hidden(sqs.clone(), config.queue_url.clone(), held.clone(), config.visibility_timeout));
-        let gathered = gather(&chunk, &held, &s3, &sqs, config, &options, registry, &downloads, once, &mut stop, &mut report, on_event).await;
+        let gathered =
+            gather(&chunk, &held, &s3, &sqs, config, &options, registry, &downloads, once, &mut stop, &mut report, on_event).await;
         keepalive.abort();
         gathered?;
         let mut inflight = std::mem::take(&mut *held.lock().expect("not poisoned"));
@@ -152,6 +153,9 @@ pub async fn pull(
         let mut decoded = chunk.finish();
         for (job, problem) in &decoded.failed {
             inflight.object_failed(&job.source_file, problem);
+        }
+        for job in &decoded.left {
+            inflight.object_failed(&job.source_file, "not decoded in this chunk");
         }
         // Objects that could not be read keep their message on the queue, until
         // it has come back `max_receives` times: then it is quarantined.
@@ -174,7 +178,15 @@ pub async fn pull(
                 to_delete.push(message.receipt);
             } else {
                 report.retried += 1;
-                on_event(&format!("will retry a message (receive {} of {}): {}", message.receives, config.max_receives, message.problems.join("; ")), &report);
+                on_event(
+                    &format!(
+                        "will retry a message (receive {} of {}): {}",
+                        message.receives,
+                        config.max_receives,
+                        message.problems.join("; ")
+                    ),
+                    &report,
+                );
             }
         }
         report.already_ingested += decoded.already.len() as u64;
@@ -292,11 +304,15 @@ async fn gather(
         for (object, fetched) in fetch(s3, objects, &downloads.0, DOWNLOADS).await {
             match fetched {
                 Ok(job) => jobs.push(job),
-                Err(problem) => held.lock().expect("not poisoned").object_failed(&format!("s3://{}/{}", object.bucket, object.key), &problem),
+                Err(problem) => {
+                    held.lock().expect("not poisoned").object_failed(&format!("s3://{}/{}", object.bucket, object.key), &problem)
+                }
             }
         }
         let paths: Vec<_> = jobs.iter().map(|j| j.path.clone()).collect();
-        tokio::task::block_in_place(|| chunk.decode(jobs, registry, options))?;
+        // Every fetched object is decoded: the chunk limit is checked between receives.
+        let whole = IngestOptions { chunk_records: u64::MAX, ..options.clone() };
+        tokio::task::block_in_place(|| chunk.decode(jobs, registry, &whole))?;
         for path in paths {
             let _ = std::fs::remove_file(path);
         }
@@ -312,7 +328,13 @@ async fn keep_hidden(sqs: aws_sdk_sqs::Client, queue_url: String, held: Arc<Mute
         tokio::time::sleep(every).await;
         let receipts: Vec<String> = held.lock().expect("not poisoned").messages.values().map(|m| m.receipt.clone()).collect();
         for receipt in receipts {
-            let _ = sqs.change_message_visibility().queue_url(&queue_url).receipt_handle(receipt).visibility_timeout(visibility as i32).send().await;
+            let _ = sqs
+                .change_message_visibility()
+                .queue_url(&queue_url)
+                .receipt_handle(receipt)
+                .visibility_timeout(visibility as i32)
+                .send()
+                .await;
         }
     }
 }
@@ -331,7 +353,9 @@ async fn delete(sqs: &aws_sdk_sqs::Client, queue_url: &str, receipts: Vec<String
             }
             let entries = pending
                 .iter()
-                .map(|(id, receipt)| DeleteMessageBatchRequestEntry::builder().id(id).receipt_handle(receipt).build().expect("id and receipt are set"))
+                .map(|(id, receipt)| {
+                    DeleteMessageBatchRequestEntry::builder().id(id).receipt_handle(receipt).build().expect("id and receipt are set")
+                })
                 .collect();
             let output = match sqs.delete_message_batch().queue_url(queue_url).set_entries(Some(entries)).send().await {
                 Ok(output) => output,

@@ -1,0 +1,250 @@
+//! The SQS intake and S3 backfill against moto_server on 127.0.0.1, with real
+//! S3 → SQS notifications: counts in the lake equal the records put into S3.
+
+mod common;
+
+use common::moto::{aws_env, clients, moto};
+use common::{Scratch, cloudtrail_records, sample};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+struct Aws {
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    bucket: String,
+    queue_url: String,
+}
+
+async fn setup(name: &str, notify: bool) -> Aws {
+    moto();
+    let (s3, sqs) = clients().await;
+    let bucket = format!("trail-{name}");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let queue = format!("notify-{name}");
+    let queue_url = sqs.create_queue().queue_name(&queue).send().await.unwrap().queue_url().unwrap().to_string();
+    if notify {
+        use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+        let to_queue = QueueConfiguration::builder()
+            .queue_arn(format!("arn:aws:sqs:us-east-1:123456789012:{queue}"))
+            .events(Event::S3ObjectCreated)
+            .build()
+            .unwrap();
+        let configuration = NotificationConfiguration::builder().queue_configurations(to_queue).build();
+        s3.put_bucket_notification_configuration().bucket(&bucket).notification_configuration(configuration).send().await.unwrap();
+    }
+    Aws { s3, sqs, bucket, queue_url }
+}
+
+impl Aws {
+    /// Uploads files under their path relative to `root` as key.
+    async fn upload(&self, root: &Path, files: &[PathBuf]) -> Vec<String> {
+        let mut keys = Vec::new();
+        for file in files {
+            let key = file.strip_prefix(root).unwrap().display().to_string();
+            self.put(&key, std::fs::read(file).unwrap()).await;
+            keys.push(key);
+        }
+        keys
+    }
+
+    async fn put(&self, key: &str, bytes: Vec<u8>) {
+        self.s3.put_object().bucket(&self.bucket).key(key).body(bytes.into()).send().await.unwrap();
+    }
+
+    async fn send(&self, body: &str) {
+        self.sqs.send_message().queue_url(&self.queue_url).message_body(body).send().await.unwrap();
+    }
+
+    /// Messages visible plus in flight.
+    async fn depth(&self) -> u64 {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap();
+        out.attributes().unwrap().values().map(|v| v.parse::<u64>().unwrap()).sum()
+    }
+}
+
+fn pull(s: &Scratch, aws: &Aws, extra: &[&str]) -> Output {
+    let mut args = vec!["pull", "sqs", "--queue-url", aws.queue_url.as_str(), "--once"];
+    args.extend_from_slice(extra);
+    let mut command = s.tarn(&args);
+    aws_env(&mut command).output().unwrap()
+}
+
+fn pull_ok(s: &Scratch, aws: &Aws, extra: &[&str]) -> String {
+    let output = pull(s, aws, extra);
+    assert!(output.status.success(), "{}", common::text(&output.stderr));
+    common::text(&output.stdout)
+}
+
+fn commits(s: &Scratch, operation: &str) -> usize {
+    std::fs::read_to_string(s.path("lake/_tarn/log.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&format!("\"operation\":\"{operation}\"")))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_notifications_land_every_record_once_and_are_deleted() {
+    let s = Scratch::new("sqs-notify");
+    let aws = setup("notify", true).await;
+    let generated = sample(&s.dir, 1_200, 100, 0);
+    aws.upload(&s.path("sample"), &generated.cloudtrail_files).await;
+    aws.put("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/17/", Vec::new()).await; // a folder key
+    aws.put("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/17/empty.json.gz", Vec::new()).await;
+    let out = pull_ok(&s, &aws, &["--chunk-size", "500"]);
+    assert!(out.contains("12 objects, 1200 rows") && out.contains("2 skipped"), "{out}");
+    assert_eq!(s.count("select count(*) from aws_cloudtrail"), 1_200);
+    assert_eq!(s.count("select count(distinct eventid) from aws_cloudtrail"), 1_200);
+    // A chunk closes after the receive (up to ten messages) that reaches 500 records.
+    assert!(commits(&s, "pull sqs") >= 2, "1,200 records in chunks of 500 need more than one commit");
+    assert_eq!(s.count(&format!("select count(*) from aws_cloudtrail where p_source_file not like 's3://{}/AWSLogs/%'", aws.bucket)), 0);
+    assert_eq!(aws.depth().await, 0, "every message deleted");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_message_shape() {
+    let s = Scratch::new("sqs-shapes");
+    let aws = setup("shapes", false).await;
+    let generated = sample(&s.dir, 500, 100, 0);
+    let keys = aws.upload(&s.path("sample"), &generated.cloudtrail_files).await;
+    // A key with a space, announced form-encoded, and one announced with %2F.
+    let spaced = "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/17/with space.json.gz";
+    aws.put(spaced, std::fs::read(&generated.cloudtrail_files[0]).unwrap()).await;
+    let digest = "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/17/111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20261117T010000Z.json.gz";
+    let digest_body =
+        r#"{"awsAccountId":"111122223333","digestStartTime":"2026-11-17T00:00:00Z","digestEndTime":"2026-11-17T01:00:00Z","logFiles":[]}"#;
+    aws.put(digest, digest_body.as_bytes().to_vec()).await;
+    aws.put("exports/report.csv", b"a,b\n".to_vec()).await;
+
+    let s3_notification = |key: &str| {
+        serde_json::json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": aws.bucket}, "object": {"key": key}}}]}).to_string()
+    };
+    aws.send(&s3_notification(&keys[0])).await;
+    aws.send(
+        &serde_json::json!({"Type": "Notification", "TopicArn": "arn:aws:sns:us-east-1:1:t", "Message": s3_notification(&keys[1])})
+            .to_string(),
+    )
+    .await;
+    let trail_message = serde_json::json!({"s3Bucket": aws.bucket, "s3ObjectKey": [keys[2], digest]}).to_string();
+    aws.send(&serde_json::json!({"Type": "Notification", "Message": trail_message}).to_string()).await;
+    aws.send(&serde_json::json!({"version": "0", "detail-type": "Object Created", "source": "aws.s3", "detail": {"bucket": {"name": aws.bucket}, "object": {"key": keys[3], "size": 10}}}).to_string()).await;
+    aws.send(&s3_notification(&keys[4].replace('/', "%2F"))).await;
+    aws.send(&s3_notification(&spaced.replace(' ', "+"))).await;
+    aws.send(&s3_notification("exports/report.csv")).await;
+    aws.send(&serde_json::json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": aws.bucket}).to_string()).await;
+    aws.send("CloudTrail validation message.").await;
+    aws.send(&serde_json::json!({"Type": "Notification", "Message": "CloudTrail validation message."}).to_string()).await;
+
+    let out = pull_ok(&s, &aws, &[]);
+    assert_eq!(commits(&s, "pull sqs"), 1, "one chunk under the default chunk size");
+    assert!(out.contains("10 messages (3 empty, 10 deleted, 0 left to retry); 7 objects, 601 rows"), "{out}");
+    assert_eq!(s.count("select count(*) from aws_cloudtrail"), 600);
+    assert_eq!(s.count("select count(*) from aws_cloudtraildigest"), 1);
+    let first = cloudtrail_records(&generated.cloudtrail_files[..1]);
+    assert_eq!(
+        s.count(&format!("select count(*) from aws_cloudtrail where p_source_file = 's3://{}/{spaced}'", aws.bucket)),
+        first.len() as u64
+    );
+    assert_eq!(aws.depth().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_delete_messages_stay_and_redelivery_adds_nothing() {
+    let s = Scratch::new("sqs-keep");
+    let aws = setup("keep", true).await;
+    let generated = sample(&s.dir, 300, 100, 0);
+    aws.upload(&s.path("sample"), &generated.cloudtrail_files).await;
+    let keep = ["--delete-consumed-messages", "false", "--visibility-timeout", "1"];
+    pull_ok(&s, &aws, &keep);
+    assert_eq!(s.count("select count(*) from aws_cloudtrail"), 300);
+    assert_eq!(aws.depth().await, 4, "three objects and the test event stay on the queue");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let out = pull_ok(&s, &aws, &[]);
+    assert!(out.contains("0 rows in 0 commits; 3 already in the lake"), "{out}");
+    assert_eq!(s.count("select count(*) from aws_cloudtrail"), 300);
+    assert_eq!(aws.depth().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreadable_objects_are_retried_then_quarantined() {
+    let s = Scratch::new("sqs-poison");
+    let aws = setup("poison", true).await;
+    let generated = sample(&s.dir, 100, 100, 0);
+    aws.upload(&s.path("sample"), &generated.cloudtrail_files).await;
+    aws.put("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/17/corrupt.json.gz", b"\x1f\x8bnot gzip at all".to_vec()).await;
+    let missing = serde_json::json!({"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": aws.bucket}, "object": {"key": "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/17/gone.json.gz"}}}]});
+    aws.send(&missing.to_string()).await;
+    let retry = ["--max-receives", "2", "--visibility-timeout", "1"];
+    let out = pull_ok(&s, &aws, &retry);
+    assert!(out.contains("2 left to retry"), "{out}");
+    assert_eq!(s.count("select count(*) from aws_cloudtrail"), 100);
+    assert_eq!(s.count("select count(*) from quarantine"), 0);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let out = pull_ok(&s, &aws, &retry);
+    assert!(out.contains("2 quarantined"), "{out}");
+    let reasons = s.rows("select reason from quarantine order by reason");
+    assert_eq!(reasons.len(), 2);
+    assert!(
+        reasons.iter().any(|r| r[0].starts_with("given up after 2 receives:") && r[0].contains("corrupt.json.gz: skipped: it is not JSON")),
+        "{reasons:?}"
+    );
+    assert!(reasons.iter().any(|r| r[0].contains("gone.json.gz") && r[0].contains("NoSuchKey")), "{reasons:?}");
+    assert_eq!(s.count("select count(*) from quarantine where raw like '%gone.json.gz%'"), 1, "the message body is kept");
+    assert_eq!(s.count("select count(*) from aws_cloudtrail"), 100);
+    assert_eq!(aws.depth().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_between_commit_and_delete_duplicates_nothing() {
+    let s = Scratch::new("sqs-crash");
+    let aws = setup("crash", true).await;
+    let generated = sample(&s.dir, 400, 100, 0);
+    aws.upload(&s.path("sample"), &generated.cloudtrail_files).await;
+    let mut command = s.tarn(&["pull", "sqs", "--queue-url", &aws.queue_url, "--once", "--visibility-timeout", "1"]);
+    let crashed = aws_env(&mut command).env("TARN_FAIL_AFTER_COMMIT", "1").output().unwrap();
+    assert!(!crashed.status.success(), "the process died after its commit");
+    assert_eq!(s.count("select count(*) from aws_cloudtrail"), 400);
+    assert_eq!(aws.depth().await, 5, "no message was deleted");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    pull_ok(&s, &aws, &[]);
+    assert_eq!(s.count("select count(*) from aws_cloudtrail"), 400);
+    assert_eq!(s.count("select count(distinct eventid) from aws_cloudtrail"), 400);
+    assert_eq!(aws.depth().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backfill_overlapping_the_live_intake_adds_each_record_once() {
+    let s = Scratch::new("backfill");
+    let aws = setup("backfill", true).await;
+    // 72 hours from 2026-11-17: three days of files.
+    let mut plan = tarn::generate::Plan::new(&s.path("sample"));
+    plan.cloudtrail_events = 1_800;
+    plan.events_per_file = 100;
+    plan.snyk_events = 0;
+    let generated = tarn::generate::generate(&plan).unwrap();
+    aws.upload(&s.path("sample"), &generated.cloudtrail_files).await;
+    let first_two_days: Vec<PathBuf> =
+        generated.cloudtrail_files.iter().filter(|f| !f.display().to_string().contains("/2026/11/19/")).cloned().collect();
+    let expected_backfill = cloudtrail_records(&first_two_days).len() as u64;
+    assert!(expected_backfill > 0 && expected_backfill < 1_800);
+    let mut command =
+        s.tarn(&["pull", "s3", "--bucket", &aws.bucket, "--prefix", "AWSLogs/", "--from", "2026-11-17", "--to", "2026-11-18"]);
+    let output = aws_env(&mut command).output().unwrap();
+    assert!(output.status.success(), "{}", common::text(&output.stderr));
+    assert_eq!(s.count("select count(*) from aws_cloudtrail"), expected_backfill);
+    // The live intake then sees every notification, the backfilled objects included.
+    let out = pull_ok(&s, &aws, &[]);
+    assert!(out.contains(&format!("{} already in the lake", first_two_days.len())), "{out}");
+    assert_eq!(s.count("select count(*) from aws_cloudtrail"), 1_800);
+    assert_eq!(s.count("select count(distinct eventid) from aws_cloudtrail"), 1_800);
+    assert_eq!(aws.depth().await, 0);
+}
