@@ -184,20 +184,28 @@ async fn common_prefixes(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) ->
     }
 }
 
-/// Backfill: ingests the CloudTrail objects of `bucket`/`prefix` dated
-/// `from..=to`, skipping those the lake already holds (by key and ETag, the
-/// same identity the SQS intake uses, so the two can overlap).
+/// What to backfill: CloudTrail objects under `bucket`/`prefix` whose key's
+/// date folder is in `from..=to`.
+#[derive(Debug, Clone)]
+pub struct BackfillRange {
+    pub bucket: String,
+    pub prefix: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+/// Backfill: ingests the objects of `range`, skipping those the lake already
+/// holds (by key and ETag, the same identity the SQS intake uses, so the two
+/// can overlap).
 pub async fn backfill(
     lake: &Lake,
     registry: &Registry,
     s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-    (from, to): (NaiveDate, NaiveDate),
+    range: &BackfillRange,
     options: &IngestOptions,
     on_problem: &mut dyn FnMut(&str),
 ) -> Result<BackfillReport, crate::ingest::IngestError> {
-    let listed = list_by_date(s3, bucket, prefix, from, to).await.map_err(crate::ingest::IngestError::Source)?;
+    let listed = list_by_date(s3, &range.bucket, &range.prefix, range.from, range.to).await.map_err(crate::ingest::IngestError::Source)?;
     let mut report = BackfillReport { listed: listed.len() as u64, ..BackfillReport::default() };
     let mut pending: std::collections::VecDeque<ObjectRef> = listed.into();
     let downloads = Downloads::new(lake).map_err(|e| crate::ingest::IngestError::Source(e.to_string()))?;

@@ -29,15 +29,15 @@ pub fn moto() -> &'static Moto {
         }
         // PR_SET_PDEATHSIG fires when the spawning *thread* ends, so spawn from
         // a thread that lives as long as the test process.
-        let (sender, receiver) = std::sync::mpsc::channel::<Child>();
+        let (sender, receiver) = std::sync::mpsc::channel::<u32>();
         std::thread::spawn(move || {
-            let child = command.spawn().unwrap();
-            sender.send(child).unwrap();
+            let _child: Child = command.spawn().unwrap();
+            sender.send(_child.id()).unwrap();
             loop {
                 std::thread::park();
             }
         });
-        let _child = receiver.recv().unwrap();
+        receiver.recv().unwrap();
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(started.elapsed() < Duration::from_secs(30), "moto_server did not start on port {port}");
