@@ -391,10 +391,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let report = runtime.block_on(async {
                 let (s3, _) = tarn::sources::aws::clients(&AwsOptions { region: aws.region, endpoint_url: aws.endpoint_url }).await;
-                tarn::sources::s3::backfill(&lake, &registry, &s3, &bucket, &prefix, (from, to), &options, &mut |p| {
-                    eprintln!("warning: {p}")
-                })
-                .await
+                let range = tarn::sources::s3::BackfillRange { bucket: bucket.clone(), prefix: prefix.clone(), from, to };
+                tarn::sources::s3::backfill(&lake, &registry, &s3, &range, &options, &mut |p| eprintln!("warning: {p}")).await
             })?;
             println!(
                 "listed {} objects; ingested {} rows from {} objects in {} commits; {} already in the lake; {} skipped; {} quarantined; {} failed",

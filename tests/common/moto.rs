@@ -31,11 +31,10 @@ pub fn moto() -> &'static Moto {
         // a thread that lives as long as the test process.
         let (sender, receiver) = std::sync::mpsc::channel::<u32>();
         std::thread::spawn(move || {
-            let _child: Child = command.spawn().unwrap();
-            sender.send(_child.id()).unwrap();
-            loop {
-                std::thread::park();
-            }
+            let mut child: Child = command.spawn().unwrap();
+            sender.send(child.id()).unwrap();
+            // Reaps the server if it ever exits; the test process ending kills it.
+            let _ = child.wait();
         });
         receiver.recv().unwrap();
         let started = Instant::now();
