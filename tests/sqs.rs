@@ -248,3 +248,56 @@ async fn a_backfill_overlapping_the_live_intake_adds_each_record_once() {
     assert_eq!(s.count("select count(distinct eventid) from aws_cloudtrail"), 1_800);
     assert_eq!(aws.depth().await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_a_running_intake_cleanly() {
+    let s = Scratch::new("sqs-sigterm");
+    let aws = setup("sigterm", true).await;
+    let generated = sample(&s.dir, 300, 100, 0);
+    aws.upload(&s.path("sample"), &generated.cloudtrail_files).await;
+    let mut command = s.tarn(&["pull", "sqs", "--queue-url", &aws.queue_url, "--frequency", "1"]);
+    let child = aws_env(&mut command).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while s.count("select count(*) from aws_cloudtrail") < 300 {
+        assert!(started.elapsed().as_secs() < 60, "the intake did not commit in time");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // Now it waits on a long poll; SIGTERM ends that wait and the process.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let stopping = std::time::Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(stopping.elapsed().as_secs() < 10, "stopped promptly");
+    assert!(output.status.success(), "{}", common::text(&output.stderr));
+    assert!(common::text(&output.stderr).contains("stopping: finishing the chunk in flight"));
+    assert!(common::text(&output.stdout).contains("4 messages (1 empty, 4 deleted"), "{}", common::text(&output.stdout));
+    assert_eq!(s.count("select count(*) from aws_cloudtrail"), 300);
+    assert_eq!(aws.depth().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tarn_run_pulls_the_sources_in_the_config() {
+    let s = Scratch::new("sqs-run");
+    let aws = setup("run", true).await;
+    let generated = sample(&s.dir, 200, 100, 0);
+    aws.upload(&s.path("sample"), &generated.cloudtrail_files).await;
+    std::fs::write(
+        s.path("tarn.yml"),
+        format!(
+            "lake: lake\nsources:\n  trail:\n    type: sqs\n    queue_url: {}\n    endpoint_url: {}\n    chunk_size: 5000\n",
+            aws.queue_url,
+            moto().url
+        ),
+    )
+    .unwrap();
+    let mut command = s.tarn(&["run", "--once"]);
+    let output = aws_env(&mut command).env_remove("AWS_ENDPOINT_URL").output().unwrap();
+    assert!(output.status.success(), "{}", common::text(&output.stderr));
+    assert!(common::text(&output.stdout).starts_with("trail: 3 messages"), "{}", common::text(&output.stdout));
+    assert_eq!(s.count("select count(*) from aws_cloudtrail"), 200);
+    let (_, stderr) = {
+        std::fs::write(s.path("tarn.yml"), "lake: lake\n").unwrap();
+        s.fails(&["run", "--once"])
+    };
+    assert!(stderr.starts_with("error: no sources in the config"), "{stderr}");
+}
