@@ -7,6 +7,7 @@
 //! 1. server only: drains a second queue carrying the same notifications —
 //!    receive, GetObject each object (8 at once), delete — with no decoding;
 //! 2. tarn: `pull sqs --once` on the first queue into a fresh lake.
+//!
 //! The server's share is (1) / (2).
 //!
 //! Size: TARN_BENCH_SQS_FILES (default 100) files of 1,000 events.
@@ -33,7 +34,8 @@ fn main() {
 }
 
 fn start_moto() -> (Child, String) {
-    let program = std::env::var("TARN_MOTO_SERVER").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/moto_server").to_string());
+    let program =
+        std::env::var("TARN_MOTO_SERVER").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/moto_server").to_string());
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(&program)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -63,12 +65,22 @@ async fn run(url: &str, files: u64) -> Result<(), String> {
     s3.create_bucket().bucket("bench").send().await.map_err(|e| e.to_string())?;
     let mut queues = Vec::new();
     for name in ["tarn", "server-only"] {
-        queues.push(sqs.create_queue().queue_name(name).send().await.map_err(|e| e.to_string())?.queue_url().unwrap_or_default().to_string());
+        queues
+            .push(sqs.create_queue().queue_name(name).send().await.map_err(|e| e.to_string())?.queue_url().unwrap_or_default().to_string());
     }
     use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
-    let to_queue = QueueConfiguration::builder().queue_arn("arn:aws:sqs:us-east-1:123456789012:tarn").events(Event::S3ObjectCreated).build().map_err(|e| e.to_string())?;
+    let to_queue = QueueConfiguration::builder()
+        .queue_arn("arn:aws:sqs:us-east-1:123456789012:tarn")
+        .events(Event::S3ObjectCreated)
+        .build()
+        .map_err(|e| e.to_string())?;
     let configuration = NotificationConfiguration::builder().queue_configurations(to_queue).build();
-    s3.put_bucket_notification_configuration().bucket("bench").notification_configuration(configuration).send().await.map_err(|e| e.to_string())?;
+    s3.put_bucket_notification_configuration()
+        .bucket("bench")
+        .notification_configuration(configuration)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
     for file in &generated.cloudtrail_files {
         let key = file.strip_prefix(scratch.join("sample")).unwrap().display().to_string();
         s3.put_object().bucket("bench").key(&key).body(std::fs::read(file).unwrap().into()).send().await.map_err(|e| e.to_string())?;
@@ -80,7 +92,14 @@ async fn run(url: &str, files: u64) -> Result<(), String> {
     let started = Instant::now();
     let mut fetched = 0u64;
     loop {
-        let received = sqs.receive_message().queue_url(&queues[1]).max_number_of_messages(10).wait_time_seconds(1).send().await.map_err(|e| e.to_string())?;
+        let received = sqs
+            .receive_message()
+            .queue_url(&queues[1])
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         let messages = received.messages().to_vec();
         if messages.is_empty() {
             break;
@@ -102,7 +121,12 @@ async fn run(url: &str, files: u64) -> Result<(), String> {
         .await;
         fetched += sizes.len() as u64;
         for message in &messages {
-            sqs.delete_message().queue_url(&queues[1]).receipt_handle(message.receipt_handle().unwrap_or_default()).send().await.map_err(|e| e.to_string())?;
+            sqs.delete_message()
+                .queue_url(&queues[1])
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
         }
     }
     let server = started.elapsed().as_secs_f64();

@@ -430,7 +430,8 @@ fn run_sources(lake: &Lake, registry: &Registry, sources: Vec<(String, SqsConfig
                 _ = tokio::signal::ctrl_c() => {}
                 _ = terminate.recv() => {}
             }
-            eprintln!("stopping: finishing the chunk in flight");
+            let newline = if std::io::IsTerminal::is_terminal(&std::io::stderr()) { "\n" } else { "" };
+            eprintln!("{newline}stopping: finishing the chunk in flight");
             let _ = stop_tx.send(true);
         });
         let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
