@@ -168,14 +168,6 @@ impl Chunk {
         lock(&self.shared).records
     }
 
-    /// Quarantines a record that never reached the decoder (an unreadable
-    /// object, a message that keeps failing).
-    pub fn quarantine(&self, row: QuarantineRow) {
-        let mut shared = lock(&self.shared);
-        shared.quarantined += 1;
-        shared.tx.quarantine(row);
-    }
-
     /// Whether the lake (or this run) already holds `input`.
     pub fn has_seen(&self, input: &str) -> bool {
         lock(&self.shared).seen.contains(input)

@@ -71,11 +71,17 @@ impl Aws {
     }
 }
 
+/// A `tarn` command that talks to moto.
+fn tarn_aws(s: &Scratch, args: &[&str]) -> std::process::Command {
+    let mut command = s.tarn(args);
+    aws_env(&mut command);
+    command
+}
+
 fn pull(s: &Scratch, aws: &Aws, extra: &[&str]) -> Output {
     let mut args = vec!["pull", "sqs", "--queue-url", aws.queue_url.as_str(), "--once"];
     args.extend_from_slice(extra);
-    let mut command = s.tarn(&args);
-    aws_env(&mut command).output().unwrap()
+    tarn_aws(s, &args).output().unwrap()
 }
 
 fn pull_ok(s: &Scratch, aws: &Aws, extra: &[&str]) -> String {
@@ -209,8 +215,10 @@ async fn a_crash_between_commit_and_delete_duplicates_nothing() {
     let aws = setup("crash", true).await;
     let generated = sample(&s.dir, 400, 100, 0);
     aws.upload(&s.path("sample"), &generated.cloudtrail_files).await;
-    let mut command = s.tarn(&["pull", "sqs", "--queue-url", &aws.queue_url, "--once", "--visibility-timeout", "1"]);
-    let crashed = aws_env(&mut command).env("TARN_FAIL_AFTER_COMMIT", "1").output().unwrap();
+    let crashed = tarn_aws(&s, &["pull", "sqs", "--queue-url", &aws.queue_url, "--once", "--visibility-timeout", "1"])
+        .env("TARN_FAIL_AFTER_COMMIT", "1")
+        .output()
+        .unwrap();
     assert!(!crashed.status.success(), "the process died after its commit");
     assert_eq!(s.count("select count(*) from aws_cloudtrail"), 400);
     assert_eq!(aws.depth().await, 5, "no message was deleted");
@@ -236,9 +244,10 @@ async fn a_backfill_overlapping_the_live_intake_adds_each_record_once() {
         generated.cloudtrail_files.iter().filter(|f| !f.display().to_string().contains("/2026/11/19/")).cloned().collect();
     let expected_backfill = cloudtrail_records(&first_two_days).len() as u64;
     assert!(expected_backfill > 0 && expected_backfill < 1_800);
-    let mut command =
-        s.tarn(&["pull", "s3", "--bucket", &aws.bucket, "--prefix", "AWSLogs/", "--from", "2026-11-17", "--to", "2026-11-18"]);
-    let output = aws_env(&mut command).output().unwrap();
+    let output =
+        tarn_aws(&s, &["pull", "s3", "--bucket", &aws.bucket, "--prefix", "AWSLogs/", "--from", "2026-11-17", "--to", "2026-11-18"])
+            .output()
+            .unwrap();
     assert!(output.status.success(), "{}", common::text(&output.stderr));
     assert_eq!(s.count("select count(*) from aws_cloudtrail"), expected_backfill);
     // The live intake then sees every notification, the backfilled objects included.
@@ -255,8 +264,11 @@ async fn sigterm_stops_a_running_intake_cleanly() {
     let aws = setup("sigterm", true).await;
     let generated = sample(&s.dir, 300, 100, 0);
     aws.upload(&s.path("sample"), &generated.cloudtrail_files).await;
-    let mut command = s.tarn(&["pull", "sqs", "--queue-url", &aws.queue_url, "--frequency", "1"]);
-    let child = aws_env(&mut command).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = tarn_aws(&s, &["pull", "sqs", "--queue-url", &aws.queue_url, "--frequency", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let started = std::time::Instant::now();
     while s.count("select count(*) from aws_cloudtrail") < 300 {
         assert!(started.elapsed().as_secs() < 60, "the intake did not commit in time");
@@ -290,8 +302,7 @@ async fn tarn_run_pulls_the_sources_in_the_config() {
         ),
     )
     .unwrap();
-    let mut command = s.tarn(&["run", "--once"]);
-    let output = aws_env(&mut command).env_remove("AWS_ENDPOINT_URL").output().unwrap();
+    let output = tarn_aws(&s, &["run", "--once"]).env_remove("AWS_ENDPOINT_URL").output().unwrap();
     assert!(output.status.success(), "{}", common::text(&output.stderr));
     assert!(common::text(&output.stdout).starts_with("trail: 3 messages"), "{}", common::text(&output.stdout));
     assert_eq!(s.count("select count(*) from aws_cloudtrail"), 200);
