@@ -11,8 +11,15 @@
 //!     chunk_size: 10000
 //!     frequency: 10
 //!     delete_consumed_messages: true
+//!   snyk:
+//!     type: snyk
+//!     group: 4a18d42f-0706-4ad0-b127-24078731fbed
+//!     include_orgs: true
+//!     token_env: SNYK_TOKEN     # or token_file: ./snyk-token (never the token itself)
+//!     alarm_after: 6h
 //! ```
 
+use crate::sources::snyk::SnykConfig;
 use crate::sources::sqs::SqsConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -31,6 +38,7 @@ pub struct Config {
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Source {
     Sqs(SqsConfig),
+    Snyk(SnykConfig),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,10 +89,17 @@ impl Config {
         }
         let file: File = serde_yaml::from_str(text).map_err(|e| e.to_string().replace('\n', " "))?;
         let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        let mut sources = file.sources;
+        for (name, source) in &mut sources {
+            if let Source::Snyk(snyk) = source {
+                snyk.check().map_err(|e| format!("sources.{name}: {e}"))?;
+                snyk.token_file = snyk.token_file.take().map(resolve);
+            }
+        }
         Ok(Config {
             lake: resolve(file.lake.unwrap_or_else(|| PathBuf::from("lake"))),
             schema_dirs: file.schema_dirs.into_iter().map(resolve).collect(),
-            sources: file.sources,
+            sources,
         })
     }
 }
@@ -110,12 +125,43 @@ mod tests {
     fn sources_are_named_and_typed() {
         let config =
             Config::parse("sources:\n  trail:\n    type: sqs\n    queue_url: https://q\n    frequency: 2\n", Path::new(".")).unwrap();
-        let Source::Sqs(sqs) = &config.sources["trail"];
+        let Source::Sqs(sqs) = &config.sources["trail"] else { panic!("an sqs source") };
         assert_eq!((sqs.queue_url.as_str(), sqs.frequency, sqs.chunk_size, sqs.delete_consumed_messages), ("https://q", 2, 10_000, true));
         let error =
             Config::parse("sources:\n  trail:\n    type: sqs\n    queue_url: https://q\n    chunk: 5\n", Path::new(".")).unwrap_err();
         assert!(error.contains("unknown field `chunk`"), "{error}");
         let error = Config::parse("sources:\n  trail:\n    type: kafka\n", Path::new(".")).unwrap_err();
         assert!(error.contains("unknown variant `kafka`"), "{error}");
+    }
+
+    #[test]
+    fn a_snyk_source_names_where_its_token_is() {
+        let text = "sources:\n  audit:\n    type: snyk\n    group: 4a18d42f-0706\n    include_orgs: true\n    token_file: secrets/snyk\n";
+        let config = Config::parse(text, Path::new("/etc/tarn")).unwrap();
+        let Source::Snyk(snyk) = &config.sources["audit"] else { panic!("a snyk source") };
+        assert_eq!(snyk.group.as_deref(), Some("4a18d42f-0706"));
+        assert!(snyk.include_orgs);
+        assert_eq!(snyk.token_file, Some(PathBuf::from("/etc/tarn/secrets/snyk")));
+        assert_eq!(snyk.api_url, "https://api.snyk.io");
+    }
+
+    #[test]
+    fn a_snyk_token_in_the_config_is_refused() {
+        let text = "sources:\n  audit:\n    type: snyk\n    org: 0de7b2d6\n    token: 1234-5678-secret\n";
+        let error = Config::parse(text, Path::new(".")).unwrap_err();
+        assert!(error.starts_with("sources.audit: a Snyk source must not hold the token itself; set `token_env`"), "{error}");
+        assert!(!error.contains("1234-5678-secret"), "{error}");
+    }
+
+    #[test]
+    fn a_snyk_source_needs_one_org_or_group() {
+        let error = Config::parse("sources:\n  audit:\n    type: snyk\n", Path::new(".")).unwrap_err();
+        assert!(error.contains("give the org or group"), "{error}");
+        let text = "sources:\n  audit:\n    type: snyk\n    org: 0de7\n    include_orgs: true\n";
+        assert!(Config::parse(text, Path::new(".")).unwrap_err().contains("include_orgs goes with a group"));
+        let text = "sources:\n  audit:\n    type: snyk\n    org: ../../etc\n";
+        assert!(Config::parse(text, Path::new(".")).unwrap_err().contains("is not a Snyk org id"));
+        let text = "sources:\n  audit:\n    type: snyk\n    org: 0de7\n    alarm_after: soon\n";
+        assert!(Config::parse(text, Path::new(".")).unwrap_err().contains("alarm_after: 'soon' is not a duration"));
     }
 }

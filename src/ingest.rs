@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 
 /// Rows decoded before they are handed to the lake writer as one batch.
-const BATCH_ROWS: usize = 2048;
+pub(crate) const BATCH_ROWS: usize = 2048;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -26,6 +26,8 @@ pub enum IngestError {
     /// The source itself failed (a listing, a queue call), with what to do.
     #[error("{0}")]
     Source(String),
+    #[error(transparent)]
+    Snyk(#[from] crate::sources::snyk::SnykError),
 }
 
 /// How inputs are decoded and committed.

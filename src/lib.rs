@@ -6,6 +6,7 @@
 //! logs for demos, tests and benchmarks.
 
 pub mod config;
+pub mod duration;
 pub mod generate;
 pub mod ingest;
 pub mod lake;

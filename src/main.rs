@@ -10,6 +10,7 @@ use tarn::ingest::{IngestOptions, IngestReport};
 use tarn::lake::Lake;
 use tarn::schema::{Origin, Registry};
 use tarn::sources::aws::AwsOptions;
+use tarn::sources::snyk::{Api, DEFAULT_API_URL, DEFAULT_TOKEN_ENV, Level, SnykConfig, SnykReport};
 use tarn::sources::sqs::{PullReport, SqsConfig};
 use tarn::sql::{Format, Sql};
 
@@ -136,6 +137,47 @@ enum PullCommand {
         visibility_timeout: u32,
         #[command(flatten)]
         aws: AwsArgs,
+    },
+    /// Snyk audit logs of an org or a group (and its orgs), from the REST or v1 API; resumes where the lake stands.
+    Snyk {
+        /// The org whose audit log to pull (into Snyk.OrgAudit).
+        #[arg(long, required_unless_present = "group", conflicts_with = "group")]
+        org: Option<String>,
+        /// The group whose audit log to pull (into Snyk.GroupAudit).
+        #[arg(long)]
+        group: Option<String>,
+        /// With --group: every org of the group too (new orgs are found at each poll).
+        #[arg(long, requires = "group")]
+        include_orgs: bool,
+        #[arg(long, value_enum, default_value = "rest")]
+        api: Api,
+        /// The API host: regional ones are https://api.eu.snyk.io, https://api.au.snyk.io, https://api.us.snyk.io.
+        #[arg(long, default_value = DEFAULT_API_URL)]
+        api_url: String,
+        /// The environment variable that holds the API token.
+        #[arg(long, default_value = DEFAULT_TOKEN_ENV)]
+        token_env: String,
+        /// A file that holds the API token (instead of the variable).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Where to start when the lake holds nothing of a log yet: YYYY-MM-DD or RFC 3339 (default 7 days ago).
+        #[arg(long)]
+        from: Option<String>,
+        /// Also pull api.access events, which Snyk leaves out by default.
+        #[arg(long)]
+        include_api_access: bool,
+        /// Catch up, commit, and exit.
+        #[arg(long)]
+        once: bool,
+        /// Seconds between polls once caught up.
+        #[arg(long, default_value_t = 60)]
+        frequency: u64,
+        /// Records per commit.
+        #[arg(long, default_value_t = 10_000)]
+        chunk_size: u64,
+        /// Alarm when a log has had no events for this long (6h, 30m, 2d): an error line, a row in `alarms`, exit code 3 with --once.
+        #[arg(long)]
+        alarm_after: Option<String>,
     },
     /// Backfill CloudTrail objects from a bucket, listed by date prefix.
     S3 {
@@ -369,7 +411,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 visibility_timeout,
             };
             let lake = Lake::open(&config.lake)?;
-            run_sources(&lake, &registry, vec![("sqs".to_string(), source)], once)
+            run_sources(&lake, &registry, vec![("sqs".to_string(), Source::Sqs(source))], once)
+        }
+        Command::Pull(PullCommand::Snyk {
+            org,
+            group,
+            include_orgs,
+            api,
+            api_url,
+            token_env,
+            token_file,
+            from,
+            include_api_access,
+            once,
+            frequency,
+            chunk_size,
+            alarm_after,
+        }) => {
+            let mut source = SnykConfig::new(org, group);
+            source.include_orgs = include_orgs;
+            source.api = api;
+            source.api_url = api_url;
+            source.token_env = token_env;
+            source.token_file = token_file;
+            source.from = from;
+            source.include_api_access = include_api_access;
+            source.frequency = frequency;
+            source.chunk_size = chunk_size;
+            source.alarm_after = alarm_after;
+            source.check().map_err(|e| anyhow!(e))?;
+            let lake = Lake::open(&config.lake)?;
+            run_sources(&lake, &registry, vec![("snyk".to_string(), Source::Snyk(source))], once)
         }
         Command::Pull(PullCommand::S3 { bucket, prefix, from, to, log_type, chunk_size, aws }) => {
             let day = |text: &str| {
@@ -412,15 +484,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("no sources in the config; add them under `sources:` in tarn.yml (see the README), or use `tarn pull`");
             }
             let lake = Lake::open(&config.lake)?;
-            let sources = config.sources.iter().map(|(name, Source::Sqs(sqs))| (name.clone(), sqs.clone())).collect();
-            run_sources(&lake, &registry, sources, once)
+            run_sources(&lake, &registry, config.sources.into_iter().collect(), once)
         }
     }
 }
 
+/// Exit code of a `--once` run in which a source raised a drop-off alarm.
+const EXIT_ALARM: u8 = 3;
+
 /// Pulls every source at once until SIGINT/SIGTERM (or, with `once`, until
 /// each is drained); the chunk in flight is committed and acknowledged first.
-fn run_sources(lake: &Lake, registry: &Registry, sources: Vec<(String, SqsConfig)>, once: bool) -> Result<ExitCode> {
+fn run_sources(lake: &Lake, registry: &Registry, sources: Vec<(String, Source)>, once: bool) -> Result<ExitCode> {
     let runtime = runtime()?;
     runtime.block_on(async {
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -438,42 +512,75 @@ fn run_sources(lake: &Lake, registry: &Registry, sources: Vec<(String, SqsConfig
         let pulls = sources.into_iter().map(|(name, source)| {
             let stop = stop.clone();
             async move {
-                let mut progress = |line: &str, report: &PullReport| {
-                    if terminal {
-                        eprint!(
-                            "\r\x1b[K{name}: {} messages, {} objects, {} rows, {} quarantined{}",
-                            report.messages,
-                            report.objects,
-                            report.rows,
-                            report.quarantined,
-                            if line.is_empty() { String::new() } else { format!(" — {line}") }
-                        );
-                    } else if !line.is_empty() {
-                        eprintln!("{name}: {line}");
+                let outcome = match source {
+                    Source::Sqs(sqs) => {
+                        let mut progress = |line: &str, r: &PullReport| {
+                            let counts = format!("{} messages, {} objects, {} rows, {} quarantined", r.messages, r.objects, r.rows, r.quarantined);
+                            show_progress(terminal, &name, Level::Info, line, &counts);
+                        };
+                        tarn::sources::sqs::pull(lake, registry, &sqs, once, stop, &mut progress).await.map(|r| {
+                            let summary = format!(
+                                "{} messages ({} empty, {} deleted, {} left to retry); {} objects, {} rows in {} commits; {} already in the lake; {} skipped; {} quarantined",
+                                r.messages, r.empty_messages, r.deleted, r.retried, r.objects, r.rows, r.commits, r.already_ingested, r.skipped, r.quarantined
+                            );
+                            (summary, 0)
+                        })
+                    }
+                    Source::Snyk(snyk) => {
+                        let mut progress = |level: Level, line: &str, r: &SnykReport| {
+                            let counts = format!("{} pages, {} rows, {} quarantined", r.pages, r.rows, r.quarantined);
+                            show_progress(terminal, &name, level, line, &counts);
+                        };
+                        tarn::sources::snyk::pull(lake, registry, &snyk, &name, once, stop, &mut progress).await.map(|r| {
+                            let summary = format!(
+                                "{} audit logs, {} pages, {} records: {} rows in {} commits; {} already in the lake; {} quarantined; {} silent past the alarm ({} alarms raised)",
+                                r.logs, r.pages, r.records, r.rows, r.commits, r.already_ingested, r.quarantined, r.silent, r.alarms_raised
+                            );
+                            (summary, r.silent)
+                        })
                     }
                 };
-                let result = tarn::sources::sqs::pull(lake, registry, &source, once, stop, &mut progress).await;
-                (name, result)
+                (name, outcome)
             }
         });
-        let mut failed = false;
-        for (name, result) in futures::future::join_all(pulls).await {
+        let (mut failed, mut silent) = (false, 0);
+        for (name, outcome) in futures::future::join_all(pulls).await {
             if terminal {
                 eprintln!();
             }
-            match result {
-                Ok(r) => println!(
-                    "{name}: {} messages ({} empty, {} deleted, {} left to retry); {} objects, {} rows in {} commits; {} already in the lake; {} skipped; {} quarantined",
-                    r.messages, r.empty_messages, r.deleted, r.retried, r.objects, r.rows, r.commits, r.already_ingested, r.skipped, r.quarantined
-                ),
+            match outcome {
+                Ok((summary, quiet)) => {
+                    silent += quiet;
+                    println!("{name}: {summary}");
+                }
                 Err(e) => {
                     failed = true;
-                    eprintln!("error: {name}: {e}");
+                    eprintln!("error: {name}: {}", e.to_string().split_whitespace().collect::<Vec<_>>().join(" "));
                 }
             }
         }
-        Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        Ok(if failed {
+            ExitCode::FAILURE
+        } else if once && silent > 0 {
+            ExitCode::from(EXIT_ALARM)
+        } else {
+            ExitCode::SUCCESS
+        })
     })
+}
+
+/// A puller's line: progress redrawn in place on a terminal, warnings and
+/// alarms always on lines of their own.
+fn show_progress(terminal: bool, name: &str, level: Level, line: &str, counts: &str) {
+    match level {
+        Level::Error => eprintln!("{}error: {name}: {line}", if terminal { "\r\x1b[K" } else { "" }),
+        Level::Warning => eprintln!("{}warning: {name}: {line}", if terminal { "\r\x1b[K" } else { "" }),
+        Level::Info if terminal => {
+            eprint!("\r\x1b[K{name}: {counts}{}", if line.is_empty() { String::new() } else { format!(" — {line}") })
+        }
+        Level::Info if !line.is_empty() => eprintln!("{name}: {line}"),
+        Level::Info => {}
+    }
 }
 
 fn print_ingest(report: &IngestReport) {

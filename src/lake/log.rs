@@ -4,7 +4,7 @@
 
 use super::{LakeError, io_error};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 /// One data file a commit added.
@@ -37,6 +37,10 @@ pub struct Commit {
     /// Inputs consumed, as `<kind>:<identity>` (`sha256:<hex>` for a local file).
     #[serde(default)]
     pub inputs: Vec<String>,
+    /// Source positions this commit moves forward (a Snyk cursor), by source
+    /// key: the rows and the position land together or not at all.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checkpoints: BTreeMap<String, serde_json::Value>,
 }
 
 /// The lake as of the last whole commit.
@@ -46,6 +50,8 @@ pub struct Snapshot {
     /// Live files by path.
     pub files: BTreeMap<String, FileEntry>,
     pub inputs: HashSet<String>,
+    /// The latest checkpoint of each source key.
+    pub checkpoints: HashMap<String, serde_json::Value>,
     /// Bytes of the log that hold whole lines.
     pub(super) whole_len: u64,
 }
@@ -82,6 +88,7 @@ impl Snapshot {
             self.files.insert(added.path.clone(), added);
         }
         self.inputs.extend(commit.inputs);
+        self.checkpoints.extend(commit.checkpoints);
     }
 
     /// Live files of one table.

@@ -9,10 +9,12 @@
 //! commit line (the staged or moved files are removed by the next writer) or a
 //! whole one.
 
+mod alarms;
 mod log;
 mod quarantine;
 mod writer;
 
+pub use alarms::{ALARMS_TABLE, AlarmRow, alarms_batch, alarms_schema};
 pub use log::{Commit, FileEntry, Snapshot, TableSummary};
 pub use quarantine::{QUARANTINE_TABLE, QuarantineRow, quarantine_schema};
 pub use writer::{CommitOutcome, Transaction};

@@ -38,8 +38,8 @@ pub enum CommitOutcome {
     Committed { id: u64, rows: u64, files: usize },
     /// Nothing to commit.
     Empty,
-    /// Another writer committed some of these inputs first; nothing was
-    /// committed. Redo the work without them.
+    /// Another writer committed some of these inputs first (or moved one of
+    /// these checkpoints); nothing was committed. Redo the work without them.
     AlreadyConsumed(Vec<String>),
 }
 
@@ -56,6 +56,8 @@ pub struct Transaction {
     quarantine: Vec<QuarantineRow>,
     remove: Vec<String>,
     inputs: Vec<String>,
+    /// Source key, the checkpoint this transaction started from, the new one.
+    checkpoints: Vec<(String, Option<serde_json::Value>, serde_json::Value)>,
     file_number: u32,
     clock: u64,
     properties: WriterProperties,
@@ -87,6 +89,7 @@ impl Transaction {
             quarantine: Vec::new(),
             remove: Vec::new(),
             inputs: Vec::new(),
+            checkpoints: Vec::new(),
             file_number: 0,
             clock: 0,
             properties,
@@ -193,6 +196,14 @@ impl Transaction {
         self.inputs.push(input);
     }
 
+    /// Moves a source's checkpoint from `expected` (what this writer read
+    /// before it fetched the rows) to `value`, in this commit. If another
+    /// writer moved it meanwhile, the commit is refused, so two pullers of
+    /// one source never both land the same records.
+    pub fn checkpoint(&mut self, key: &str, expected: Option<serde_json::Value>, value: serde_json::Value) {
+        self.checkpoints.push((key.to_string(), expected, value));
+    }
+
     /// Commits everything staged. With `force`, inputs already consumed by an
     /// earlier commit are consumed again (a deliberate re-ingest).
     pub fn commit(mut self, operation: &str, force: bool) -> Result<CommitOutcome, LakeError> {
@@ -205,7 +216,7 @@ impl Transaction {
         for key in keys {
             self.close(&key)?;
         }
-        if self.closed.is_empty() && self.inputs.is_empty() && self.remove.is_empty() {
+        if self.closed.is_empty() && self.inputs.is_empty() && self.remove.is_empty() && self.checkpoints.is_empty() {
             return Ok(CommitOutcome::Empty);
         }
         // The manifest lets the next writer undo the moves of a crashed commit.
@@ -222,6 +233,15 @@ impl Transaction {
                 return Ok(CommitOutcome::AlreadyConsumed(taken));
             }
         }
+        let moved: Vec<String> = self
+            .checkpoints
+            .iter()
+            .filter(|(key, expected, _)| snapshot.checkpoints.get(key) != expected.as_ref())
+            .map(|c| c.0.clone())
+            .collect();
+        if !moved.is_empty() {
+            return Ok(CommitOutcome::AlreadyConsumed(moved));
+        }
         for (staged, entry) in &self.closed {
             let target = self.lake.root.join(&entry.path);
             let parent = target.parent().expect("partition files have a directory");
@@ -235,6 +255,7 @@ impl Transaction {
             add: self.closed.iter().map(|(_, e)| e.clone()).collect(),
             remove: std::mem::take(&mut self.remove),
             inputs: std::mem::take(&mut self.inputs),
+            checkpoints: std::mem::take(&mut self.checkpoints).into_iter().map(|(key, _, value)| (key, value)).collect(),
         };
         append_commit(&self.lake, &snapshot, &commit)?;
         for removed in &commit.remove {

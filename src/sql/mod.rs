@@ -1,4 +1,4 @@
-//! SQL over the lake with DataFusion: every lake table (and `quarantine`)
+//! SQL over the lake with DataFusion: every lake table (and `quarantine`, `alarms`)
 //! registered from the commit log, read-only, with errors as one readable line.
 
 mod print;
@@ -8,7 +8,7 @@ mod table;
 pub use print::{Format, write as write_results};
 pub use table::{LakeTable, PARTITION_COLUMNS};
 
-use crate::lake::{Lake, LakeError, QUARANTINE_TABLE, quarantine_schema};
+use crate::lake::{ALARMS_TABLE, Lake, LakeError, QUARANTINE_TABLE, alarms_schema, quarantine_schema};
 use crate::schema::Registry;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -67,7 +67,7 @@ pub struct Sql {
 }
 
 impl Sql {
-    /// Registers every known log type's table and `quarantine`.
+    /// Registers every known log type's table, `quarantine` and `alarms`.
     pub fn open(lake: &Lake, registry: &Registry) -> Result<Sql, SqlError> {
         let config = SessionConfig::new()
             .with_information_schema(true)
@@ -76,7 +76,7 @@ impl Sql {
         let file_schemas: Vec<(String, SchemaRef)> = registry
             .iter()
             .map(|t| (t.table.clone(), t.arrow_schema.clone()))
-            .chain([(QUARANTINE_TABLE.to_string(), quarantine_schema())])
+            .chain([(QUARANTINE_TABLE.to_string(), quarantine_schema()), (ALARMS_TABLE.to_string(), alarms_schema())])
             .collect();
         let tables = file_schemas
             .iter()

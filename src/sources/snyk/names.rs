@@ -1,6 +1,5 @@
-//! Snyk audit logs. Snyk serves them in two shapes: the v1 API's bare array
-//! of camelCase records (the names Panther's `Snyk.*Audit` schemas use), and
-//! the REST API's search page, whose items use snake_case names.
+//! Snyk's two record shapes: the v1 API's camelCase records (the names
+//! Panther's `Snyk.*Audit` schemas use) and the REST API's snake_case items.
 
 use serde_json::{Map, Value};
 

@@ -1,0 +1,184 @@
+//! What to pull from Snyk: `tarn pull snyk` flags or a `type: snyk` source in
+//! `tarn.yml`. The API token is read from an environment variable or a file
+//! the config names, never from the config text.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A Snyk audit-log source.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnykConfig {
+    /// An organization id (its audit log goes to `Snyk.OrgAudit`).
+    #[serde(default)]
+    pub org: Option<String>,
+    /// A group id (its audit log goes to `Snyk.GroupAudit`).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// With `group`: pull every org of the group too, found anew each poll.
+    #[serde(default)]
+    pub include_orgs: bool,
+    #[serde(default)]
+    pub api: Api,
+    /// `https://api.snyk.io`, or a regional host (`https://api.eu.snyk.io`).
+    #[serde(default = "default_api_url")]
+    pub api_url: String,
+    /// The environment variable holding the API token.
+    #[serde(default = "default_token_env")]
+    pub token_env: String,
+    /// A file holding the API token (wins over `token_env`).
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Where a source with no checkpoint starts: `YYYY-MM-DD` or RFC 3339
+    /// (default: 7 days ago; Snyk keeps 90).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Also pull `api.access` events, which Snyk leaves out by default.
+    #[serde(default)]
+    pub include_api_access: bool,
+    /// Seconds between polls once caught up.
+    #[serde(default = "default_frequency")]
+    pub frequency: u64,
+    /// Records gathered before a commit.
+    #[serde(default = "default_chunk_size")]
+    pub chunk_size: u64,
+    /// Raise a drop-off alarm when a source has had no events for this long (`6h`).
+    #[serde(default)]
+    pub alarm_after: Option<String>,
+    /// Only here to refuse it with a clear message.
+    #[serde(default)]
+    token: Option<serde::de::IgnoredAny>,
+}
+
+/// Which Snyk API to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    /// `/rest/.../audit_logs/search`, cursor pages.
+    #[default]
+    Rest,
+    /// The legacy `POST /v1/.../audit`, whole days, numbered pages.
+    V1,
+}
+
+pub const DEFAULT_API_URL: &str = "https://api.snyk.io";
+pub const DEFAULT_TOKEN_ENV: &str = "SNYK_TOKEN";
+
+fn default_api_url() -> String {
+    DEFAULT_API_URL.to_string()
+}
+fn default_token_env() -> String {
+    DEFAULT_TOKEN_ENV.to_string()
+}
+fn default_frequency() -> u64 {
+    60
+}
+fn default_chunk_size() -> u64 {
+    10_000
+}
+
+/// The API token, kept out of `Debug` output.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl Token {
+    /// The `Authorization` header value: `token <key>` for an API token,
+    /// `bearer <jwt>` for an OAuth access token.
+    pub(super) fn header(&self) -> String {
+        if self.0.split('.').count() == 3 { format!("bearer {}", self.0) } else { format!("token {}", self.0) }
+    }
+}
+
+impl SnykConfig {
+    /// A source for one org or group, everything else at its default.
+    pub fn new(org: Option<String>, group: Option<String>) -> SnykConfig {
+        SnykConfig {
+            org,
+            group,
+            include_orgs: false,
+            api: Api::Rest,
+            api_url: default_api_url(),
+            token_env: default_token_env(),
+            token_file: None,
+            from: None,
+            include_api_access: false,
+            frequency: default_frequency(),
+            chunk_size: default_chunk_size(),
+            alarm_after: None,
+            token: None,
+        }
+    }
+
+    /// Checks what serde cannot: one of org and group, ids that are ids,
+    /// durations and dates that parse.
+    pub fn check(&self) -> Result<(), String> {
+        if self.token.is_some() {
+            return Err(format!(
+                "a Snyk source must not hold the token itself; set `token_env` (an environment variable, default {DEFAULT_TOKEN_ENV}) or `token_file`"
+            ));
+        }
+        match (&self.org, &self.group) {
+            (Some(_), Some(_)) => return Err("give an org or a group, not both (use include_orgs to pull a group's orgs)".into()),
+            (None, None) => return Err("give the org or group whose audit log to pull (--org ID or --group ID)".into()),
+            (Some(_), None) if self.include_orgs => return Err("include_orgs goes with a group, not an org".into()),
+            _ => {}
+        }
+        for (kind, id) in [("org", &self.org), ("group", &self.group)] {
+            if let Some(id) = id
+                && (id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+            {
+                return Err(format!("'{id}' is not a Snyk {kind} id; copy it from the {kind}'s settings page (a UUID like 0de7b2d6-...)"));
+            }
+        }
+        if !self.api_url.starts_with("http://") && !self.api_url.starts_with("https://") {
+            return Err(format!("api_url '{}' must start with https:// (for example {DEFAULT_API_URL})", self.api_url));
+        }
+        self.alarm_after()?;
+        self.from()?;
+        Ok(())
+    }
+
+    pub fn alarm_after(&self) -> Result<Option<Duration>, String> {
+        self.alarm_after.as_deref().map(|text| crate::duration::parse(text).map_err(|e| format!("alarm_after: {e}"))).transpose()
+    }
+
+    /// `from` in microseconds since the epoch.
+    pub fn from(&self) -> Result<Option<i64>, String> {
+        let Some(text) = self.from.as_deref() else { return Ok(None) };
+        if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            return Ok(Some(day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_micros()));
+        }
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| Some(t.timestamp_micros()))
+            .map_err(|_| format!("from: '{text}' is not a day or a time; write it like 2026-10-01 or 2026-10-01T12:00:00Z"))
+    }
+
+    /// Reads the API token from `token_file` or the `token_env` variable.
+    pub fn token(&self) -> Result<Token, String> {
+        let token = match &self.token_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the Snyk token file {}: {e}", path.display()))?
+                .trim()
+                .to_string(),
+            None => std::env::var(&self.token_env).unwrap_or_default().trim().to_string(),
+        };
+        if token.is_empty() {
+            let place = match &self.token_file {
+                Some(path) => format!("the token file {} is empty", path.display()),
+                None => format!("{} is not set", self.token_env),
+            };
+            return Err(format!(
+                "no Snyk API token: {place}; export {} with the token of a user or service account that has the `View audit logs` permission",
+                self.token_env
+            ));
+        }
+        Ok(Token(token))
+    }
+}

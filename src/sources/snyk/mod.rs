@@ -1,0 +1,23 @@
+//! Snyk audit logs, as Panther's "Snyk log source" reads them: a group's and
+//! its orgs' audit logs pulled from the REST API (or the legacy v1 API), each
+//! from its checkpoint in the lake, into `Snyk.GroupAudit` / `Snyk.OrgAudit`.
+//!
+//! - `config`: what to pull and where the token is.
+//! - `client`: HTTP, retries, and what each failure means for the user.
+//! - `cursor`: the checkpoint that makes a restart neither skip nor repeat.
+//! - `pull`: the polling loop, chunk commits and the drop-off alarm.
+//! - `names`: REST item names → the v1 names the schemas use (also for files).
+
+mod client;
+mod config;
+mod cursor;
+mod names;
+mod pull;
+#[cfg(test)]
+mod tests;
+
+pub use client::{SnykError, backoff, rate_limit_wait};
+pub use config::{Api, DEFAULT_API_URL, DEFAULT_TOKEN_ENV, SnykConfig};
+pub use cursor::{Checkpoint, Cursor};
+pub use names::{is_rest_page, rest_item_to_v1, to_schema_names};
+pub use pull::{Level, REST_VERSION, SnykReport, pull};
