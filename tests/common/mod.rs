@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod moto;
+pub mod snyk_api;
 
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -9,9 +9,11 @@ use super::config::Token;
 use reqwest::{Method, StatusCode, Url};
 use std::time::Duration;
 
-/// Tries of a request that fails with a 5xx, a transport error or a
-/// malformed body, before giving up.
+/// Tries of a request that fails with a 5xx or a transport error, before
+/// giving up.
 const MAX_TRIES: u32 = 8;
+/// Tries of a page whose body is not what the API documents.
+const MALFORMED_TRIES: u32 = 3;
 /// 429s in a row before giving up.
 const MAX_RATE_LIMITED: u32 = 30;
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
@@ -123,15 +125,15 @@ impl Client {
             Some(query) => format!("{}?{query}", url.path()),
             None => url.path().to_string(),
         };
-        let (mut tries, mut rate_limited) = (0u32, 0u32);
+        let (mut tries, mut rate_limited, mut malformed) = (0u32, 0u32, 0u32);
         loop {
             let failure = match self.send(method.clone(), url.clone(), body, target).await {
                 Ok(bytes) => match read(&bytes) {
                     Ok(value) => return Ok(Page { value, shown }),
                     Err(reason) => {
-                        tries += 1;
-                        if tries >= MAX_TRIES.min(3) {
-                            return Err(SnykError::Malformed { what: format!("{} ({shown})", target.what), reason, tries });
+                        malformed += 1;
+                        if malformed >= MALFORMED_TRIES {
+                            return Err(SnykError::Malformed { what: format!("{} ({shown})", target.what), reason, tries: malformed });
                         }
                         Failure::Transient(format!("a malformed page: {reason}"))
                     }
