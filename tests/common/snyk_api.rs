@@ -64,13 +64,25 @@ impl Fault {
     }
 }
 
+/// A record and its `created` time.
+pub struct Served {
+    pub created: DateTime<Utc>,
+    pub record: Value,
+}
+
+fn add(log: &mut Vec<Served>, records: Vec<Value>) {
+    log.extend(records.into_iter().map(|record| Served { created: created(&record), record }));
+    log.sort_by_key(|s| s.created);
+}
+
 pub type Hook = Box<dyn FnMut(&Request) -> Option<Fault> + Send>;
 
 #[derive(Default)]
 pub struct State {
-    /// Audit records of each org and group, as REST items (snake_case).
-    pub orgs: BTreeMap<String, Vec<Value>>,
-    pub groups: BTreeMap<String, Vec<Value>>,
+    /// Audit records of each org and group, as REST items (snake_case),
+    /// oldest first.
+    pub orgs: BTreeMap<String, Vec<Served>>,
+    pub groups: BTreeMap<String, Vec<Served>>,
     /// The orgs of each group: (id, name).
     pub group_orgs: BTreeMap<String, Vec<(String, String)>>,
     pub requests: Vec<Request>,
@@ -104,11 +116,11 @@ impl SnykApi {
     }
 
     pub fn add_org(&self, org: &str, records: Vec<Value>) {
-        self.state().orgs.entry(org.to_string()).or_default().extend(records);
+        add(self.state().orgs.entry(org.to_string()).or_default(), records);
     }
 
     pub fn add_group(&self, group: &str, records: Vec<Value>) {
-        self.state().groups.entry(group.to_string()).or_default().extend(records);
+        add(self.state().groups.entry(group.to_string()).or_default(), records);
     }
 
     pub fn hook(&self, hook: impl FnMut(&Request) -> Option<Fault> + Send + 'static) {
@@ -313,7 +325,7 @@ fn created(record: &Value) -> DateTime<Utc> {
 }
 
 /// `GET .../audit_logs/search` as Snyk documents it.
-fn rest_search(request: &Request, kind: &str, id: &str, records: &[Value]) -> Result<Answer, (u16, String)> {
+fn rest_search(request: &Request, kind: &str, id: &str, records: &[Served]) -> Result<Answer, (u16, String)> {
     const KNOWN: [&str; 10] =
         ["version", "from", "to", "size", "sort_order", "cursor", "user_id", "project_id", "events", "exclude_events"];
     if let Some((name, _)) = request.query.iter().find(|(k, _)| !KNOWN.contains(&k.as_str())) {
@@ -342,15 +354,16 @@ fn rest_search(request: &Request, kind: &str, id: &str, records: &[Value]) -> Re
         None => yesterday,
     };
     let to = request.param("to").map(|text| time(text).ok_or((400, format!("to '{text}' is not RFC 3339")))).transpose()?;
-    let mut matching: Vec<&Value> = records
+    let first = records.partition_point(|s| s.created < from);
+    let mut matching: Vec<&Value> = records[first..]
         .iter()
-        .filter(|r| created(r) >= from && to.is_none_or(|to| created(r) < to))
+        .take_while(|s| to.is_none_or(|to| s.created < to))
+        .map(|s| &s.record)
         .filter(|r| {
             let event = r["event"].as_str().unwrap_or_default();
             if events.is_empty() { event != "api.access" && !excluded.contains(&event) } else { events.contains(&event) }
         })
         .collect();
-    matching.sort_by_key(|r| created(r));
     if !ascending {
         matching.reverse();
     }
@@ -383,7 +396,7 @@ fn u8_hex_decode(text: &str) -> Option<String> {
 }
 
 /// `POST /v1/{org|group}/{id}/audit`: whole days, 100 a page, an empty array past the end.
-fn v1_search(request: &Request, records: &[Value]) -> Result<Answer, (u16, String)> {
+fn v1_search(request: &Request, records: &[Served]) -> Result<Answer, (u16, String)> {
     let day = |name: &str| {
         request
             .param(name)
@@ -401,15 +414,15 @@ fn v1_search(request: &Request, records: &[Value]) -> Result<Answer, (u16, Strin
     let filters = &body["filters"];
     let mut matching: Vec<Value> = records
         .iter()
-        .filter(|r| {
-            let date = created(r).date_naive();
+        .filter(|s| {
+            let date = s.created.date_naive();
             from.is_none_or(|f| date >= f) && to.is_none_or(|t| date <= t)
         })
+        .map(|s| &s.record)
         .filter(|r| filters["event"].as_str().is_none_or(|e| r["event"] == e))
         .filter(|r| filters["excludeEvent"].as_str().is_none_or(|e| r["event"] != e))
         .map(to_v1)
         .collect();
-    matching.sort_by_key(created);
     if !ascending {
         matching.reverse();
     }
