@@ -531,3 +531,42 @@ fn polling_picks_up_new_records_until_sigterm() {
     assert!(stdout.starts_with("snyk: 1 audit logs"), "{stdout}");
     assert_eq!(lake(&scratch, "snyk_orgaudit"), canonical(&expected));
 }
+
+#[test]
+fn sigterm_during_a_long_429_wait_commits_what_was_gathered() {
+    let scratch = Scratch::new("snyk-stop");
+    let api = SnykApi::start();
+    let org = org_id(60);
+    let served = records(Scope { group: GROUP, org: Some(&org) }, 60, Utc::now() - TimeDelta::days(1), 500);
+    api.add_org(&org, served.clone());
+    let expected = without_api_access(&served);
+    let mut searched = 0;
+    api.hook(move |request| {
+        searched += usize::from(request.is_search());
+        (searched == 3).then(|| Fault::status(429, &[("Retry-After", "600")], &common::snyk_api::jsonapi_error(429, "Too many requests")))
+    });
+    let child = scratch
+        .tarn(&["pull", "snyk", "--api-url", &api.url, "--org", &org, "--once"])
+        .env("SNYK_TOKEN", TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waited = std::time::Instant::now();
+    while searches(&api).len() < 3 {
+        assert!(waited.elapsed() < Duration::from_secs(60), "tarn never got the 429");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = std::time::Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let output = child.wait_with_output().unwrap();
+    let (_, stderr) = out(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stopped.elapsed() < Duration::from_secs(10), "waited out the 429 instead of stopping: {:?}", stopped.elapsed());
+    assert!(stderr.contains("waiting 600.0s as Snyk asks"), "{stderr}");
+    assert_eq!(lake(&scratch, "snyk_orgaudit"), canonical(&expected[..200]), "the two pages fetched before the stop");
+    api.clear_hook();
+    pull_ok(&scratch, &api, &["--org", &org, "--once"]);
+    assert_eq!(lake(&scratch, "snyk_orgaudit"), canonical(&expected));
+}

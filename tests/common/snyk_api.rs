@@ -522,7 +522,9 @@ pub fn records(scope: Scope, seed: u64, start: DateTime<Utc>, count: usize) -> V
                 json!({"issueId": format!("SNYK-JS-LODASH-{}", 567_000 + n), "reason": "not reachable from our code", "reasonType": "wont-fix", "expires": null, "path": [["lodash@4.17.15"], ["*"]]})
             }
             "org.project.issue.create" => json!({"action": "Returned from analysis", "issueCount": n % 17}),
-            "user.logged_in" => json!({"method": if n.is_multiple_of(2) { "SSO" } else { "password" }, "ip": format!("203.0.113.{}", n % 250)}),
+            "user.logged_in" => {
+                json!({"method": if n.is_multiple_of(2) { "SSO" } else { "password" }, "ip": format!("203.0.113.{}", n % 250)})
+            }
             "api.access" => {
                 json!({"url": format!("/api/v1/org/{}/projects?page={n}", scope.org.unwrap_or(scope.group)), "method": "GET", "userAgent": "snyk-cli/1.1290.0"})
             }

@@ -131,7 +131,7 @@ pub async fn pull(
         on_event(Level::Info, "", &report);
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(config.frequency.max(1))) => {}
-            _ = stop.changed() => {}
+            Ok(()) = stop.changed() => {}
         }
     }
     Ok(report)
@@ -294,7 +294,15 @@ async fn pull_log(
     let oldest = now - SNYK_KEEPS.as_micros() as i64 + 60 * MICROS;
     let from = config.from().map_err(IngestError::Source)?;
     let start = match (cursor.last(), from) {
-        (Some(last), _) => last,
+        (Some(last), Some(_)) => {
+            on_event(
+                Level::Info,
+                &format!("{what}: the lake holds it up to {}; --from applies only to a log never pulled", rfc3339(last)),
+                report,
+            );
+            last
+        }
+        (Some(last), None) => last,
         (None, Some(from)) if from < oldest => {
             on_event(Level::Warning, &format!("{what}: Snyk keeps 90 days of audit logs; starting at {}", rfc3339(oldest)), report);
             oldest
@@ -336,17 +344,9 @@ async fn pull_log(
         if *stop.borrow() {
             break;
         }
-        let fetched = match &mut paging {
+        let (method, url, body) = match &paging {
             Paging::Rest(None) | Paging::V1 { done: true, .. } => break,
-            Paging::Rest(Some(url)) => client
-                .fetch(Method::GET, url.clone(), None, &target, parse_rest_page, &mut |line| {
-                    on_event(Level::Warning, &format!("{what}: {line}"), report)
-                })
-                .await
-                .map(|page| {
-                    let (items, next) = page.value;
-                    (items, next, page.shown)
-                }),
+            Paging::Rest(Some(url)) => (Method::GET, url.clone(), None),
             Paging::V1 { page, .. } => {
                 let mut url = client.url(&format!("v1/{}/{}/audit", log.kind, log.id))?;
                 url.query_pairs_mut()
@@ -354,13 +354,19 @@ async fn pull_log(
                     .append_pair("to", &v1_to)
                     .append_pair("page", &page.to_string())
                     .append_pair("sortOrder", "ASC");
-                client
-                    .fetch(Method::POST, url, Some(&v1_filters), &target, parse_v1_page, &mut |line| {
-                        on_event(Level::Warning, &format!("{what}: {line}"), report)
-                    })
-                    .await
-                    .map(|page| (page.value, None, page.shown))
+                (Method::POST, url, Some(&v1_filters))
             }
+        };
+        let read = match config.api {
+            Api::Rest => parse_rest_page,
+            Api::V1 => parse_v1_page,
+        };
+        let mut on_retry = |line: &str| on_event(Level::Warning, &format!("{what}: {line}"), report);
+        let fetch = client.fetch(method, url, body, &target, read, &mut on_retry);
+        // A stop does not wait for retries or a 429's wait: what is gathered is committed.
+        let fetched = tokio::select! {
+            fetched = fetch => fetched.map(|page| (page.value.0, page.value.1, page.shown)),
+            Ok(()) = stop.changed() => break,
         };
         let (items, next, shown) = match fetched {
             Ok(fetched) => fetched,
@@ -498,7 +504,8 @@ fn parse_rest_page(body: &[u8]) -> Result<(Vec<Box<RawValue>>, Option<String>), 
     Ok((page.data.items, page.links.unwrap_or_default().next))
 }
 
-/// A v1 page: a bare array of records.
-fn parse_v1_page(body: &[u8]) -> Result<Vec<Box<RawValue>>, String> {
-    serde_json::from_slice(body).map_err(|e| format!("not a JSON array of audit records: {e}"))
+/// A v1 page: a bare array of records (the next page is the next number).
+fn parse_v1_page(body: &[u8]) -> Result<(Vec<Box<RawValue>>, Option<String>), String> {
+    let items = serde_json::from_slice(body).map_err(|e| format!("not a JSON array of audit records: {e}"))?;
+    Ok((items, None))
 }
