@@ -169,6 +169,21 @@ fn api_access_events_come_only_on_request() {
     assert_eq!(lake(&scratch, "snyk_orgaudit"), canonical(&served));
     let asked: Vec<Request> = searches(&api).into_iter().filter(|r| r.param("events") == Some("api.access")).collect();
     assert_eq!(asked.len(), access.div_ceil(100), "api.access events are asked for by name");
+    let from = |request: &Request| chrono::DateTime::parse_from_rfc3339(request.param("from").unwrap()).unwrap().with_timezone(&Utc);
+    let reach = Utc::now() - from(&searches(&api)[0]);
+    assert!((reach - TimeDelta::days(7)).num_seconds().abs() < 300, "a first run reaches back 7 days: {reach}");
+
+    // A --from beyond what Snyk keeps starts at 90 days.
+    let other = org_id(21);
+    let old = without_api_access(&records(Scope { group: GROUP, org: Some(&other) }, 21, Utc::now() - TimeDelta::days(80), 10));
+    api.add_org(&other, old.clone());
+    let output = pull(&scratch, &api, &["--org", &other, "--once", "--from", "2020-01-01"]);
+    let (_, stderr) = out(&output);
+    assert!(output.status.success() && stderr.contains("Snyk keeps 90 days of audit logs; starting at"), "{stderr}");
+    let first = searches(&api).into_iter().find(|r| r.path.contains(&other)).unwrap();
+    let reach = Utc::now() - from(&first);
+    assert!(reach > TimeDelta::days(90) - TimeDelta::minutes(5) && reach <= TimeDelta::days(90), "{reach}");
+    assert_eq!(scratch.count(&format!("select count(*) from snyk_orgaudit where orgid = '{other}'")), old.len() as u64);
 }
 
 #[test]

@@ -107,7 +107,14 @@ pub async fn pull(
     let client = Client::new(&config.api_url, token, token_source)?;
     let mut report = SnykReport::default();
     loop {
-        let logs = logs(&client, config, name, &mut report, on_event).await?;
+        let logs = match logs(&client, config, name, &mut report, on_event).await {
+            Ok(logs) => logs,
+            Err(e) if !once && passing(&e) => {
+                on_event(Level::Warning, &format!("{e}; trying again at the next poll"), &report);
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
         report.silent = 0;
         for log in &logs {
             if *stop.borrow() {
@@ -119,7 +126,7 @@ pub async fn pull(
                 Err(IngestError::Snyk(e @ (SnykError::NotFound { .. } | SnykError::Refused { status: 403, .. }))) if log.child => {
                     on_event(Level::Warning, &format!("skipped: {e}"), &report);
                 }
-                Err(IngestError::Snyk(e @ (SnykError::GaveUp { .. } | SnykError::Malformed { .. }))) if !once => {
+                Err(e) if !once && passing(&e) => {
                     on_event(Level::Warning, &format!("{e}; trying again at the next poll"), &report);
                 }
                 Err(e) => return Err(e),
@@ -135,6 +142,12 @@ pub async fn pull(
         }
     }
     Ok(report)
+}
+
+/// Whether a failure may pass by itself (an outage, a bad page), so a
+/// long-running puller tries again at its next poll instead of stopping.
+fn passing(error: &IngestError) -> bool {
+    matches!(error, IngestError::Snyk(SnykError::GaveUp { .. } | SnykError::Malformed { .. }))
 }
 
 /// The audit logs to read this poll: the org, or the group and (with
