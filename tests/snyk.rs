@@ -59,6 +59,29 @@ fn without_api_access(records: &[Value]) -> Vec<Value> {
     records.iter().filter(|r| r["event"] != "api.access").cloned().collect()
 }
 
+fn spawn_pull(scratch: &Scratch, api: &SnykApi, args: &[&str]) -> std::process::Child {
+    let mut all = vec!["pull", "snyk", "--api-url", &api.url];
+    all.extend_from_slice(args);
+    let piped = std::process::Stdio::piped;
+    scratch.tarn(&all).env("SNYK_TOKEN", TOKEN).stdout(piped()).stderr(piped()).spawn().unwrap()
+}
+
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let waited = std::time::Instant::now();
+    while !done() {
+        assert!(waited.elapsed() < Duration::from_secs(60), "gave up waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A new org (id from `n`) serving `count` records from `start`.
+fn org_log(api: &SnykApi, n: u64, start: chrono::DateTime<Utc>, count: usize) -> (String, Vec<Value>) {
+    let org = org_id(n);
+    let served = records(Scope { group: GROUP, org: Some(&org) }, n, start, count);
+    api.add_org(&org, served.clone());
+    (org, served)
+}
+
 fn searches(api: &SnykApi) -> Vec<Request> {
     api.requests().into_iter().filter(Request::is_search).collect()
 }
@@ -190,20 +213,11 @@ fn api_access_events_come_only_on_request() {
 fn a_429_storm_waits_as_snyk_says() {
     let scratch = Scratch::new("snyk-429");
     let api = SnykApi::start();
-    let org = org_id(3);
-    let served = records(Scope { group: GROUP, org: Some(&org) }, 4, Utc::now() - TimeDelta::days(1), 450);
-    api.add_org(&org, served.clone());
-    let mut searched = 0;
-    api.hook(move |request| {
-        if !request.is_search() {
-            return None;
-        }
-        searched += 1;
-        match searched {
-            1..=3 => Some(Fault::status(429, &[("Retry-After", "1")], &common::snyk_api::jsonapi_error(429, "Too many requests"))),
-            5 | 6 => Some(Fault::status(429, &[("X-RateLimit-Reset", "2")], &common::snyk_api::jsonapi_error(429, "Too many requests"))),
-            _ => None,
-        }
+    let (org, served) = org_log(&api, 3, Utc::now() - TimeDelta::days(1), 450);
+    api.on_search(|n| match n {
+        1..=3 => Some(Fault::rate_limited(&[("Retry-After", "1")])),
+        5 | 6 => Some(Fault::rate_limited(&[("X-RateLimit-Reset", "2")])),
+        _ => None,
     });
     let output = pull(&scratch, &api, &["--org", &org, "--once"]);
     let (_, stderr) = out(&output);
@@ -228,21 +242,12 @@ fn a_429_storm_waits_as_snyk_says() {
 fn server_errors_and_cut_connections_are_retried() {
     let scratch = Scratch::new("snyk-500");
     let api = SnykApi::start();
-    let org = org_id(4);
-    let served = records(Scope { group: GROUP, org: Some(&org) }, 5, Utc::now() - TimeDelta::days(1), 700);
-    api.add_org(&org, served.clone());
-    let mut searched = 0;
-    api.hook(move |request| {
-        if !request.is_search() {
-            return None;
-        }
-        searched += 1;
-        match searched {
-            2..=4 => Some(Fault::jsonapi_error(500, "Internal Server Error")),
-            6 => Some(Fault::Drop),
-            8 => Some(Fault::status(502, &[("Content-Type", "text/html")], "<html><body>Bad gateway</body></html>")),
-            _ => None,
-        }
+    let (org, served) = org_log(&api, 4, Utc::now() - TimeDelta::days(1), 700);
+    api.on_search(|n| match n {
+        2..=4 => Some(Fault::jsonapi_error(500, "Internal Server Error")),
+        6 => Some(Fault::Drop),
+        8 => Some(Fault::status(502, &[("Content-Type", "text/html")], "<html><body>Bad gateway</body></html>")),
+        _ => None,
     });
     let output = pull(&scratch, &api, &["--org", &org, "--once"]);
     let (_, stderr) = out(&output);
@@ -299,9 +304,7 @@ fn an_unknown_org_says_the_id_is_wrong() {
 fn a_malformed_page_is_reported_and_nothing_of_it_lands() {
     let scratch = Scratch::new("snyk-malformed");
     let api = SnykApi::start();
-    let org = org_id(6);
-    let served = records(Scope { group: GROUP, org: Some(&org) }, 7, Utc::now() - TimeDelta::days(2), 800);
-    api.add_org(&org, served.clone());
+    let (org, served) = org_log(&api, 6, Utc::now() - TimeDelta::days(2), 800);
     let expected = without_api_access(&served);
     // Page 4 is always cut short.
     api.hook(|request| {
@@ -406,34 +409,16 @@ fn a_group_and_its_orgs_including_orgs_added_later() {
 fn killed_mid_pull_then_restarted_holds_each_record_once() {
     let scratch = Scratch::new("snyk-restart");
     let api = SnykApi::start();
-    let org = org_id(20);
-    let served = records(Scope { group: GROUP, org: Some(&org) }, 20, Utc::now() - TimeDelta::days(3), 1_500);
-    api.add_org(&org, served.clone());
+    let (org, served) = org_log(&api, 20, Utc::now() - TimeDelta::days(3), 1_500);
     let expected = without_api_access(&served);
     let mut held = 0;
     // Killed while waiting for the 2nd, 3rd, 5th search request of a run (after 1, 2 and 4
     // pages: mid-chunk and just after a commit), from wherever the last run left the lake.
     for hang_at in [2usize, 3, 5, 4] {
-        let mut searched = 0;
-        api.hook(move |request| {
-            if request.is_search() {
-                searched += 1;
-            }
-            (request.is_search() && searched == hang_at).then_some(Fault::Hang)
-        });
+        api.on_search(move |n| (n == hang_at).then_some(Fault::Hang));
         let before = searches(&api).len();
-        let mut child = scratch
-            .tarn(&["pull", "snyk", "--api-url", &api.url, "--org", &org, "--once", "--chunk-size", "200"])
-            .env("SNYK_TOKEN", TOKEN)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let waited = std::time::Instant::now();
-        while searches(&api).len() < before + hang_at {
-            assert!(waited.elapsed() < Duration::from_secs(60), "tarn never reached request {hang_at}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut child = spawn_pull(&scratch, &api, &["--org", &org, "--once", "--chunk-size", "200"]);
+        wait_until(&format!("tarn reaches request {hang_at}"), || searches(&api).len() >= before + hang_at);
         child.kill().unwrap();
         child.wait().unwrap();
         // Whole commits only: a prefix of the served records, nothing twice.
@@ -486,9 +471,7 @@ fn a_quiet_source_raises_one_drop_off_alarm_per_silence() {
 fn tarn_run_pulls_a_configured_source_with_its_token_from_a_file() {
     let scratch = Scratch::new("snyk-config");
     let api = SnykApi::start();
-    let org = org_id(40);
-    let served = records(Scope { group: GROUP, org: Some(&org) }, 40, Utc::now() - TimeDelta::days(20), 300);
-    api.add_org(&org, served.clone());
+    let (org, served) = org_log(&api, 40, Utc::now() - TimeDelta::days(20), 300);
     std::fs::write(scratch.path("snyk-token"), format!("{TOKEN}\n")).unwrap();
     let config = format!(
         "sources:\n  audit:\n    type: snyk\n    org: {org}\n    api_url: {}\n    token_file: snyk-token\n    from: {}\n",
@@ -519,20 +502,8 @@ fn polling_picks_up_new_records_until_sigterm() {
     let org = org_id(50);
     let first = records(Scope { group: GROUP, org: Some(&org) }, 50, Utc::now() - TimeDelta::hours(6), 100);
     api.add_org(&org, first.clone());
-    let child = scratch
-        .tarn(&["pull", "snyk", "--api-url", &api.url, "--org", &org, "--frequency", "1"])
-        .env("SNYK_TOKEN", TOKEN)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let wait_for = |n: usize| {
-        let waited = std::time::Instant::now();
-        while lake(&scratch, "snyk_orgaudit").len() < n {
-            assert!(waited.elapsed() < Duration::from_secs(60), "never reached {n} rows");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
+    let child = spawn_pull(&scratch, &api, &["--org", &org, "--frequency", "1"]);
+    let wait_for = |n: usize| wait_until(&format!("{n} rows"), || lake(&scratch, "snyk_orgaudit").len() >= n);
     let mut expected = without_api_access(&first);
     wait_for(expected.len());
     let later = records(Scope { group: GROUP, org: Some(&org) }, 51, Utc::now() - TimeDelta::minutes(30), 60);
@@ -551,27 +522,11 @@ fn polling_picks_up_new_records_until_sigterm() {
 fn sigterm_during_a_long_429_wait_commits_what_was_gathered() {
     let scratch = Scratch::new("snyk-stop");
     let api = SnykApi::start();
-    let org = org_id(60);
-    let served = records(Scope { group: GROUP, org: Some(&org) }, 60, Utc::now() - TimeDelta::days(1), 500);
-    api.add_org(&org, served.clone());
+    let (org, served) = org_log(&api, 60, Utc::now() - TimeDelta::days(1), 500);
     let expected = without_api_access(&served);
-    let mut searched = 0;
-    api.hook(move |request| {
-        searched += usize::from(request.is_search());
-        (searched == 3).then(|| Fault::status(429, &[("Retry-After", "600")], &common::snyk_api::jsonapi_error(429, "Too many requests")))
-    });
-    let child = scratch
-        .tarn(&["pull", "snyk", "--api-url", &api.url, "--org", &org, "--once"])
-        .env("SNYK_TOKEN", TOKEN)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let waited = std::time::Instant::now();
-    while searches(&api).len() < 3 {
-        assert!(waited.elapsed() < Duration::from_secs(60), "tarn never got the 429");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    api.on_search(|n| (n == 3).then(|| Fault::rate_limited(&[("Retry-After", "600")])));
+    let child = spawn_pull(&scratch, &api, &["--org", &org, "--once"]);
+    wait_until("tarn gets the 429", || searches(&api).len() >= 3);
     std::thread::sleep(Duration::from_millis(300));
     let stopped = std::time::Instant::now();
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

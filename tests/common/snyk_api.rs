@@ -62,6 +62,11 @@ impl Fault {
     pub fn jsonapi_error(status: u16, detail: &str) -> Fault {
         Fault::status(status, &[], &jsonapi_error(status, detail))
     }
+
+    /// A 429 with these headers.
+    pub fn rate_limited(headers: &[(&str, &str)]) -> Fault {
+        Fault::status(429, headers, &jsonapi_error(429, "Too many requests"))
+    }
 }
 
 /// A record and its `created` time.
@@ -125,6 +130,18 @@ impl SnykApi {
 
     pub fn hook(&self, hook: impl FnMut(&Request) -> Option<Fault> + Send + 'static) {
         self.state().hook = Some(Box::new(hook));
+    }
+
+    /// A fault for the n-th audit-log request (from 1) from now on.
+    pub fn on_search(&self, mut fault: impl FnMut(usize) -> Option<Fault> + Send + 'static) {
+        let mut searched = 0;
+        self.hook(move |request| {
+            if !request.is_search() {
+                return None;
+            }
+            searched += 1;
+            fault(searched)
+        });
     }
 
     pub fn clear_hook(&self) {
