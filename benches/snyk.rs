@@ -18,7 +18,8 @@ fn main() {
     let count: usize = std::env::var("TARN_BENCH_SNYK_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let api = SnykApi::start();
     let org = snyk_api::uuid(1, 1);
-    let start = chrono::Utc::now() - chrono::Duration::days(60);
+    // Whole seconds, so both readers below start at the first record.
+    let start = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() - chrono::Duration::days(60), 0);
     let served: Vec<_> = records(Scope { group: "4a18d42f-0706-4ad0-b127-24078731fbed", org: Some(&org) }, 1, start, count)
         .into_iter()
         .filter(|r| r["event"] != "api.access")
@@ -27,7 +28,8 @@ fn main() {
     api.add_org(&org, served.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
 
-    // 1. The server alone.
+    // 1. The server alone (with the TLS provider tarn's client installs).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let server_only = runtime.block_on(async {
         let client = reqwest::Client::new();
         let began = Instant::now();

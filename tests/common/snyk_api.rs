@@ -371,30 +371,31 @@ fn rest_search(request: &Request, kind: &str, id: &str, records: &[Served]) -> R
         None => yesterday,
     };
     let to = request.param("to").map(|text| time(text).ok_or((400, format!("to '{text}' is not RFC 3339")))).transpose()?;
-    let first = records.partition_point(|s| s.created < from);
-    let mut matching: Vec<&Value> = records[first..]
-        .iter()
-        .take_while(|s| to.is_none_or(|to| s.created < to))
-        .map(|s| &s.record)
-        .filter(|r| {
-            let event = r["event"].as_str().unwrap_or_default();
-            if events.is_empty() { event != "api.access" && !excluded.contains(&event) } else { events.contains(&event) }
-        })
-        .collect();
-    if !ascending {
-        matching.reverse();
-    }
-    let offset = match request.param("cursor") {
-        Some(cursor) => {
-            u8_hex_decode(cursor).and_then(|c| c.strip_prefix("o:").and_then(|o| o.parse().ok())).ok_or((400, "bad cursor".to_string()))?
-        }
-        None => 0usize,
+    let wanted = |s: &Served| {
+        let event = s.record["event"].as_str().unwrap_or_default();
+        let in_range = s.created >= from && to.is_none_or(|to| s.created < to);
+        in_range && if events.is_empty() { event != "api.access" && !excluded.contains(&event) } else { events.contains(&event) }
     };
-    let page: Vec<&Value> = matching.iter().skip(offset).take(size).copied().collect();
+    // The cursor is the position of the next record to look at, in the order asked for.
+    let begin = match request.param("cursor") {
+        Some(cursor) => {
+            u8_hex_decode(cursor).and_then(|c| c.strip_prefix("i:").and_then(|o| o.parse().ok())).ok_or((400, "bad cursor".to_string()))?
+        }
+        None if ascending => records.partition_point(|s| s.created < from),
+        None => records.len() - to.map_or(records.len(), |to| records.partition_point(|s| s.created < to)),
+    };
+    let at = |position: usize| if ascending { &records[position] } else { &records[records.len() - 1 - position] };
+    let (mut page, mut position) = (Vec::new(), begin);
+    while position < records.len() && page.len() < size {
+        if wanted(at(position)) {
+            page.push(&at(position).record);
+        }
+        position += 1;
+    }
     let mut body = json!({"data": {"type": "audit_log_search", "items": page}, "jsonapi": {"version": "1.0"}, "links": {}});
-    if offset + size < matching.len() {
+    if (position..records.len()).any(|p| wanted(at(p))) {
         let mut params: Vec<(String, String)> = request.query.iter().filter(|(k, _)| k != "cursor").cloned().collect();
-        params.push(("cursor".into(), hex(&format!("o:{}", offset + size))));
+        params.push(("cursor".into(), hex(&format!("i:{position}"))));
         params.sort();
         let query: Vec<String> = params.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
         body["links"]["next"] = json!(format!("/rest/{kind}/{id}/audit_logs/search?{}", query.join("&")));
