@@ -82,6 +82,17 @@ fn org_log(api: &SnykApi, n: u64, start: chrono::DateTime<Utc>, count: usize) ->
     (org, served)
 }
 
+/// Gives the non-`api.access` records `first..first + n` one `created` instant,
+/// so they straddle the page (and chunk) boundary they sit across.
+fn same_instant(records: &mut [Value], first: usize, n: usize) {
+    let positions: Vec<usize> =
+        records.iter().enumerate().filter(|(_, r)| r["event"] != "api.access").map(|(i, _)| i).skip(first).take(n).collect();
+    let instant = records[positions[0]]["created"].clone();
+    for position in positions {
+        records[position]["created"] = instant.clone();
+    }
+}
+
 fn searches(api: &SnykApi) -> Vec<Request> {
     api.requests().into_iter().filter(Request::is_search).collect()
 }
@@ -92,6 +103,7 @@ fn rest_pages_land_each_record_once_and_a_rerun_takes_only_new_ones() {
     let api = SnykApi::start();
     let org = org_id(1);
     let mut served = records(Scope { group: GROUP, org: Some(&org) }, 1, Utc::now() - TimeDelta::days(3), 1_234);
+    same_instant(&mut served, 197, 6);
     // A record its schema refuses (no `event`) lands in quarantine; its neighbours land.
     let mut bad = served[500].clone();
     bad.as_object_mut().unwrap().remove("event");
@@ -101,6 +113,7 @@ fn rest_pages_land_each_record_once_and_a_rerun_takes_only_new_ones() {
 
     let stdout = pull_ok(&scratch, &api, &["--org", &org, "--once"]);
     let expected = without_api_access(&served);
+    assert_eq!(expected[199]["created"], expected[200]["created"], "pages 2 and 3 share an instant");
     let mut landed = lake(&scratch, "snyk_orgaudit");
     landed.extend(lake_quarantine(&scratch));
     landed.sort();
@@ -404,7 +417,13 @@ fn a_group_and_its_orgs_including_orgs_added_later() {
 fn killed_mid_pull_then_restarted_holds_each_record_once() {
     let scratch = Scratch::new("snyk-restart");
     let api = SnykApi::start();
-    let (org, served) = org_log(&api, 20, Utc::now() - TimeDelta::days(3), 1_500);
+    let org = org_id(20);
+    let mut served = records(Scope { group: GROUP, org: Some(&org) }, 20, Utc::now() - TimeDelta::days(3), 1_500);
+    // Chunks of 200 end inside runs of one instant: the checkpoint holds several ids.
+    for boundary in [200, 400, 600, 800] {
+        same_instant(&mut served, boundary - 3, 7);
+    }
+    api.add_org(&org, served.clone());
     let expected = without_api_access(&served);
     let mut held = 0;
     // Killed while waiting for the 2nd, 3rd, 5th search request of a run (after 1, 2 and 4
@@ -426,6 +445,13 @@ fn killed_mid_pull_then_restarted_holds_each_record_once() {
         held = landed.len();
     }
     assert!(held > 0 && held < expected.len());
+    let log = std::fs::read_to_string(scratch.path("lake/_tarn/log.jsonl")).unwrap();
+    let checkpoints: Vec<Value> =
+        log.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["checkpoints"][format!("snyk:org:{org}")].clone()).collect();
+    assert!(
+        checkpoints.iter().any(|c| c["ids"].as_array().is_some_and(|ids| ids.len() == 3)),
+        "a checkpoint inside a run: {checkpoints:?}"
+    );
     api.clear_hook();
     pull_ok(&scratch, &api, &["--org", &org, "--once", "--chunk-size", "200"]);
     assert_eq!(lake(&scratch, "snyk_orgaudit"), canonical(&expected));
