@@ -70,6 +70,32 @@ pub fn table_name(log_type: &str) -> String {
 }
 
 impl LogType {
+    /// The column whose value every row's `p_event_time` copies (CloudTrail's
+    /// `eventtime`, Snyk's `created`): the schema's only `isEventTime` field,
+    /// if it is a top-level one. A filter on it can prune like one on
+    /// `p_event_time`.
+    pub fn event_time_column(&self) -> Option<&str> {
+        fn count(object: &compile::Object) -> usize {
+            object.fields.iter().map(|f| count_node(&f.node)).sum()
+        }
+        fn count_node(node: &compile::Node) -> usize {
+            match &node.kind {
+                compile::Kind::Timestamp { event_time: true, .. } => 1,
+                compile::Kind::Object(object) => count(object),
+                compile::Kind::Array(element) => count_node(element),
+                _ => 0,
+            }
+        }
+        if count(&self.root) != 1 {
+            return None;
+        }
+        self.root
+            .fields
+            .iter()
+            .find(|f| matches!(f.node.kind, compile::Kind::Timestamp { event_time: true, .. }))
+            .map(|f| f.column.as_str())
+    }
+
     /// Parses and checks one schema file's text. `file` names it in errors.
     pub fn from_yaml(text: &str, file: &str, origin: Origin) -> Result<LogType, SchemaError> {
         let parsed: SchemaFile =

@@ -2,6 +2,7 @@
 //! registered from the commit log, read-only, with errors as one readable line.
 
 mod print;
+mod prune;
 pub mod shell;
 mod table;
 
@@ -58,8 +59,9 @@ fn one_line(text: &str) -> String {
 pub struct Sql {
     ctx: SessionContext,
     lake: Lake,
-    /// Table name, file schema (without partition columns).
-    file_schemas: Vec<(String, SchemaRef)>,
+    /// Table name, file schema (without partition columns), columns whose
+    /// filters prune files by event time.
+    file_schemas: Vec<(String, SchemaRef, Vec<String>)>,
     /// Table name, full schema (for `\d` and completion).
     tables: Vec<(String, SchemaRef)>,
     /// The commit the registered tables show.
@@ -73,14 +75,24 @@ impl Sql {
             .with_information_schema(true)
             .with_default_catalog_and_schema("tarn", "lake")
             .set_str("datafusion.execution.time_zone", "+00:00");
-        let file_schemas: Vec<(String, SchemaRef)> = registry
+        let event_time = || "p_event_time".to_string();
+        let file_schemas: Vec<(String, SchemaRef, Vec<String>)> = registry
             .iter()
-            .map(|t| (t.table.clone(), t.arrow_schema.clone()))
-            .chain([(QUARANTINE_TABLE.to_string(), quarantine_schema()), (ALARMS_TABLE.to_string(), alarms_schema())])
+            .map(|t| {
+                (
+                    t.table.clone(),
+                    t.arrow_schema.clone(),
+                    [Some(event_time()), t.event_time_column().map(str::to_string)].into_iter().flatten().collect(),
+                )
+            })
+            .chain([
+                (QUARANTINE_TABLE.to_string(), quarantine_schema(), vec![event_time()]),
+                (ALARMS_TABLE.to_string(), alarms_schema(), vec![event_time()]),
+            ])
             .collect();
         let tables = file_schemas
             .iter()
-            .map(|(name, schema)| (name.clone(), LakeTable::new(schema.clone(), PathBuf::new(), Vec::new()).full_schema()))
+            .map(|(name, schema, _)| (name.clone(), LakeTable::new(schema.clone(), PathBuf::new(), Vec::new(), Vec::new()).full_schema()))
             .collect();
         let sql = Sql {
             ctx: SessionContext::new_with_config(config),
@@ -100,9 +112,9 @@ impl Sql {
         if self.commit.load(Ordering::SeqCst) == snapshot.last_commit {
             return Ok(());
         }
-        for (name, schema) in &self.file_schemas {
+        for (name, schema, time_columns) in &self.file_schemas {
             let files = snapshot.table_files(name).cloned().collect();
-            let provider = Arc::new(LakeTable::new(schema.clone(), self.lake.root().to_path_buf(), files));
+            let provider = Arc::new(LakeTable::new(schema.clone(), self.lake.root().to_path_buf(), files, time_columns.clone()));
             self.ctx.deregister_table(name.as_str())?;
             self.ctx.register_table(name.as_str(), provider)?;
         }

@@ -1,7 +1,9 @@
 //! A lake table for DataFusion: reads exactly the files the commit log lists
 //! as live (never a directory listing, which could show a half-done commit),
-//! with the Hive partition columns `year`, `month`, `day`, `hour`.
+//! with the Hive partition columns `year`, `month`, `day`, `hour`, and only
+//! those a query's time and partition filters can match (see `prune`).
 
+use super::prune::Bounds;
 use crate::lake::FileEntry;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
@@ -32,16 +34,18 @@ pub struct LakeTable {
     schema: SchemaRef,
     root: PathBuf,
     files: Vec<FileEntry>,
+    /// Columns whose filters prune files by their `p_event_time` range.
+    time_columns: Vec<String>,
 }
 
 impl LakeTable {
-    pub fn new(file_schema: SchemaRef, root: PathBuf, files: Vec<FileEntry>) -> LakeTable {
+    pub fn new(file_schema: SchemaRef, root: PathBuf, files: Vec<FileEntry>, time_columns: Vec<String>) -> LakeTable {
         let partition_fields: Vec<FieldRef> =
             PARTITION_COLUMNS.iter().map(|name| Arc::new(Field::new(*name, DataType::Int32, false))).collect();
         let mut fields: Vec<FieldRef> = file_schema.fields().iter().cloned().collect();
         fields.extend(partition_fields.iter().cloned());
         let schema = Arc::new(Schema::new_with_metadata(fields, file_schema.metadata().clone()));
-        LakeTable { file_schema, partition_fields, schema, root, files }
+        LakeTable { file_schema, partition_fields, schema, root, files, time_columns }
     }
 
     /// The table's columns: the file columns, then the partition columns.
@@ -70,10 +74,12 @@ impl TableProvider for LakeTable {
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if self.files.is_empty() {
+        let bounds = Bounds::from_filters(filters, &self.time_columns);
+        let files: Vec<&FileEntry> = self.files.iter().filter(|f| bounds.may_match(f)).collect();
+        if files.is_empty() {
             let projected = match projection {
                 Some(indices) => Arc::new(self.schema.project(indices)?),
                 None => self.schema.clone(),
@@ -81,8 +87,8 @@ impl TableProvider for LakeTable {
             return Ok(Arc::new(EmptyExec::new(projected)));
         }
         let groups_wanted = state.config().target_partitions().max(1);
-        let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); groups_wanted.min(self.files.len())];
-        for (i, entry) in self.files.iter().enumerate() {
+        let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); groups_wanted.min(files.len())];
+        for (i, entry) in files.into_iter().enumerate() {
             let path = self.root.join(&entry.path);
             let file = PartitionedFile::new(path.to_string_lossy().trim_start_matches('/').to_string(), entry.bytes)
                 .with_partition_values(entry.partition.iter().map(|v| ScalarValue::Int32(Some(*v))).collect());
