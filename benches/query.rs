@@ -25,13 +25,19 @@ fn main() {
         plan.hours = 24 * DAYS;
         let started = Instant::now();
         let generated = tarn::generate::generate(&plan).expect("generate the corpus");
-        eprintln!("generated {} events ({:.0} MB) in {:.0} s", generated.cloudtrail_events, generated.cloudtrail_bytes as f64 / 1e6, started.elapsed().as_secs_f64());
+        eprintln!(
+            "generated {} events ({:.0} MB) in {:.0} s",
+            generated.cloudtrail_events,
+            generated.cloudtrail_bytes as f64 / 1e6,
+            started.elapsed().as_secs_f64()
+        );
         let started = Instant::now();
         let lake = tarn::lake::Lake::open(&lake_dir).unwrap();
-        let report = tarn::ingest::ingest_files(&lake, &registry, &[root.join("corpus")], &tarn::ingest::IngestOptions::default(), &mut |p| {
-            panic!("{p}")
-        })
-        .unwrap();
+        let report =
+            tarn::ingest::ingest_files(&lake, &registry, &[root.join("corpus")], &tarn::ingest::IngestOptions::default(), &mut |p| {
+                panic!("{p}")
+            })
+            .unwrap();
         eprintln!("ingested {} rows in {:.0} s", report.rows, started.elapsed().as_secs_f64());
         let _ = std::fs::remove_dir_all(root.join("corpus"));
         std::fs::write(&done, "").unwrap();
@@ -55,7 +61,10 @@ fn main() {
             "console logins without MFA",
             "select useridentity.arn, sourceipaddress, count(*) from aws_cloudtrail where eventname = 'ConsoleLogin' and useridentity.sessioncontext.attributes.mfaauthenticated = false {and} group by 1, 2 order by 3 desc limit 10",
         ),
-        ("top error codes", "select errorcode, count(*) from aws_cloudtrail where errorcode is not null {and} group by 1 order by 2 desc limit 10"),
+        (
+            "top error codes",
+            "select errorcode, count(*) from aws_cloudtrail where errorcode is not null {and} group by 1 order by 2 desc limit 10",
+        ),
     ];
     for (name, template) in queries {
         let whole = template.replace("{where}", "").replace("{and}", "");

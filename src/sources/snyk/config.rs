@@ -170,13 +170,12 @@ impl SnykConfig {
             None => std::env::var(&self.token_env).unwrap_or_default().trim().to_string(),
         };
         if token.is_empty() {
-            let place = match &self.token_file {
-                Some(path) => format!("the token file {} is empty", path.display()),
-                None => format!("{} is not set", self.token_env),
+            let (problem, fix) = match &self.token_file {
+                Some(path) => (format!("the token file {} is empty", path.display()), "put in it".to_string()),
+                None => (format!("{} is not set", self.token_env), format!("export {}", self.token_env)),
             };
             return Err(format!(
-                "no Snyk API token: {place}; export {} with the token of a user or service account that has the `View audit logs` permission",
-                self.token_env
+                "no Snyk API token: {problem}; {fix} the API token of a user or service account that has the `View audit logs` permission"
             ));
         }
         Ok(Token(token))
