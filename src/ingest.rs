@@ -402,7 +402,8 @@ fn write_rows(shared: &Mutex<Shared>, builder: &mut RowBuilder) -> Result<(), La
     Ok(())
 }
 
-fn flush(tx: &mut Transaction, builder: &mut RowBuilder) -> Result<(), LakeError> {
+/// Decodes the builder's pending rows and writes them to the transaction.
+pub(crate) fn flush(tx: &mut Transaction, builder: &mut RowBuilder) -> Result<(), LakeError> {
     if let Some(batch) = builder.finish()? {
         tx.write(&builder.log_type().table, &batch)?;
     }

@@ -37,12 +37,17 @@ fn pull_ok(scratch: &Scratch, api: &SnykApi, args: &[&str]) -> String {
 
 /// The records of a lake table, as sent (its `eventjson`), canonical and sorted.
 fn lake(scratch: &Scratch, table: &str) -> Vec<String> {
-    let output = scratch.ok(&["query", &format!("select eventjson from {table}"), "--format", "ndjson"]);
+    json_column(scratch, table, "eventjson")
+}
+
+/// A column of JSON text, each value canonical, sorted.
+fn json_column(scratch: &Scratch, table: &str, column: &str) -> Vec<String> {
+    let output = scratch.ok(&["query", &format!("select {column} from {table}"), "--format", "ndjson"]);
     let mut records: Vec<String> = output
         .lines()
         .map(|line| {
             let row: Value = serde_json::from_str(line).unwrap();
-            serde_json::from_str::<Value>(row["eventjson"].as_str().unwrap()).unwrap().to_string()
+            serde_json::from_str::<Value>(row[column].as_str().unwrap()).unwrap().to_string()
         })
         .collect();
     records.sort();
@@ -115,7 +120,7 @@ fn rest_pages_land_each_record_once_and_a_rerun_takes_only_new_ones() {
     let expected = without_api_access(&served);
     assert_eq!(expected[199]["created"], expected[200]["created"], "pages 2 and 3 share an instant");
     let mut landed = lake(&scratch, "snyk_orgaudit");
-    landed.extend(lake_quarantine(&scratch));
+    landed.extend(json_column(&scratch, "quarantine", "raw"));
     landed.sort();
     assert_eq!(landed, canonical(&expected));
     assert_eq!(scratch.count("select count(*) from quarantine"), 1);
@@ -170,17 +175,6 @@ fn rest_pages_land_each_record_once_and_a_rerun_takes_only_new_ones() {
         let bytes = std::fs::read(&entry).unwrap();
         assert!(!bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()), "{} holds the token", entry.display());
     }
-}
-
-fn lake_quarantine(scratch: &Scratch) -> Vec<String> {
-    let output = scratch.ok(&["query", "select raw from quarantine", "--format", "ndjson"]);
-    output
-        .lines()
-        .map(|line| {
-            let row: Value = serde_json::from_str(line).unwrap();
-            serde_json::from_str::<Value>(row["raw"].as_str().unwrap()).unwrap().to_string()
-        })
-        .collect()
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -116,12 +116,16 @@ pub async fn pull(
             Err(e) => return Err(e),
         };
         report.silent = 0;
+        // This puller is the only one to move these checkpoints (a commit
+        // says so if not), so one read of the lake serves the whole poll.
+        let checkpoints = if logs.is_empty() { Default::default() } else { lake.snapshot()?.checkpoints };
         for log in &logs {
             if *stop.borrow() {
                 break;
             }
             let log_type = registry.get(log.log_type())?;
-            match pull_log(lake, &client, config, log, log_type, &mut stop, &mut report, on_event).await {
+            let stored = checkpoints.get(&log.key()).cloned();
+            match pull_log(lake, &client, config, log, log_type, stored, &mut stop, &mut report, on_event).await {
                 Ok(()) => {}
                 Err(IngestError::Snyk(e @ (SnykError::NotFound { .. } | SnykError::Refused { status: 403, .. }))) if log.child => {
                     on_event(Level::Warning, &format!("skipped: {e}"), &report);
@@ -274,15 +278,12 @@ impl Gathered {
     }
 
     fn flush(&mut self) -> Result<(), IngestError> {
-        if let Some(batch) = self.builder.finish().map_err(crate::lake::LakeError::from)? {
-            self.tx.write(&self.builder.log_type().table, &batch)?;
-        }
-        Ok(())
+        Ok(crate::ingest::flush(&mut self.tx, &mut self.builder)?)
     }
 }
 
-/// Reads one audit log from its checkpoint to the newest record, a commit
-/// per chunk; what was gathered before a failure is committed first.
+/// Reads one audit log from its checkpoint (`stored`, as the lake holds it)
+/// to the newest record, a commit per chunk; what was gathered before a failure is committed first.
 #[allow(clippy::too_many_arguments)]
 async fn pull_log(
     lake: &Lake,
@@ -290,13 +291,13 @@ async fn pull_log(
     config: &SnykConfig,
     log: &Log,
     log_type: Arc<LogType>,
+    mut stored: Option<Value>,
     stop: &mut watch::Receiver<bool>,
     report: &mut SnykReport,
     on_event: &mut (dyn FnMut(Level, &str, &SnykReport) + Send),
 ) -> Result<(), IngestError> {
     let key = log.key();
     let what = log.what();
-    let mut stored: Option<Value> = lake.snapshot()?.checkpoints.get(&key).cloned();
     let checkpoint: Option<Checkpoint> = stored.clone().map(serde_json::from_value).transpose().map_err(|e| {
         IngestError::Source(format!("the lake's checkpoint of {what} is damaged ({e}); remove its line from _tarn/log.jsonl"))
     })?;
