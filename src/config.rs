@@ -17,8 +17,17 @@
 //!     include_orgs: true
 //!     token_env: SNYK_TOKEN     # or token_file: ./snyk-token (never the token itself)
 //!     alarm_after: 6h
+//! event_data_stores:      # CloudTrail Lake stores; queries name them by id
+//!   trail:
+//!     id: 5e2676f8-9fce-46ef-8142-3e36a94e6691   # or the store's ARN; derived from the name if absent
+//!     category: Management                       # Management | Data | ActivityAuditLog
+//!     tables: [aws_cloudtrail]
+//!     retention_days: 366                        # 7..3653 (7..2557 with billing_mode: fixed)
+//!     termination_protection: true
+//! apply_retention: true   # `tarn run` drops partitions older than the stores keep
 //! ```
 
+use crate::eds::{EventDataStore, StoreConfig};
 use crate::sources::snyk::SnykConfig;
 use crate::sources::sqs::SqsConfig;
 use serde::Deserialize;
@@ -31,6 +40,10 @@ pub struct Config {
     pub schema_dirs: Vec<PathBuf>,
     /// Named sources for `tarn run`.
     pub sources: BTreeMap<String, Source>,
+    /// Event data stores defined here (the lake's own catalog holds the others).
+    pub event_data_stores: Vec<EventDataStore>,
+    /// Whether `tarn run` applies the stores' retention as it goes.
+    pub apply_retention: bool,
 }
 
 /// A configured source; `type` says which.
@@ -57,11 +70,21 @@ struct File {
     schema_dirs: Vec<PathBuf>,
     #[serde(default)]
     sources: BTreeMap<String, Source>,
+    #[serde(default)]
+    event_data_stores: BTreeMap<String, StoreConfig>,
+    #[serde(default)]
+    apply_retention: bool,
 }
 
 impl Default for Config {
     fn default() -> Config {
-        Config { lake: PathBuf::from("lake"), schema_dirs: Vec::new(), sources: BTreeMap::new() }
+        Config {
+            lake: PathBuf::from("lake"),
+            schema_dirs: Vec::new(),
+            sources: BTreeMap::new(),
+            event_data_stores: Vec::new(),
+            apply_retention: false,
+        }
     }
 }
 
@@ -96,10 +119,17 @@ impl Config {
                 snyk.token_file = snyk.token_file.take().map(resolve);
             }
         }
+        let event_data_stores = file
+            .event_data_stores
+            .iter()
+            .map(|(name, store)| store.to_store(name).map_err(|e| format!("event_data_stores.{name}: {e}")))
+            .collect::<Result<_, _>>()?;
         Ok(Config {
             lake: resolve(file.lake.unwrap_or_else(|| PathBuf::from("lake"))),
             schema_dirs: file.schema_dirs.into_iter().map(resolve).collect(),
             sources,
+            event_data_stores,
+            apply_retention: file.apply_retention,
         })
     }
 }
@@ -118,7 +148,7 @@ mod tests {
     #[test]
     fn an_unknown_key_is_an_error() {
         let error = Config::parse("lake_dir: x\n", Path::new(".")).unwrap_err();
-        assert!(error.starts_with("unknown field `lake_dir`, expected one of `lake`, `schema_dirs`, `sources`"), "{error}");
+        assert!(error.starts_with("unknown field `lake_dir`, expected one of `lake`, `schema_dirs`, `sources`, `event_data_stores`, `apply_retention`"), "{error}");
     }
 
     #[test]

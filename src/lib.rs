@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod duration;
+pub mod eds;
 pub mod generate;
 pub mod ingest;
 pub mod lake;

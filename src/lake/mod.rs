@@ -59,7 +59,8 @@ impl Lake {
         &self.root
     }
 
-    fn meta_dir(&self) -> PathBuf {
+    /// `_tarn/`: the commit log, the lock, staging, the event data store catalog.
+    pub(crate) fn meta_dir(&self) -> PathBuf {
         self.root.join("_tarn")
     }
 
@@ -77,7 +78,7 @@ impl Lake {
     }
 
     /// Takes the lake's writer lock (blocking until other writers release it).
-    fn lock(&self) -> Result<File, LakeError> {
+    pub(crate) fn lock(&self) -> Result<File, LakeError> {
         let path = self.meta_dir().join("lock");
         let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io_error(&path))?;
         file.lock().map_err(io_error(&path))?;

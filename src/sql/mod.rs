@@ -1,6 +1,7 @@
 //! SQL over the lake with DataFusion: every lake table (and `quarantine`, `alarms`)
 //! registered from the commit log, read-only, with errors as one readable line.
 
+mod functions;
 mod print;
 mod prune;
 pub mod shell;
@@ -94,8 +95,10 @@ impl Sql {
             .iter()
             .map(|(name, schema, _)| (name.clone(), LakeTable::new(schema.clone(), PathBuf::new(), Vec::new(), Vec::new()).full_schema()))
             .collect();
+        let ctx = SessionContext::new_with_config(config);
+        functions::register(&ctx);
         let sql = Sql {
-            ctx: SessionContext::new_with_config(config),
+            ctx,
             lake: lake.clone(),
             file_schemas,
             tables,

@@ -1,0 +1,438 @@
+//! The Trino functions CloudTrail Lake queries use, with Trino's semantics,
+//! registered in every tarn session next to DataFusion's own. Where a name
+//! exists in both (`element_at`, `contains`), tarn's takes its place:
+//! `element_at` reads maps, arrays (1-based, negative from the end, NULL
+//! past the end) and JSON text; `contains` takes an array or a string.
+//! `arbitrary` is DataFusion's `any_value`; `count_if` is rewritten by the
+//! dialect (see `dialect.rs`).
+
+mod json;
+mod time;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float64Array, Int64Array, MapBuilder, StringArray, StringBuilder,
+    TimestampMicrosecondArray, UInt64Array,
+};
+use datafusion::arrow::compute::take;
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use serde_json::Value;
+use std::sync::Arc;
+use time::{Field, Unit};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    ElementAt,
+    Contains,
+    ToStringMap,
+    JsonExtractScalar,
+    JsonExtract,
+    JsonArrayGet,
+    JsonArrayLength,
+    JsonArrayContains,
+    JsonSize,
+    JsonParse,
+    DateAdd,
+    DateDiff,
+    Field(Field),
+    FromIso8601Timestamp,
+    FromIso8601Date,
+    FromUnixtime,
+    ToUnixtime,
+    ToIso8601,
+}
+
+/// Every scalar function tarn adds, by name.
+const FUNCTIONS: &[(&str, Kind)] = &[
+    ("element_at", Kind::ElementAt),
+    ("contains", Kind::Contains),
+    ("to_string_map", Kind::ToStringMap),
+    ("json_extract_scalar", Kind::JsonExtractScalar),
+    ("json_extract", Kind::JsonExtract),
+    ("json_array_get", Kind::JsonArrayGet),
+    ("json_array_length", Kind::JsonArrayLength),
+    ("json_array_contains", Kind::JsonArrayContains),
+    ("json_size", Kind::JsonSize),
+    ("json_parse", Kind::JsonParse),
+    ("json_format", Kind::JsonParse),
+    ("date_add", Kind::DateAdd),
+    ("date_diff", Kind::DateDiff),
+    ("year", Kind::Field(Field::Year)),
+    ("quarter", Kind::Field(Field::Quarter)),
+    ("month", Kind::Field(Field::Month)),
+    ("week", Kind::Field(Field::Week)),
+    ("week_of_year", Kind::Field(Field::Week)),
+    ("day", Kind::Field(Field::Day)),
+    ("day_of_month", Kind::Field(Field::Day)),
+    ("day_of_week", Kind::Field(Field::DayOfWeek)),
+    ("dow", Kind::Field(Field::DayOfWeek)),
+    ("day_of_year", Kind::Field(Field::DayOfYear)),
+    ("doy", Kind::Field(Field::DayOfYear)),
+    ("hour", Kind::Field(Field::Hour)),
+    ("minute", Kind::Field(Field::Minute)),
+    ("second", Kind::Field(Field::Second)),
+    ("millisecond", Kind::Field(Field::Millisecond)),
+    ("from_iso8601_timestamp", Kind::FromIso8601Timestamp),
+    ("from_iso8601_date", Kind::FromIso8601Date),
+    ("from_unixtime", Kind::FromUnixtime),
+    ("to_unixtime", Kind::ToUnixtime),
+    ("to_iso8601", Kind::ToIso8601),
+];
+
+/// Names of the scalar functions tarn adds (for the reference page's test).
+pub fn names() -> impl Iterator<Item = &'static str> {
+    FUNCTIONS.iter().map(|(name, _)| *name)
+}
+
+/// Registers tarn's functions in `ctx`.
+pub fn register(ctx: &SessionContext) {
+    for (name, kind) in FUNCTIONS {
+        ctx.register_udf(ScalarUDF::new_from_impl(Trino { name, kind: *kind, signature: Signature::user_defined(Volatility::Immutable) }));
+    }
+    let any_value = datafusion::functions_aggregate::any_value::any_value_udaf();
+    ctx.register_udaf(any_value.as_ref().clone().with_aliases(["arbitrary"]));
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Trino {
+    name: &'static str,
+    kind: Kind,
+    signature: Signature,
+}
+
+fn utc_micros() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC")))
+}
+
+/// The type `to_string_map` returns: `map<string, string>`.
+pub fn string_map_type() -> DataType {
+    MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()).finish().data_type().clone()
+}
+
+fn is_string(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null)
+}
+
+impl ScalarUDFImpl for Trino {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, types: &[DataType]) -> Result<Vec<DataType>> {
+        use DataType::{Boolean, Float64, Int64, Utf8};
+        let arity = match self.kind {
+            Kind::DateAdd | Kind::DateDiff => 3,
+            Kind::ElementAt | Kind::Contains | Kind::JsonExtractScalar | Kind::JsonExtract | Kind::JsonArrayGet => 2,
+            Kind::JsonArrayContains | Kind::JsonSize => 2,
+            _ => 1,
+        };
+        if types.len() != arity {
+            return plan_err!("{} takes {arity} argument(s), not {}", self.name, types.len());
+        }
+        let index_or_key = |t: &DataType| if t.is_integer() { Int64 } else { Utf8 };
+        Ok(match self.kind {
+            Kind::ElementAt => match &types[0] {
+                DataType::Map(..) => vec![types[0].clone(), Utf8],
+                DataType::List(_) => vec![types[0].clone(), Int64],
+                DataType::LargeList(f) | DataType::FixedSizeList(f, _) => vec![DataType::List(f.clone()), Int64],
+                t if is_string(t) => vec![Utf8, index_or_key(&types[1])],
+                other => return plan_err!("element_at takes a map, an array or JSON text, not {other}"),
+            },
+            Kind::Contains => match &types[0] {
+                DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+                    vec![DataType::List(f.clone()), f.data_type().clone()]
+                }
+                t if is_string(t) => vec![Utf8, Utf8],
+                other => return plan_err!("contains takes an array (or a string), not {other}"),
+            },
+            Kind::ToStringMap | Kind::JsonArrayLength | Kind::JsonParse | Kind::FromIso8601Timestamp | Kind::FromIso8601Date => vec![Utf8],
+            Kind::JsonExtractScalar | Kind::JsonExtract | Kind::JsonSize => vec![Utf8, Utf8],
+            Kind::JsonArrayGet => vec![Utf8, Int64],
+            Kind::JsonArrayContains => {
+                let needle = match &types[1] {
+                    t if t.is_integer() => Int64,
+                    t if t.is_floating() || matches!(t, DataType::Decimal128(..)) => Float64,
+                    Boolean => Boolean,
+                    _ => Utf8,
+                };
+                vec![Utf8, needle]
+            }
+            Kind::DateAdd => vec![Utf8, Int64, utc_micros()],
+            Kind::DateDiff => vec![Utf8, utc_micros(), utc_micros()],
+            Kind::Field(_) | Kind::ToUnixtime | Kind::ToIso8601 => vec![utc_micros()],
+            Kind::FromUnixtime => vec![Float64],
+        })
+    }
+
+    fn return_type(&self, types: &[DataType]) -> Result<DataType> {
+        Ok(match self.kind {
+            Kind::ElementAt => match &types[0] {
+                DataType::Map(entries, _) => match entries.data_type() {
+                    DataType::Struct(fields) if fields.len() == 2 => fields[1].data_type().clone(),
+                    other => return plan_err!("element_at: unexpected map layout {other}"),
+                },
+                DataType::List(f) => f.data_type().clone(),
+                _ => DataType::Utf8,
+            },
+            Kind::Contains | Kind::JsonArrayContains => DataType::Boolean,
+            Kind::ToStringMap => string_map_type(),
+            Kind::JsonExtractScalar | Kind::JsonExtract | Kind::JsonArrayGet | Kind::JsonParse | Kind::ToIso8601 => DataType::Utf8,
+            Kind::JsonArrayLength | Kind::JsonSize | Kind::DateDiff | Kind::Field(_) => DataType::Int64,
+            Kind::DateAdd | Kind::FromIso8601Timestamp | Kind::FromUnixtime => utc_micros(),
+            Kind::FromIso8601Date => DataType::Date32,
+            Kind::ToUnixtime => DataType::Float64,
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if self.kind == Kind::Contains {
+            return match args.arg_fields[0].data_type() {
+                DataType::List(_) => datafusion::functions_nested::array_has::array_has_udf().invoke_with_args(args),
+                _ => datafusion::functions::string::contains().invoke_with_args(args),
+            };
+        }
+        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let result = self.evaluate(&arrays)?;
+        if all_scalar {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?));
+        }
+        Ok(ColumnarValue::Array(result))
+    }
+}
+
+/// JSON text, parsed; NULL for SQL NULL and for text that is not JSON.
+fn parse_json(text: Option<&str>) -> Option<Value> {
+    serde_json::from_str(text?).ok()
+}
+
+fn strings(array: &ArrayRef) -> &StringArray {
+    array.as_string::<i32>()
+}
+
+fn times(array: &ArrayRef) -> impl Iterator<Item = Option<i64>> + '_ {
+    array.as_primitive::<TimestampMicrosecondType>().iter()
+}
+
+fn timestamps(values: impl Iterator<Item = Option<i64>>) -> ArrayRef {
+    Arc::new(values.collect::<TimestampMicrosecondArray>().with_timezone("UTC"))
+}
+
+impl Trino {
+    fn evaluate(&self, args: &[ArrayRef]) -> Result<ArrayRef> {
+        let name = self.name;
+        Ok(match self.kind {
+            Kind::ElementAt => element_at(&args[0], &args[1])?,
+            Kind::Contains => unreachable!("delegated"),
+            Kind::ToStringMap => to_string_map(strings(&args[0]))?,
+            Kind::JsonExtractScalar | Kind::JsonExtract | Kind::JsonSize => {
+                let mut paths = PathCache::default();
+                let texts = strings(&args[0]).iter().zip(strings(&args[1]));
+                let values = texts.map(|(text, path)| -> Result<Option<Value>> {
+                    let (Some(value), Some(path)) = (parse_json(text), path) else { return Ok(None) };
+                    Ok(json::follow(&value, paths.get(name, path)?).cloned())
+                });
+                match self.kind {
+                    Kind::JsonSize => Arc::new(values.map(|v| v.map(|v| v.as_ref().map(json::size))).collect::<Result<Int64Array>>()?),
+                    Kind::JsonExtract => Arc::new(values.map(|v| v.map(|v| v.map(|v| v.to_string()))).collect::<Result<StringArray>>()?),
+                    _ => Arc::new(values.map(|v| v.map(|v| v.as_ref().and_then(json::scalar_text))).collect::<Result<StringArray>>()?),
+                }
+            }
+            Kind::JsonArrayGet => {
+                let indexes = args[1].as_primitive::<Int64Type>();
+                let texts = strings(&args[0]).iter().zip(indexes);
+                Arc::new(texts.map(|(text, index)| json::array_get(&parse_json(text)?, index?)).collect::<StringArray>())
+            }
+            Kind::JsonArrayLength => Arc::new(
+                strings(&args[0]).iter().map(|text| parse_json(text)?.as_array().map(|a| a.len() as i64)).collect::<Int64Array>(),
+            ),
+            Kind::JsonArrayContains => {
+                let mut out = Vec::with_capacity(args[0].len());
+                for (row, text) in strings(&args[0]).iter().enumerate() {
+                    let needle = match ScalarValue::try_from_array(&args[1], row)? {
+                        ScalarValue::Utf8(Some(s)) => Value::String(s),
+                        ScalarValue::Int64(Some(n)) => Value::from(n),
+                        ScalarValue::Float64(Some(f)) => Value::from(f),
+                        ScalarValue::Boolean(Some(b)) => Value::Bool(b),
+                        _ => {
+                            out.push(None);
+                            continue;
+                        }
+                    };
+                    out.push(parse_json(text).and_then(|v| json::array_contains(&v, &needle)));
+                }
+                Arc::new(BooleanArray::from(out))
+            }
+            Kind::JsonParse => {
+                let mut out = StringBuilder::new();
+                for text in strings(&args[0]) {
+                    match text.map(serde_json::from_str::<Value>) {
+                        None => out.append_null(),
+                        Some(Ok(value)) => out.append_value(value.to_string()),
+                        Some(Err(e)) => return exec_err!("{name}: '{}' is not JSON: {e}", text.unwrap_or_default()),
+                    }
+                }
+                Arc::new(out.finish())
+            }
+            Kind::DateAdd | Kind::DateDiff => {
+                let mut units = UnitCache::default();
+                let mut out = Vec::with_capacity(args[0].len());
+                for row in 0..args[0].len() {
+                    let unit = strings(&args[0]);
+                    if unit.is_null(row) || args[1].is_null(row) || args[2].is_null(row) {
+                        out.push(None);
+                        continue;
+                    }
+                    let unit = units.get(unit.value(row))?;
+                    let end = args[2].as_primitive::<TimestampMicrosecondType>().value(row);
+                    out.push(if self.kind == Kind::DateAdd {
+                        time::add(unit, args[1].as_primitive::<Int64Type>().value(row), end)
+                    } else {
+                        time::diff(unit, args[1].as_primitive::<TimestampMicrosecondType>().value(row), end)
+                    });
+                }
+                if self.kind == Kind::DateAdd { timestamps(out.into_iter()) } else { Arc::new(Int64Array::from(out)) }
+            }
+            Kind::Field(field) => Arc::new(times(&args[0]).map(|t| field.of(t?)).collect::<Int64Array>()),
+            Kind::FromIso8601Timestamp => {
+                let values = strings(&args[0]).iter().map(|text| text.map(time::parse_iso8601).transpose());
+                let values = values.collect::<std::result::Result<Vec<_>, String>>();
+                timestamps(values.or_else(|e| exec_err!("{name}: {e}"))?.into_iter())
+            }
+            Kind::FromIso8601Date => {
+                let values = strings(&args[0]).iter().map(|text| text.map(time::parse_iso8601_date).transpose());
+                let values = values.collect::<std::result::Result<Vec<_>, String>>();
+                Arc::new(Date32Array::from(values.or_else(|e| exec_err!("{name}: {e}"))?))
+            }
+            Kind::FromUnixtime => timestamps(args[0].as_primitive::<Float64Type>().iter().map(|s| time::from_unixtime(s?))),
+            Kind::ToUnixtime => Arc::new(times(&args[0]).map(|t| t.map(time::to_unixtime)).collect::<Float64Array>()),
+            Kind::ToIso8601 => Arc::new(times(&args[0]).map(|t| time::to_iso8601(t?)).collect::<StringArray>()),
+        })
+    }
+}
+
+/// Parses each distinct JSON path once a batch.
+#[derive(Default)]
+struct PathCache {
+    last: Option<(String, Vec<json::Step>)>,
+}
+
+impl PathCache {
+    fn get(&mut self, function: &str, path: &str) -> Result<&[json::Step]> {
+        if self.last.as_ref().is_none_or(|(text, _)| text != path) {
+            let steps = json::parse_path(path).or_else(|e| exec_err!("{function}: {e}"))?;
+            self.last = Some((path.to_string(), steps));
+        }
+        Ok(&self.last.as_ref().expect("just set").1)
+    }
+}
+
+#[derive(Default)]
+struct UnitCache {
+    last: Option<(String, Unit)>,
+}
+
+impl UnitCache {
+    fn get(&mut self, text: &str) -> Result<Unit> {
+        match &self.last {
+            Some((seen, unit)) if seen == text => Ok(*unit),
+            _ => {
+                let unit = Unit::parse(text).or_else(|e| exec_err!("{e}"))?;
+                self.last = Some((text.to_string(), unit));
+                Ok(unit)
+            }
+        }
+    }
+}
+
+/// `element_at(container, key)` over a map, an array or JSON text.
+fn element_at(container: &ArrayRef, key: &ArrayRef) -> Result<ArrayRef> {
+    let rows = container.len();
+    match container.data_type() {
+        DataType::Map(..) => {
+            let map = container.as_map();
+            let Some(keys) = map.keys().as_string_opt::<i32>() else { return exec_err!("element_at: map keys must be strings") };
+            let wanted = strings(key);
+            let offsets = map.value_offsets();
+            let indexes: UInt64Array = (0..rows)
+                .map(|row| {
+                    if map.is_null(row) || wanted.is_null(row) {
+                        return None;
+                    }
+                    let target = wanted.value(row);
+                    (offsets[row] as usize..offsets[row + 1] as usize).find(|&j| keys.value(j) == target).map(|j| j as u64)
+                })
+                .collect();
+            Ok(take(map.values().as_ref(), &indexes, None)?)
+        }
+        DataType::List(_) => {
+            let list = container.as_list::<i32>();
+            let positions = key.as_primitive::<Int64Type>();
+            let offsets = list.value_offsets();
+            let mut indexes = Vec::with_capacity(rows);
+            for row in 0..rows {
+                if list.is_null(row) || positions.is_null(row) {
+                    indexes.push(None);
+                    continue;
+                }
+                let (start, end) = (offsets[row] as i64, offsets[row + 1] as i64);
+                let index = match positions.value(row) {
+                    0 => return exec_err!("element_at: SQL array indices start at 1"),
+                    i if i > 0 => start + i - 1,
+                    i => end + i,
+                };
+                indexes.push((start..end).contains(&index).then_some(index as u64));
+            }
+            Ok(take(list.values().as_ref(), &UInt64Array::from(indexes), None)?)
+        }
+        _ => {
+            let texts = strings(container);
+            let values: StringArray = (0..rows)
+                .map(|row| {
+                    let value = parse_json(texts.is_valid(row).then(|| texts.value(row)))?;
+                    let found = match (key.data_type(), &value) {
+                        (DataType::Int64, Value::Array(items)) => {
+                            let i = key.as_primitive::<Int64Type>();
+                            let i = i.is_valid(row).then(|| i.value(row))?;
+                            let position = if i > 0 { i - 1 } else { items.len() as i64 + i };
+                            items.get(usize::try_from(position).ok()?)
+                        }
+                        (DataType::Utf8, Value::Object(members)) => members.get(strings(key).is_valid(row).then(|| strings(key).value(row))?),
+                        _ => None,
+                    }?;
+                    (!found.is_null()).then(|| json::string_or_json(found))
+                })
+                .collect();
+            Ok(Arc::new(values))
+        }
+    }
+}
+
+/// JSON object text → `map<string, string>`: strings as themselves, other
+/// values as JSON text (how CloudTrail Lake shows `requestparameters`);
+/// NULL for NULL or anything that is not a JSON object.
+fn to_string_map(texts: &StringArray) -> Result<ArrayRef> {
+    let mut builder = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+    for text in texts {
+        match parse_json(text) {
+            Some(Value::Object(members)) => {
+                for (key, value) in &members {
+                    builder.keys().append_value(key);
+                    match value {
+                        Value::Null => builder.values().append_null(),
+                        value => builder.values().append_value(json::string_or_json(value)),
+                    }
+                }
+                builder.append(true)?;
+            }
+            _ => builder.append(false)?,
+        }
+    }
+    Ok(Arc::new(builder.finish()))
+}
