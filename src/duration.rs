@@ -24,6 +24,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             'm' => 60,
             'h' => 3600,
             'd' => 86_400,
+            'w' => 7 * 86_400,
             _ => return Err(wrong()),
         };
         let n: u64 = number.parse().map_err(|_| wrong())?;

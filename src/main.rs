@@ -60,6 +60,12 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Event data stores (CloudTrail Lake's): queries name them by id.
+    #[command(subcommand)]
+    Eds(EdsCommand),
+    /// Retention: drop partitions older than every store that shows them keeps.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
     /// Write realistic sample CloudTrail and Snyk logs.
     Generate {
         #[arg(long, default_value = "sample")]
@@ -233,6 +239,56 @@ enum QuarantineCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum EdsCommand {
+    /// List the stores: id, name, category, tables, retention.
+    List,
+    /// Show one store (by id, ARN or name).
+    Show { store: String },
+    /// Create a store in the lake's catalog.
+    Create {
+        /// 3 to 128 letters, digits, '.', '_' or '-'.
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        category: tarn::eds::Category,
+        /// A lake table the store shows (repeat for several).
+        #[arg(long = "table", required = true)]
+        tables: Vec<String>,
+        /// A UUID or an event data store ARN (a store carried over from Lake keeps its id); generated if absent.
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long, default_value_t = tarn::eds::DEFAULT_RETENTION_DAYS)]
+        retention_days: u32,
+        #[arg(long, value_enum, default_value = "extendable")]
+        billing_mode: tarn::eds::BillingMode,
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        termination_protection: bool,
+    },
+    /// Change a store's name, retention or termination protection.
+    Update {
+        store: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        retention_days: Option<u32>,
+        #[arg(long, action = clap::ArgAction::Set)]
+        termination_protection: Option<bool>,
+    },
+    /// Delete a store (its tables and rows stay in the lake).
+    Delete { store: String },
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Drop whole hour partitions older than the longest retention of the stores over each table.
+    Apply {
+        /// Say what would be dropped, drop nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -263,6 +319,17 @@ fn setup(cli: &Cli) -> Result<Setup> {
     }
     let registry = Registry::load(&config.schema_dirs)?;
     Ok(Setup { config, registry })
+}
+
+/// The event data stores of the config and the lake.
+fn catalog(config: &Config, lake: &Lake) -> Result<tarn::eds::Catalog> {
+    Ok(tarn::eds::Catalog::load(lake, &config.event_data_stores)?)
+}
+
+/// A query session over the lake and its event data stores.
+fn open_session(config: &Config, lake: &Lake, registry: &Registry, runtime: &tokio::runtime::Runtime) -> Result<Sql> {
+    let stores: Vec<_> = catalog(config, lake)?.stores().cloned().collect();
+    Ok(runtime.block_on(Sql::open(lake, registry, &stores))?)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -310,7 +377,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Query { sql, format } => {
             let lake = Lake::open(&config.lake)?;
             let runtime = runtime()?;
-            let session = Sql::open(&lake, &registry)?;
+            let session = open_session(&config, &lake, &registry, &runtime)?;
             let (schema, batches) = runtime.block_on(session.query(&sql))?;
             let mut out = std::io::stdout().lock();
             tarn::sql::write_results(&mut out, format, &schema, &batches)?;
@@ -320,7 +387,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sql { format } => {
             let lake = Lake::open(&config.lake)?;
             let runtime = runtime()?;
-            let session = Sql::open(&lake, &registry)?;
+            let session = open_session(&config, &lake, &registry, &runtime)?;
             tarn::sql::shell::Shell::new(&session, &runtime, format).run()?;
             Ok(ExitCode::SUCCESS)
         }
@@ -385,6 +452,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 generated.snyk_group_files.len() + generated.snyk_org_files.len(),
                 out.display()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eds(command) => eds(&config, &registry, command),
+        Command::Retention(RetentionCommand::Apply { dry_run }) => {
+            let lake = Lake::open(&config.lake)?;
+            let catalog = catalog(&config, &lake)?;
+            let stores: Vec<_> = catalog.stores().cloned().collect();
+            let report = tarn::lake::retention::apply(&lake, &stores, tarn::now_micros(), dry_run)?;
+            for line in report.lines() {
+                println!("{line}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { sample } => demo(&config, &registry, &sample),
@@ -596,6 +674,95 @@ fn print_ingest(report: &IngestReport) {
     );
 }
 
+fn eds(config: &Config, registry: &Registry, command: EdsCommand) -> Result<ExitCode> {
+    use tarn::eds::EventDataStore;
+    let lake = Lake::open(&config.lake)?;
+    let mut catalog = catalog(config, &lake)?;
+    let known_tables = |tables: &[String]| -> Result<()> {
+        for table in tables {
+            if !registry.iter().any(|t| &t.table == table) {
+                let names: Vec<&str> = registry.iter().map(|t| t.table.as_str()).collect();
+                bail!("'{table}' is not a lake table (tables: {})", names.join(", "));
+            }
+        }
+        Ok(())
+    };
+    let show = |store: &EventDataStore| {
+        println!("id:                     {}", store.id);
+        println!("arn:                    {}", store.arn());
+        println!("name:                   {}", store.name);
+        println!("category:               {}", store.category);
+        println!("tables:                 {}", store.tables.join(", "));
+        println!("retention:              {} days ({:?} billing)", store.retention_days, store.billing_mode);
+        println!("termination protection: {}", if store.termination_protection { "on" } else { "off" });
+        println!("defined in:             {}", if store.from_config { "tarn.yml" } else { "the lake catalog" });
+        if !store.created.is_empty() {
+            println!("created:                {}", store.created);
+        }
+    };
+    match command {
+        EdsCommand::List => {
+            println!("{:<36}  {:<20} {:<16} {:>9}  {:<10} tables", "id", "name", "category", "retention", "protected");
+            for store in catalog.stores() {
+                println!(
+                    "{:<36}  {:<20} {:<16} {:>4} days  {:<10} {}",
+                    store.id,
+                    store.name,
+                    store.category.to_string(),
+                    store.retention_days,
+                    if store.termination_protection { "yes" } else { "no" },
+                    store.tables.join(", ")
+                );
+            }
+        }
+        EdsCommand::Show { store } => show(catalog.find(&store)?),
+        EdsCommand::Create { name, category, tables, id, retention_days, billing_mode, termination_protection } => {
+            known_tables(&tables)?;
+            let (id, arn) = match id {
+                Some(given) => {
+                    let id = tarn::eds::parse_id(&given).ok_or_else(|| anyhow!("--id '{given}' is neither a UUID nor an event data store ARN"))?;
+                    (id, given.starts_with("arn:").then_some(given))
+                }
+                None => (tarn::eds::new_id(), None),
+            };
+            let store = EventDataStore {
+                id,
+                arn,
+                name,
+                category,
+                tables,
+                retention_days,
+                billing_mode,
+                termination_protection,
+                created: String::new(),
+                from_config: false,
+            };
+            let created = catalog.create(store)?;
+            println!("created event data store {} ({})", created.name, created.id);
+            println!("query it with: tarn query \"SELECT count(*) FROM {}\"", created.id);
+        }
+        EdsCommand::Update { store, name, retention_days, termination_protection } => {
+            let updated = catalog.update(&store, |s| {
+                if let Some(name) = name {
+                    s.name = name;
+                }
+                if let Some(days) = retention_days {
+                    s.retention_days = days;
+                }
+                if let Some(on) = termination_protection {
+                    s.termination_protection = on;
+                }
+            })?;
+            show(&updated);
+        }
+        EdsCommand::Delete { store } => {
+            let deleted = catalog.delete(&store)?;
+            println!("deleted event data store {} ({}); its tables and rows stay in the lake", deleted.name, deleted.id);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn demo(config: &Config, registry: &Registry, sample: &std::path::Path) -> Result<ExitCode> {
     println!("1. Generating sample logs under {} ...", sample.display());
     let generated = tarn::generate::generate(&tarn::generate::Plan::new(sample))?;
@@ -620,7 +787,7 @@ fn demo(config: &Config, registry: &Registry, sample: &std::path::Path) -> Resul
         print_ingest(&report);
     }
     let runtime = runtime()?;
-    let session = Sql::open(&lake, registry)?;
+    let session = open_session(config, &lake, registry, &runtime)?;
     let queries = [
         "select eventsource, eventname, count(*) as events from aws_cloudtrail group by 1, 2 order by 3 desc limit 8",
         "select useridentity.arn as who, sourceipaddress, errorcode, count(*) as denied from aws_cloudtrail where errorcode like '%AccessDenied%' or errorcode like '%Unauthorized%' group by 1, 2, 3 order by 4 desc limit 5",

@@ -12,6 +12,7 @@
 mod alarms;
 mod log;
 mod quarantine;
+pub mod retention;
 mod writer;
 
 pub use alarms::{ALARMS_TABLE, AlarmRow, alarms_batch, alarms_schema};

@@ -1,21 +1,26 @@
 //! SQL over the lake with DataFusion: every lake table (and `quarantine`, `alarms`)
 //! registered from the commit log, read-only, with errors as one readable line.
 
+mod dialect;
 mod functions;
 mod print;
 mod prune;
 pub mod shell;
+mod stores;
 mod table;
 
-pub use print::{Format, write as write_results};
+pub use print::{Format, lake_value, write as write_results};
 pub use table::{LakeTable, PARTITION_COLUMNS};
 
+use crate::eds::EventDataStore;
 use crate::lake::{ALARMS_TABLE, Lake, LakeError, QUARANTINE_TABLE, alarms_schema, quarantine_schema};
 use crate::schema::Registry;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::catalog::view::ViewTable;
+use datafusion::common::TableReference;
 use datafusion::logical_expr::LogicalPlan;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,15 +68,18 @@ pub struct Sql {
     /// Table name, file schema (without partition columns), columns whose
     /// filters prune files by event time.
     file_schemas: Vec<(String, SchemaRef, Vec<String>)>,
-    /// Table name, full schema (for `\d` and completion).
+    /// Table name, full schema (for `\d` and completion); then each
+    /// event data store's id and view schema.
     tables: Vec<(String, SchemaRef)>,
+    stores: Vec<EventDataStore>,
     /// The commit the registered tables show.
     commit: std::sync::atomic::AtomicU64,
 }
 
 impl Sql {
-    /// Registers every known log type's table, `quarantine` and `alarms`.
-    pub fn open(lake: &Lake, registry: &Registry) -> Result<Sql, SqlError> {
+    /// Registers every known log type's table, `quarantine`, `alarms`, and
+    /// each event data store as a view named by its id.
+    pub async fn open(lake: &Lake, registry: &Registry, stores: &[EventDataStore]) -> Result<Sql, SqlError> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("tarn", "lake")
@@ -97,19 +105,25 @@ impl Sql {
             .collect();
         let ctx = SessionContext::new_with_config(config);
         functions::register(&ctx);
-        let sql = Sql {
+        let mut sql = Sql {
             ctx,
             lake: lake.clone(),
             file_schemas,
             tables,
+            stores: stores.to_vec(),
             commit: std::sync::atomic::AtomicU64::new(u64::MAX),
         };
-        sql.refresh()?;
+        sql.refresh().await?;
+        for store in stores {
+            let view = sql.ctx.table_provider(TableReference::bare(store.id.as_str())).await?;
+            sql.tables.push((store.id.clone(), view.schema()));
+        }
         Ok(sql)
     }
 
-    /// Registers the tables again if the lake has new commits.
-    fn refresh(&self) -> Result<(), SqlError> {
+    /// Registers the tables (and the store views over them) again if the
+    /// lake has new commits.
+    async fn refresh(&self) -> Result<(), SqlError> {
         use std::sync::atomic::Ordering;
         let snapshot = self.lake.snapshot()?;
         if self.commit.load(Ordering::SeqCst) == snapshot.last_commit {
@@ -120,6 +134,14 @@ impl Sql {
             let provider = Arc::new(LakeTable::new(schema.clone(), self.lake.root().to_path_buf(), files, time_columns.clone()));
             self.ctx.deregister_table(name.as_str())?;
             self.ctx.register_table(name.as_str(), provider)?;
+        }
+        let table_schemas: Vec<(String, SchemaRef)> = self.file_schemas.iter().map(|(n, s, _)| (n.clone(), s.clone())).collect();
+        for store in &self.stores {
+            let sql = stores::view_sql(store, &table_schemas).map_err(SqlError)?;
+            let plan = self.ctx.state().create_logical_plan(&sql).await?;
+            let name = TableReference::bare(store.id.as_str());
+            self.ctx.deregister_table(name.clone())?;
+            self.ctx.register_table(name, Arc::new(ViewTable::new(plan, Some(sql))))?;
         }
         self.commit.store(snapshot.last_commit, Ordering::SeqCst);
         Ok(())
@@ -132,9 +154,13 @@ impl Sql {
 
     /// Plans `sql`, refusing anything that is not a read.
     pub async fn plan(&self, sql: &str) -> Result<LogicalPlan, SqlError> {
-        self.refresh()?;
+        self.refresh().await?;
+        let text = dialect::rewrite_text(sql, &self.stores).map_err(SqlError)?;
         let state = self.ctx.state();
-        let plan = state.create_logical_plan(sql).await.map_err(|e| self.explain_error(e))?;
+        let parser_dialect = state.config().options().sql_parser.dialect;
+        let mut statement = state.sql_to_statement(&text, &parser_dialect).map_err(|e| self.explain_error(e))?;
+        rewrite_statement(&mut statement).map_err(SqlError)?;
+        let plan = state.statement_to_plan(statement).await.map_err(|e| self.explain_error(e))?;
         let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         if read_only.verify_plan(&plan).is_err() {
             return Err(SqlError(format!(
@@ -157,10 +183,31 @@ impl Sql {
     fn explain_error(&self, error: DataFusionError) -> SqlError {
         let mut text = message(&error);
         if text.contains("not found") && text.contains("table") {
-            let names: Vec<&str> = self.tables.iter().map(|(n, _)| n.as_str()).collect();
-            text.push_str(&format!(" (tables: {})", names.join(", ")));
+            let names: Vec<&str> = self.file_schemas.iter().map(|(n, _, _)| n.as_str()).collect();
+            text.push_str(&format!(" (tables: {}; event data stores: {})", names.join(", "), crate::eds::describe(self.stores.iter())));
         }
-        SqlError(text)
+        SqlError(unsupported_function(&text).unwrap_or(text))
+    }
+}
+
+/// DataFusion's `Invalid function 'x'. Did you mean 'y'?`, said as tarn says it.
+fn unsupported_function(text: &str) -> Option<String> {
+    let rest = text.split("Invalid function '").nth(1)?;
+    let (name, rest) = rest.split_once('\'')?;
+    let nearest = rest.split("Did you mean '").nth(1).and_then(|r| r.split_once('\'')).map(|(n, _)| n);
+    Some(match nearest {
+        Some(nearest) => format!("function {name} is not supported; the nearest supported function is {nearest} (docs/sql.md lists them all)"),
+        None => format!("function {name} is not supported (docs/sql.md lists the supported functions)"),
+    })
+}
+
+/// The dialect's syntax-tree pass, into `EXPLAIN` too.
+fn rewrite_statement(statement: &mut datafusion::sql::parser::Statement) -> Result<(), String> {
+    use datafusion::sql::parser::Statement;
+    match statement {
+        Statement::Statement(inner) => dialect::rewrite_statement(inner),
+        Statement::Explain(explain) => rewrite_statement(&mut explain.statement),
+        _ => Ok(()),
     }
 }
 

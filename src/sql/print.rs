@@ -1,5 +1,7 @@
-//! Printing query results: an aligned table (default), CSV, a JSON array, or
-//! NDJSON (one object a line, for piping into jq or another tool).
+//! Printing query results: an aligned table (default), CSV, a JSON array,
+//! NDJSON (one object a line, for piping into jq or another tool), or
+//! `lake`: CloudTrail Lake's `GetQueryResults` shape, every value a string
+//! written as Lake (Trino) writes it.
 
 use datafusion::arrow::array::Array;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -16,6 +18,8 @@ pub enum Format {
     Csv,
     Json,
     Ndjson,
+    /// CloudTrail Lake's `GetQueryResults` JSON, values as Lake prints them.
+    Lake,
 }
 
 impl Format {
@@ -41,6 +45,7 @@ pub fn write(out: &mut dyn Write, format: Format, schema: &SchemaRef, batches: &
             writer.finish()?;
             writeln!(out)?;
         }
+        Format::Lake => write_lake(out, schema, batches)?,
         Format::Ndjson => {
             let mut writer = WriterBuilder::new().with_explicit_nulls(true).build::<_, LineDelimited>(&mut *out);
             for batch in batches {
@@ -76,4 +81,66 @@ fn write_csv(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch]) -
 
 fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_string() }
+}
+
+/// `{"QueryStatus": "FINISHED", "QueryStatistics": {...}, "QueryResultRows": [[{"col": "value"}, ...], ...]}`,
+/// one result row a line; NULL stays JSON null.
+fn write_lake(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<(), ArrowError> {
+    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+    writeln!(out, "{{\"QueryStatus\": \"FINISHED\", \"QueryStatistics\": {{\"ResultsCount\": {total}, \"TotalResultsCount\": {total}}}, \"QueryResultRows\": [")?;
+    let mut first = true;
+    for batch in batches {
+        for row in 0..batch.num_rows() {
+            let cells: Vec<serde_json::Value> = schema
+                .fields()
+                .iter()
+                .zip(batch.columns())
+                .map(|(field, column)| Ok(serde_json::json!({ field.name(): lake_value(column.as_ref(), row)? })))
+                .collect::<Result<_, ArrowError>>()?;
+            writeln!(out, "{}{}", if first { "  " } else { ", " }, serde_json::Value::Array(cells))?;
+            first = false;
+        }
+    }
+    writeln!(out, "]}}")?;
+    Ok(())
+}
+
+/// One value as CloudTrail Lake prints it: timestamps `2023-01-22 16:53:53.000`,
+/// structs and maps `{key=value, ...}`, arrays `[a, b]`; None for NULL
+/// (`null` inside a struct, map or array).
+pub fn lake_value(column: &dyn Array, row: usize) -> Result<Option<String>, ArrowError> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::DataType;
+    if column.is_null(row) {
+        return Ok(None);
+    }
+    let nested = |column: &dyn Array, row: usize| lake_value(column, row).map(|v| v.unwrap_or_else(|| "null".to_string()));
+    Ok(Some(match column.data_type() {
+        DataType::Struct(fields) => {
+            let record = column.as_struct();
+            let members = fields
+                .iter()
+                .zip(record.columns())
+                .map(|(field, child)| Ok(format!("{}={}", field.name(), nested(child.as_ref(), row)?)))
+                .collect::<Result<Vec<_>, ArrowError>>()?;
+            format!("{{{}}}", members.join(", "))
+        }
+        DataType::Map(..) => {
+            let map = column.as_map();
+            let entries = map.value(row);
+            let members = (0..entries.len())
+                .map(|i| Ok(format!("{}={}", nested(entries.column(0).as_ref(), i)?, nested(entries.column(1).as_ref(), i)?)))
+                .collect::<Result<Vec<_>, ArrowError>>()?;
+            format!("{{{}}}", members.join(", "))
+        }
+        DataType::List(_) => {
+            let items = column.as_list::<i32>().value(row);
+            let members = (0..items.len()).map(|i| nested(items.as_ref(), i)).collect::<Result<Vec<_>, ArrowError>>()?;
+            format!("[{}]", members.join(", "))
+        }
+        _ => {
+            let options = FormatOptions::default().with_timestamp_tz_format(Some(TIMESTAMP_FORMAT)).with_timestamp_format(Some(TIMESTAMP_FORMAT));
+            ArrayFormatter::try_new(column, &options)?.value(row).to_string()
+        }
+    }))
 }

@@ -1,0 +1,342 @@
+//! CloudTrail Lake's SQL dialect on top of DataFusion's, in two passes.
+//!
+//! Before parsing, on the text (outside strings, quoted names and comments):
+//! a bare event data store id or ARN (`FROM 5e2676f8-…`, which no SQL
+//! tokenizer reads as a name) becomes a quoted name; a placeholder left after
+//! `FROM`/`JOIN` (`$EDS_ID`, `<EDS ID>`) is refused with the known stores;
+//! Panther's macros `p_occurs_since(1h)` and `p_occurs_between(a, b)`
+//! expand to time filters, as Panther expands them before parsing.
+//!
+//! After parsing, on the syntax tree: every name is lower-cased (Trino
+//! folds quoted names too), `count_if(x)` becomes a `count` of a `CASE`,
+//! and the result columns are named as Lake names them: a column or struct
+//! leaf keeps its name (`principalid`), any other unnamed expression is
+//! `_col<position>`.
+
+use crate::eds::{EventDataStore, describe, is_uuid, parse_id};
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Query, SelectItem, SetExpr, Statement, VisitMut,
+    VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use std::ops::ControlFlow;
+
+/// The first pass, on the SQL text. `stores` name the ids a placeholder
+/// error lists.
+pub fn rewrite_text(sql: &str, stores: &[EventDataStore]) -> Result<String, String> {
+    let mentions_store = mentions_store(sql);
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut last_word = String::new();
+    let mut rest = sql;
+    while let Some(c) = rest.chars().next() {
+        let quoted_end = |quote: char, text: &str| text[1..].find(quote).map_or(text.len(), |i| i + 2);
+        let taken = match c {
+            '\'' | '"' | '`' => {
+                let mut end = quoted_end(c, rest);
+                // '' inside a string is an escaped quote.
+                while rest[end..].starts_with(c) {
+                    end += quoted_end(c, &rest[end..]);
+                }
+                last_word = if c == '\'' { String::new() } else { "name".to_string() };
+                end
+            }
+            '-' if rest.starts_with("--") => rest.find('\n').unwrap_or(rest.len()),
+            '/' if rest.starts_with("/*") => rest.find("*/").map_or(rest.len(), |i| i + 2),
+            '$' | '<' if last_word == "from" || last_word == "join" => {
+                let end = if c == '<' {
+                    rest.find('>').map_or(rest.len(), |i| i + 1)
+                } else {
+                    1 + rest[1..].find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '{' || c == '}')).unwrap_or(rest.len() - 1)
+                };
+                return Err(format!(
+                    "`{}` is a placeholder: put an event data store id (or ARN) there; known stores: {}",
+                    &rest[..end],
+                    describe(stores.iter())
+                ));
+            }
+            c if c.is_ascii_alphanumeric() || c == '_' => {
+                if let Some((id, length)) = store_id_at(rest) {
+                    out.push_str(&format!("\"{id}\""));
+                    rest = &rest[length..];
+                    last_word = "name".to_string();
+                    continue;
+                }
+                let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+                let word = rest[..end].to_ascii_lowercase();
+                if let Some(macro_kind) = Macro::named(&word)
+                    && let Some((expansion, length)) = expand_macro(macro_kind, &rest[end..], mentions_store)?
+                {
+                    out.push_str(&expansion);
+                    rest = &rest[end + length..];
+                    last_word = "name".to_string();
+                    continue;
+                }
+                last_word = word;
+                end
+            }
+            c if c.is_whitespace() => c.len_utf8(),
+            c => {
+                last_word = c.to_string();
+                c.len_utf8()
+            }
+        };
+        out.push_str(&rest[..taken]);
+        rest = &rest[taken..];
+    }
+    Ok(out)
+}
+
+/// A store id or ARN at the start of `text` (and not part of a longer
+/// word): its lower-case id and the length it takes.
+fn store_id_at(text: &str) -> Option<(String, usize)> {
+    let length = if text.starts_with("arn:") {
+        text.find(|c: char| c.is_whitespace() || matches!(c, ',' | ')' | ';')).unwrap_or(text.len())
+    } else {
+        36
+    };
+    let candidate = text.get(..length)?;
+    let after = text[length..].chars().next();
+    if after.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+        return None;
+    }
+    parse_id(candidate).map(|id| (id, length))
+}
+
+/// Whether the query names a store (bare, ARN or quoted): then the macros
+/// filter on `eventtime`, as stores have no `p_event_time`.
+fn mentions_store(sql: &str) -> bool {
+    sql.char_indices().any(|(i, _)| {
+        let before = sql[..i].chars().next_back();
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_') && (sql[i..].get(..36).is_some_and(is_uuid) || sql[i..].starts_with("arn:"))
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Macro {
+    Since,
+    Between,
+}
+
+impl Macro {
+    fn named(word: &str) -> Option<Macro> {
+        match word {
+            "p_occurs_since" => Some(Macro::Since),
+            "p_occurs_between" => Some(Macro::Between),
+            _ => None,
+        }
+    }
+}
+
+/// Expands `(args)` after a macro name: the SQL and the length of `(args)`.
+/// None if no `(` follows (then it is just a name).
+fn expand_macro(kind: Macro, text: &str, on_store: bool) -> Result<Option<(String, usize)>, String> {
+    let open = text.len() - text.trim_start().len();
+    if !text[open..].starts_with('(') {
+        return Ok(None);
+    }
+    let name = if kind == Macro::Since { "p_occurs_since" } else { "p_occurs_between" };
+    let (args, length) = macro_args(&text[open..]).ok_or_else(|| format!("{name}( is not closed"))?;
+    let wanted = if kind == Macro::Since { 1 } else { 2 };
+    if args.len() < wanted || args.len() > wanted + 1 {
+        let usage = if kind == Macro::Since { "p_occurs_since(1h[, column])" } else { "p_occurs_between('2024-01-01', '2024-01-02'[, column])" };
+        return Err(format!("{name} takes {} argument(s): {usage}", wanted));
+    }
+    let column = match args.get(wanted) {
+        Some(named) if named.contains('.') || named.ends_with("time") || named == "created" => named.clone(),
+        Some(alias) => format!("{alias}.{}", if on_store { "eventtime" } else { "p_event_time" }),
+        None => (if on_store { "eventtime" } else { "p_event_time" }).to_string(),
+    };
+    let expansion = match kind {
+        Macro::Since => {
+            let seconds = macro_offset(&args[0]).map_err(|e| format!("p_occurs_since: {e}"))?;
+            format!("({column} >= now() - INTERVAL '{seconds} seconds')")
+        }
+        Macro::Between => {
+            let (start, end) = (unquote(&args[0]), unquote(&args[1]));
+            format!("({column} BETWEEN CAST('{start}' AS TIMESTAMP) AND CAST('{end}' AS TIMESTAMP))")
+        }
+    };
+    Ok(Some((expansion, open + length)))
+}
+
+/// The top-level, comma-separated arguments of `(…)` and the length up to `)`.
+fn macro_args(text: &str) -> Option<(Vec<String>, usize)> {
+    let (mut depth, mut quoted, mut start) = (0, false, 1);
+    let mut args = Vec::new();
+    for (i, c) in text.char_indices() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ',' if !quoted && depth == 1 => {
+                args.push(text[start..i].trim().to_string());
+                start = i + 1;
+            }
+            ')' if !quoted => {
+                depth -= 1;
+                if depth == 0 {
+                    args.push(text[start..i].trim().to_string());
+                    return Some((args, i + 1));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn unquote(text: &str) -> String {
+    text.trim().trim_matches('\'').replace('\'', "''")
+}
+
+/// Panther's time offsets: `1h`, `'6 hours'`, `'2 d'`, or seconds (`3600`).
+fn macro_offset(text: &str) -> Result<u64, String> {
+    let compact: String = unquote(text).split_whitespace().collect::<Vec<_>>().join("").to_ascii_lowercase();
+    if let Ok(seconds) = compact.parse::<u64>() {
+        return Ok(seconds);
+    }
+    let number_end = compact.find(|c: char| !c.is_ascii_digit()).unwrap_or(compact.len());
+    let unit = match &compact[number_end..] {
+        "s" | "sec" | "secs" | "second" | "seconds" => "s",
+        "m" | "min" | "mins" | "minute" | "minutes" => "m",
+        "h" | "hr" | "hrs" | "hour" | "hours" => "h",
+        "d" | "day" | "days" => "d",
+        "w" | "week" | "weeks" => "w",
+        _ => return Err(format!("'{}' is not a time offset; write it like 1h, 30m, 7d or 2w", unquote(text))),
+    };
+    crate::duration::parse(&format!("{}{unit}", &compact[..number_end])).map(|d| d.as_secs())
+}
+
+/// The second pass, on the parsed statement.
+pub fn rewrite_statement(statement: &mut Statement) -> Result<(), String> {
+    let mut visitor = Rewriter { error: None };
+    let _ = statement.visit(&mut visitor);
+    if let Some(error) = visitor.error {
+        return Err(error);
+    }
+    if let Statement::Query(query) = statement {
+        name_columns(query);
+    }
+    Ok(())
+}
+
+struct Rewriter {
+    error: Option<String>,
+}
+
+impl VisitorMut for Rewriter {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        match expr {
+            Expr::Identifier(ident) => lower(ident),
+            Expr::CompoundIdentifier(parts) => parts.iter_mut().for_each(lower),
+            Expr::Function(function) if function.name.to_string().eq_ignore_ascii_case("count_if") => {
+                let FunctionArguments::List(list) = &function.args else { return ControlFlow::Continue(()) };
+                let [FunctionArg::Unnamed(FunctionArgExpr::Expr(condition))] = list.args.as_slice() else {
+                    self.error = Some("count_if takes one condition: count_if(errorcode IS NOT NULL)".to_string());
+                    return ControlFlow::Break(());
+                };
+                let text = format!("count(CASE WHEN {condition} THEN 1 END)");
+                match Parser::new(&GenericDialect).try_with_sql(&text).and_then(|mut p| p.parse_expr()) {
+                    Ok(replacement) => *expr = replacement,
+                    Err(e) => {
+                        self.error = Some(e.to_string());
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_relation(&mut self, relation: &mut datafusion::sql::sqlparser::ast::ObjectName) -> ControlFlow<()> {
+        for part in &mut relation.0 {
+            if let ObjectNamePart::Identifier(ident) = part {
+                lower(ident);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn lower(ident: &mut Ident) {
+    if ident.value.chars().any(|c| c.is_uppercase()) {
+        ident.value = ident.value.to_lowercase();
+    }
+}
+
+/// Names the outermost result columns as Lake does.
+fn name_columns(query: &mut Query) {
+    let mut body = query.body.as_mut();
+    loop {
+        match body {
+            SetExpr::SetOperation { left, .. } => body = left.as_mut(),
+            SetExpr::Query(inner) => body = inner.body.as_mut(),
+            _ => break,
+        }
+    }
+    let SetExpr::Select(select) = body else { return };
+    let leaf = |item: &SelectItem| match item {
+        SelectItem::UnnamedExpr(Expr::Identifier(ident)) => Some(ident.value.clone()),
+        SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last().map(|i| i.value.clone()),
+        SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+        _ => None,
+    };
+    let names: Vec<Option<String>> = select.projection.iter().map(leaf).collect();
+    for (position, item) in select.projection.iter_mut().enumerate() {
+        match item {
+            SelectItem::ExprWithAlias { alias, .. } => lower(alias),
+            SelectItem::UnnamedExpr(Expr::Identifier(_)) => {}
+            SelectItem::UnnamedExpr(expr @ Expr::CompoundIdentifier(_)) => {
+                let name = names[position].clone().expect("a compound name has a last part");
+                // Two struct leaves with one name keep DataFusion's names.
+                if names.iter().filter(|n| n.as_deref() == Some(name.as_str())).count() == 1 {
+                    *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias: Ident::with_quote('"', name) };
+                }
+            }
+            SelectItem::UnnamedExpr(expr) => {
+                *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias: Ident::with_quote('"', format!("_col{position}")) };
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "5e2676f8-9fce-46ef-8142-3e36a94e6691";
+
+    #[test]
+    fn bare_ids_and_arns_become_quoted_names_but_not_inside_strings() {
+        let sql = format!("SELECT '{ID}' FROM {} JOIN arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/{ID} b -- {ID}", ID.to_uppercase());
+        let expected = format!("SELECT '{ID}' FROM \"{ID}\" JOIN \"{ID}\" b -- {ID}");
+        assert_eq!(rewrite_text(&sql, &[]).unwrap(), expected);
+        let not_an_id = format!("SELECT x{ID} FROM t");
+        assert_eq!(rewrite_text(&not_an_id, &[]).unwrap(), not_an_id);
+    }
+
+    #[test]
+    fn a_placeholder_after_from_is_refused() {
+        for placeholder in ["$EDS_ID", "<EDS ID>", "<EVENT-DATA-STORE-ID>"] {
+            let error = rewrite_text(&format!("select * from {placeholder} where x < 3"), &[]).unwrap_err();
+            assert!(error.starts_with(&format!("`{placeholder}` is a placeholder: put an event data store id")), "{error}");
+        }
+        assert!(rewrite_text("select a from t where a < 3 and b <> '$x'", &[]).is_ok());
+    }
+
+    #[test]
+    fn macros_expand_to_time_filters() {
+        let sql = rewrite_text("select 1 from t where p_occurs_since(1h) and p_occurs_since('2 days', t)", &[]).unwrap();
+        assert_eq!(
+            sql,
+            "select 1 from t where (p_event_time >= now() - INTERVAL '3600 seconds') and (t.p_event_time >= now() - INTERVAL '172800 seconds')"
+        );
+        let sql = rewrite_text(&format!("select 1 from {ID} where p_occurs_between('2024-01-01', '2024-01-02')"), &[]).unwrap();
+        assert!(sql.ends_with("(eventtime BETWEEN CAST('2024-01-01' AS TIMESTAMP) AND CAST('2024-01-02' AS TIMESTAMP))"), "{sql}");
+        assert!(rewrite_text("select 1 from t where p_occurs_since(soon)", &[]).unwrap_err().contains("not a time offset"));
+    }
+}

@@ -1,0 +1,124 @@
+//! Each event data store as a view named by its id, with CloudTrail Lake's
+//! column set: a Management or Data store shows the CloudTrail schema (the
+//! JSON fields as `map<string, string>` whose nested values are JSON text);
+//! an ActivityAuditLog store shows Lake's integration schema, `eventdata.*`,
+//! filled from Snyk audit records the way Snyk's own forwarding fills it
+//! (`principalid` = user id, `eventname` = event, `additionaleventdata` =
+//! content, `eventtime` = created). A store over several tables is their
+//! `UNION ALL`. The views are plain projections, so filters on `eventtime`
+//! still reach the lake tables and prune their files.
+
+use crate::eds::{Category, EventDataStore};
+use datafusion::arrow::datatypes::SchemaRef;
+
+/// CloudTrail Lake's columns, in its order, each with the expression that
+/// fills it from a CloudTrail table (`None`: the column itself).
+const CLOUDTRAIL_COLUMNS: &[(&str, Option<&str>)] = &[
+    ("eventversion", None),
+    ("useridentity", None),
+    ("eventtime", None),
+    ("eventsource", None),
+    ("eventname", None),
+    ("awsregion", None),
+    ("sourceipaddress", None),
+    ("useragent", None),
+    ("errorcode", None),
+    ("errormessage", None),
+    ("requestparameters", Some("to_string_map(requestparameters)")),
+    ("responseelements", Some("to_string_map(responseelements)")),
+    ("additionaleventdata", Some("to_string_map(additionaleventdata)")),
+    ("requestid", None),
+    ("eventid", None),
+    ("readonly", None),
+    ("resources", None),
+    ("eventtype", None),
+    ("apiversion", None),
+    ("managementevent", None),
+    ("recipientaccountid", None),
+    ("sharedeventid", None),
+    ("annotation", None),
+    ("vpcendpointid", None),
+    ("serviceeventdetails", Some("to_string_map(serviceeventdetails)")),
+    ("addendum", Some("to_string_map(addendum)")),
+    ("edgedevicedetails", Some("to_string_map(edgedevicedetails)")),
+    ("insightdetails", Some("to_string_map(insightdetails)")),
+    ("eventcategory", None),
+    ("tlsdetails", None),
+    ("sessioncredentialfromconsole", None),
+    ("eventjson", None),
+    ("eventjsonchecksum", Some("encode(sha256(eventjson), 'hex')")),
+];
+
+/// The Snyk audit columns an ActivityAuditLog store reads.
+const SNYK_COLUMNS: &[&str] = &["groupid", "orgid", "userid", "projectid", "event", "created", "content", "p_row_id", "p_parse_time"];
+
+/// Lake's integration schema filled from one Snyk audit table.
+const SNYK_AS_ACTIVITY: &str = "SELECT
+  '1.0' AS eventversion,
+  'ActivityAuditLog' AS eventcategory,
+  'ActivityLog' AS eventtype,
+  p_row_id AS eventid,
+  created AS eventtime,
+  CAST(NULL AS VARCHAR) AS awsregion,
+  CAST(NULL AS VARCHAR) AS recipientaccountid,
+  named_struct('reason', CAST(NULL AS VARCHAR), 'updatedfields', CAST(NULL AS VARCHAR),
+               'originaluid', CAST(NULL AS VARCHAR), 'originaleventid', CAST(NULL AS VARCHAR)) AS addendum,
+  named_struct('ingestiontime', to_char(p_parse_time, '%Y-%m-%dT%H:%M:%S%.3fZ'), 'channelarn', CAST(NULL AS VARCHAR)) AS metadata,
+  named_struct(
+    'version', '1.0',
+    'useridentity', named_struct(
+        'type', CASE WHEN userid IS NULL THEN 'System' ELSE 'User' END,
+        'principalid', userid,
+        'details', map(['orgId', 'groupId', 'projectId'], [orgid, groupid, projectid])),
+    'useragent', CAST(NULL AS VARCHAR),
+    'eventsource', 'snyk.io',
+    'eventname', event,
+    'eventtime', to_char(created, '%Y-%m-%dT%H:%M:%S%.3fZ'),
+    'uid', p_row_id,
+    'requestparameters', to_string_map(CAST(NULL AS VARCHAR)),
+    'responseelements', to_string_map(CAST(NULL AS VARCHAR)),
+    'errorcode', CAST(NULL AS VARCHAR),
+    'errormessage', CAST(NULL AS VARCHAR),
+    'sourceipaddress', CAST(NULL AS VARCHAR),
+    'recipientaccountid', CAST(NULL AS VARCHAR),
+    'additionaleventdata', to_string_map(content)) AS eventdata
+FROM ";
+
+/// The SQL of a store's view over the lake `tables` (name, schema).
+pub fn view_sql(store: &EventDataStore, tables: &[(String, SchemaRef)]) -> Result<String, String> {
+    let mut parts = Vec::new();
+    for table in &store.tables {
+        let schema = tables.iter().find(|(name, _)| name == table).map(|(_, schema)| schema).ok_or_else(|| {
+            let known: Vec<&str> = tables.iter().map(|(n, _)| n.as_str()).collect();
+            format!("event data store {} ({}): '{table}' is not a lake table (tables: {})", store.name, store.id, known.join(", "))
+        })?;
+        let needs: Vec<&str> = if store.category.is_cloudtrail() {
+            // Each column reads the table's column of the same name, but the checksum.
+            CLOUDTRAIL_COLUMNS.iter().map(|(column, _)| *column).filter(|c| *c != "eventjsonchecksum").collect()
+        } else {
+            SNYK_COLUMNS.to_vec()
+        };
+        if let Some(missing) = needs.iter().find(|c| schema.field_with_name(c).is_err()) {
+            return Err(format!(
+                "event data store {} ({}): table {table} has no column '{missing}', which a {} store needs; give it tables of {}",
+                store.name,
+                store.id,
+                store.category,
+                if store.category == Category::ActivityAuditLog { "Snyk audit logs" } else { "CloudTrail events" }
+            ));
+        }
+        parts.push(if store.category.is_cloudtrail() {
+            let columns: Vec<String> = CLOUDTRAIL_COLUMNS
+                .iter()
+                .map(|(column, from)| match from {
+                    Some(expression) => format!("{expression} AS {column}"),
+                    None => column.to_string(),
+                })
+                .collect();
+            format!("SELECT {} FROM {table}", columns.join(", "))
+        } else {
+            format!("{SNYK_AS_ACTIVITY}{table}")
+        });
+    }
+    Ok(parts.join("\nUNION ALL\n"))
+}
