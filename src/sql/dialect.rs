@@ -8,14 +8,16 @@
 //! expand to time filters, as Panther expands them before parsing.
 //!
 //! After parsing, on the syntax tree: every name is lower-cased (Trino
-//! folds quoted names too), `count_if(x)` becomes a `count` of a `CASE`,
+//! folds quoted names too), a field of a computed struct
+//! (`element_at(resources, 1).arn`) becomes a subscript, `count_if(x)`
+//! becomes a `count` of a `CASE`,
 //! and the result columns are named as Lake names them: a column or struct
 //! leaf keeps its name (`principalid`), any other unnamed expression is
 //! `_col<position>`.
 
 use crate::eds::{EventDataStore, describe, is_uuid, parse_id};
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Query, SelectItem, SetExpr, Statement, VisitMut,
+    AccessExpr, Expr, Subscript, Value, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Query, SelectItem, SetExpr, Statement, VisitMut,
     VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -231,6 +233,16 @@ impl VisitorMut for Rewriter {
         match expr {
             Expr::Identifier(ident) => lower(ident),
             Expr::CompoundIdentifier(parts) => parts.iter_mut().for_each(lower),
+            // Trino's `element_at(resources, 1).arn`: a field of a computed
+            // struct, which DataFusion reads as `…['arn']`.
+            Expr::CompoundFieldAccess { access_chain, .. } => {
+                for access in access_chain {
+                    if let AccessExpr::Dot(Expr::Identifier(field)) = access {
+                        let name = Value::SingleQuotedString(field.value.to_lowercase());
+                        *access = AccessExpr::Subscript(Subscript::Index { index: Expr::value(name) });
+                    }
+                }
+            }
             Expr::Function(function) if function.name.to_string().eq_ignore_ascii_case("count_if") => {
                 let FunctionArguments::List(list) = &function.args else { return ControlFlow::Continue(()) };
                 let [FunctionArg::Unnamed(FunctionArgExpr::Expr(condition))] = list.args.as_slice() else {
