@@ -1,5 +1,6 @@
-//! Query time over a large lake, whole versus bounded in time, to show what
-//! pruning from the commit log saves.
+//! CloudTrail Lake-style queries (`tests/lake/samples.sql`) over a large
+//! lake through an event data store, whole versus bounded in time, to show
+//! what pruning from the commit log saves.
 //!
 //! `cargo bench --bench query` generates (once, cached under the system temp
 //! directory) TARN_BENCH_EVENTS CloudTrail events (default 10,000,000) spread
@@ -53,22 +54,24 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let sql = tarn::sql::Sql::open(&lake, &registry).unwrap();
-    let day = "eventtime >= '2026-11-20 00:00:00' and eventtime < '2026-11-21 00:00:00'";
-    let queries = [
-        ("events by name", "select eventname, count(*) from aws_cloudtrail {where} group by 1 order by 2 desc limit 10"),
-        (
-            "console logins without MFA",
-            "select useridentity.arn, sourceipaddress, count(*) from aws_cloudtrail where eventname = 'ConsoleLogin' and useridentity.sessioncontext.attributes.mfaauthenticated = false {and} group by 1, 2 order by 3 desc limit 10",
-        ),
-        (
-            "top error codes",
-            "select errorcode, count(*) from aws_cloudtrail where errorcode is not null {and} group by 1 order by 2 desc limit 10",
-        ),
-    ];
-    for (name, template) in queries {
-        let whole = template.replace("{where}", "").replace("{and}", "");
-        let bounded = template.replace("{where}", &format!("where {day}")).replace("{and}", &format!("and {day}"));
+    let store = tarn::eds::EventDataStore {
+        id: "5e2676f8-9fce-46ef-8142-3e36a94e6691".to_string(),
+        arn: None,
+        name: "trail".to_string(),
+        category: tarn::eds::Category::Management,
+        tables: vec!["aws_cloudtrail".to_string()],
+        retention_days: 3653,
+        billing_mode: tarn::eds::BillingMode::Extendable,
+        termination_protection: true,
+        created: String::new(),
+        from_config: true,
+    };
+    let sql = runtime.block_on(tarn::sql::Sql::open(&lake, &registry, std::slice::from_ref(&store))).unwrap();
+    let day = "eventTime >= '2026-11-20 00:00:00' AND eventTime < '2026-11-21 00:00:00'";
+    for (name, template) in samples() {
+        let template = template.replace("<EDS ID>", &store.id);
+        let whole = template.replace("{TIME}", "1 = 1");
+        let bounded = template.replace("{TIME}", day);
         let time = |query: &str| -> Duration {
             (0..3)
                 .map(|_| {
@@ -87,4 +90,16 @@ fn main() {
             all.as_secs_f64() / one_day.as_secs_f64()
         );
     }
+}
+
+/// The Lake-style sample queries of `tests/lake/samples.sql`, by name.
+fn samples() -> Vec<(String, String)> {
+    include_str!("../tests/lake/samples.sql")
+        .split("-- name: ")
+        .skip(1)
+        .map(|part| {
+            let (name, query) = part.split_once('\n').unwrap();
+            (name.trim().to_string(), query.trim().to_string())
+        })
+        .collect()
 }

@@ -148,7 +148,12 @@ mod tests {
     #[test]
     fn an_unknown_key_is_an_error() {
         let error = Config::parse("lake_dir: x\n", Path::new(".")).unwrap_err();
-        assert!(error.starts_with("unknown field `lake_dir`, expected one of `lake`, `schema_dirs`, `sources`, `event_data_stores`, `apply_retention`"), "{error}");
+        assert!(
+            error.starts_with(
+                "unknown field `lake_dir`, expected one of `lake`, `schema_dirs`, `sources`, `event_data_stores`, `apply_retention`"
+            ),
+            "{error}"
+        );
     }
 
     #[test]

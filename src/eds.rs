@@ -28,6 +28,7 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 366;
 
 /// What a store holds, which decides the columns it shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[value(rename_all = "PascalCase")]
 pub enum Category {
     /// CloudTrail management events (the CloudTrail Lake schema).
     Management,
@@ -159,8 +160,7 @@ pub fn parse_id(text: &str) -> Option<String> {
 /// True for `8-4-4-4-12` hex digits.
 pub fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+    groups.len() == 5 && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// A new random (version 4) UUID.

@@ -250,7 +250,8 @@ enum EdsCommand {
         /// 3 to 128 letters, digits, '.', '_' or '-'.
         #[arg(long)]
         name: String,
-        #[arg(long, value_enum)]
+        /// Management or Data (the CloudTrail columns), or ActivityAuditLog (Lake's integration columns).
+        #[arg(long, value_enum, ignore_case = true)]
         category: tarn::eds::Category,
         /// A lake table the store shows (repeat for several).
         #[arg(long = "table", required = true)]
@@ -562,9 +563,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("no sources in the config; add them under `sources:` in tarn.yml (see the README), or use `tarn pull`");
             }
             let lake = Lake::open(&config.lake)?;
+            if config.apply_retention {
+                let stores: Vec<_> = catalog(&config, &lake)?.stores().cloned().collect();
+                apply_retention(&lake, &stores)?;
+                if !once {
+                    let lake = lake.clone();
+                    std::thread::spawn(move || {
+                        loop {
+                            std::thread::sleep(std::time::Duration::from_secs(3600));
+                            if let Err(e) = apply_retention(&lake, &stores) {
+                                eprintln!("warning: retention: {e}");
+                            }
+                        }
+                    });
+                }
+            }
             run_sources(&lake, &registry, config.sources.into_iter().collect(), once)
         }
     }
+}
+
+/// Applies the stores' retention now (for `tarn run` with `apply_retention: true`).
+fn apply_retention(lake: &Lake, stores: &[tarn::eds::EventDataStore]) -> Result<()> {
+    let report = tarn::lake::retention::apply(lake, stores, tarn::now_micros(), false)?;
+    for line in report.lines() {
+        eprintln!("retention: {line}");
+    }
+    Ok(())
 }
 
 /// Exit code of a `--once` run in which a source raised a drop-off alarm.
@@ -720,7 +745,8 @@ fn eds(config: &Config, registry: &Registry, command: EdsCommand) -> Result<Exit
             known_tables(&tables)?;
             let (id, arn) = match id {
                 Some(given) => {
-                    let id = tarn::eds::parse_id(&given).ok_or_else(|| anyhow!("--id '{given}' is neither a UUID nor an event data store ARN"))?;
+                    let id = tarn::eds::parse_id(&given)
+                        .ok_or_else(|| anyhow!("--id '{given}' is neither a UUID nor an event data store ARN"))?;
                     (id, given.starts_with("arn:").then_some(given))
                 }
                 None => (tarn::eds::new_id(), None),
@@ -788,14 +814,22 @@ fn demo(config: &Config, registry: &Registry, sample: &std::path::Path) -> Resul
     }
     let runtime = runtime()?;
     let session = open_session(config, &lake, registry, &runtime)?;
-    let queries = [
+    let mut queries: Vec<String> = [
         "select eventsource, eventname, count(*) as events from aws_cloudtrail group by 1, 2 order by 3 desc limit 8",
         "select useridentity.arn as who, sourceipaddress, errorcode, count(*) as denied from aws_cloudtrail where errorcode like '%AccessDenied%' or errorcode like '%Unauthorized%' group by 1, 2, 3 order by 4 desc limit 5",
         "select eventtime, useridentity.username as username, sourceipaddress from aws_cloudtrail where eventname = 'ConsoleLogin' and useridentity.sessioncontext.attributes.mfaauthenticated = false order by eventtime limit 5",
         "select event, count(*) as events, count(distinct userid) as users from snyk_groupaudit group by 1 order by 2 desc limit 6",
-    ];
+    ]
+    .map(str::to_string)
+    .to_vec();
+    if let Some(store) = catalog(config, &lake)?.stores().find(|s| s.category.is_cloudtrail()) {
+        queries.push(format!(
+            "SELECT eventName, errorCode, COUNT(*) FROM {} WHERE eventTime > '2026-11-17 00:00:00' AND errorCode IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5 -- CloudTrail Lake SQL through the event data store '{}' (tarn eds list)",
+            store.id, store.name
+        ));
+    }
     println!("3. Querying (try your own: tarn query \"...\" or the shell: tarn sql)");
-    for query in queries {
+    for query in &queries {
         println!("\n> {query}");
         let (schema, batches) = runtime.block_on(session.query(query))?;
         tarn::sql::write_results(&mut std::io::stdout().lock(), Format::Table, &schema, &batches)?;

@@ -79,7 +79,8 @@ fn parse(path: &Path) -> Vec<Record> {
                 i += 1;
             }
             let rowsort = spec.split_whitespace().any(|w| w == "rowsort");
-            let columns = spec.split_whitespace().find_map(|w| w.strip_prefix("columns:")).map(|c| c.split(',').map(str::to_string).collect());
+            let columns =
+                spec.split_whitespace().find_map(|w| w.strip_prefix("columns:")).map(|c| c.split(',').map(str::to_string).collect());
             records.push(Record::Query { line: start, sql, rowsort, columns, expected });
         } else {
             panic!("{}:{start}: expected `query`, `statement error` or `query error`, found {line}", path.display());
@@ -152,13 +153,19 @@ fn sqllogictest_files() {
                             expected.sort();
                         }
                         if actual != expected {
-                            failures.push(format!("{name}:{line}\n{query}\nexpected:\n{}\nactual:\n{}", expected.join("\n"), actual.join("\n")));
+                            failures.push(format!(
+                                "{name}:{line}\n{query}\nexpected:\n{}\nactual:\n{}",
+                                expected.join("\n"),
+                                actual.join("\n")
+                            ));
                         }
                     }
                     Err(e) => failures.push(format!("{name}:{line}\n{query}\nfailed: {e}")),
                 },
                 Record::Error { line, sql: query, message } => match runtime.block_on(sql.query(&query)) {
-                    Ok(result) => failures.push(format!("{name}:{line}\n{query}\nshould fail with '{message}', returned {:?}", render(result))),
+                    Ok(result) => {
+                        failures.push(format!("{name}:{line}\n{query}\nshould fail with '{message}', returned {:?}", render(result)))
+                    }
                     Err(e) if !e.to_string().contains(&message) => {
                         failures.push(format!("{name}:{line}\n{query}\nshould fail with '{message}', failed with: {e}"))
                     }

@@ -17,8 +17,8 @@
 
 use crate::eds::{EventDataStore, describe, is_uuid, parse_id};
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, Expr, Subscript, Value, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Query, SelectItem, SetExpr, Statement, VisitMut,
-    VisitorMut,
+    AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Query, SelectItem, SetExpr, Statement,
+    Subscript, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -110,7 +110,8 @@ fn store_id_at(text: &str) -> Option<(String, usize)> {
 fn mentions_store(sql: &str) -> bool {
     sql.char_indices().any(|(i, _)| {
         let before = sql[..i].chars().next_back();
-        !before.is_some_and(|c| c.is_alphanumeric() || c == '_') && (sql[i..].get(..36).is_some_and(is_uuid) || sql[i..].starts_with("arn:"))
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            && (sql[i..].get(..36).is_some_and(is_uuid) || sql[i..].starts_with("arn:"))
     })
 }
 
@@ -141,7 +142,8 @@ fn expand_macro(kind: Macro, text: &str, on_store: bool) -> Result<Option<(Strin
     let (args, length) = macro_args(&text[open..]).ok_or_else(|| format!("{name}( is not closed"))?;
     let wanted = if kind == Macro::Since { 1 } else { 2 };
     if args.len() < wanted || args.len() > wanted + 1 {
-        let usage = if kind == Macro::Since { "p_occurs_since(1h[, column])" } else { "p_occurs_between('2024-01-01', '2024-01-02'[, column])" };
+        let usage =
+            if kind == Macro::Since { "p_occurs_since(1h[, column])" } else { "p_occurs_between('2024-01-01', '2024-01-02'[, column])" };
         return Err(format!("{name} takes {} argument(s): {usage}", wanted));
     }
     let column = match args.get(wanted) {
@@ -324,7 +326,10 @@ mod tests {
 
     #[test]
     fn bare_ids_and_arns_become_quoted_names_but_not_inside_strings() {
-        let sql = format!("SELECT '{ID}' FROM {} JOIN arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/{ID} b -- {ID}", ID.to_uppercase());
+        let sql = format!(
+            "SELECT '{ID}' FROM {} JOIN arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/{ID} b -- {ID}",
+            ID.to_uppercase()
+        );
         let expected = format!("SELECT '{ID}' FROM \"{ID}\" JOIN \"{ID}\" b -- {ID}");
         assert_eq!(rewrite_text(&sql, &[]).unwrap(), expected);
         let not_an_id = format!("SELECT x{ID} FROM t");

@@ -17,10 +17,10 @@ use crate::lake::{ALARMS_TABLE, Lake, LakeError, QUARANTINE_TABLE, alarms_schema
 use crate::schema::Registry;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::error::DataFusionError;
-use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::catalog::view::ViewTable;
 use datafusion::common::TableReference;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::logical_expr::LogicalPlan;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -196,7 +196,9 @@ fn unsupported_function(text: &str) -> Option<String> {
     let (name, rest) = rest.split_once('\'')?;
     let nearest = rest.split("Did you mean '").nth(1).and_then(|r| r.split_once('\'')).map(|(n, _)| n);
     Some(match nearest {
-        Some(nearest) => format!("function {name} is not supported; the nearest supported function is {nearest} (docs/sql.md lists them all)"),
+        Some(nearest) => {
+            format!("function {name} is not supported; the nearest supported function is {nearest} (docs/sql.md lists them all)")
+        }
         None => format!("function {name} is not supported (docs/sql.md lists the supported functions)"),
     })
 }

@@ -87,7 +87,10 @@ fn csv_field(text: &str) -> String {
 /// one result row a line; NULL stays JSON null.
 fn write_lake(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<(), ArrowError> {
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
-    writeln!(out, "{{\"QueryStatus\": \"FINISHED\", \"QueryStatistics\": {{\"ResultsCount\": {total}, \"TotalResultsCount\": {total}}}, \"QueryResultRows\": [")?;
+    writeln!(
+        out,
+        "{{\"QueryStatus\": \"FINISHED\", \"QueryStatistics\": {{\"ResultsCount\": {total}, \"TotalResultsCount\": {total}}}, \"QueryResultRows\": ["
+    )?;
     let mut first = true;
     for batch in batches {
         for row in 0..batch.num_rows() {
@@ -139,7 +142,8 @@ pub fn lake_value(column: &dyn Array, row: usize) -> Result<Option<String>, Arro
             format!("[{}]", members.join(", "))
         }
         _ => {
-            let options = FormatOptions::default().with_timestamp_tz_format(Some(TIMESTAMP_FORMAT)).with_timestamp_format(Some(TIMESTAMP_FORMAT));
+            let options =
+                FormatOptions::default().with_timestamp_tz_format(Some(TIMESTAMP_FORMAT)).with_timestamp_format(Some(TIMESTAMP_FORMAT));
             ArrayFormatter::try_new(column, &options)?.value(row).to_string()
         }
     }))

@@ -29,7 +29,7 @@ SELECT userIdentity.principalId, userIdentity.arn, eventSource, COUNT(*), count_
 FROM <EDS ID>
 WHERE {TIME}
 GROUP BY 1, 2, 3
-ORDER BY 4 DESC, 1, 3
+ORDER BY 4 DESC, 1, 3, 2
 LIMIT 10
 
 -- name: cross-account role assumptions
@@ -40,7 +40,7 @@ WHERE eventName = 'AssumeRole' AND eventSource = 'sts.amazonaws.com'
   AND split_part(element_at(requestParameters, 'roleArn'), ':', 5) <> recipientAccountId
   AND {TIME}
 GROUP BY 1, 2, 3
-ORDER BY assumptions DESC, rolearn
+ORDER BY assumptions DESC, rolearn, recipientAccountId
 LIMIT 10
 
 -- name: security group changes

@@ -30,7 +30,8 @@ pub fn parse_path(path: &str) -> Result<Vec<Step>, String> {
         } else if let Some(after) = rest.strip_prefix('[') {
             let end = after.find(']').ok_or_else(|| bad("a [ is not closed"))?;
             let inside = after[..end].trim();
-            let quoted = inside.len() >= 2 && (inside.starts_with('"') && inside.ends_with('"') || inside.starts_with('\'') && inside.ends_with('\''));
+            let quoted = inside.len() >= 2
+                && (inside.starts_with('"') && inside.ends_with('"') || inside.starts_with('\'') && inside.ends_with('\''));
             if quoted {
                 steps.push(Step::Key(inside[1..inside.len() - 1].to_string()));
             } else {

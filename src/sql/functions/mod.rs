@@ -81,11 +81,6 @@ const FUNCTIONS: &[(&str, Kind)] = &[
     ("to_iso8601", Kind::ToIso8601),
 ];
 
-/// Names of the scalar functions tarn adds (for the reference page's test).
-pub fn names() -> impl Iterator<Item = &'static str> {
-    FUNCTIONS.iter().map(|(name, _)| *name)
-}
-
 /// Registers tarn's functions in `ctx`.
 pub fn register(ctx: &SessionContext) {
     for (name, kind) in FUNCTIONS {
@@ -249,9 +244,9 @@ impl Trino {
                 let texts = strings(&args[0]).iter().zip(indexes);
                 Arc::new(texts.map(|(text, index)| json::array_get(&parse_json(text)?, index?)).collect::<StringArray>())
             }
-            Kind::JsonArrayLength => Arc::new(
-                strings(&args[0]).iter().map(|text| parse_json(text)?.as_array().map(|a| a.len() as i64)).collect::<Int64Array>(),
-            ),
+            Kind::JsonArrayLength => {
+                Arc::new(strings(&args[0]).iter().map(|text| parse_json(text)?.as_array().map(|a| a.len() as i64)).collect::<Int64Array>())
+            }
             Kind::JsonArrayContains => {
                 let mut out = Vec::with_capacity(args[0].len());
                 for (row, text) in strings(&args[0]).iter().enumerate() {
@@ -403,7 +398,9 @@ fn element_at(container: &ArrayRef, key: &ArrayRef) -> Result<ArrayRef> {
                             let position = if i > 0 { i - 1 } else { items.len() as i64 + i };
                             items.get(usize::try_from(position).ok()?)
                         }
-                        (DataType::Utf8, Value::Object(members)) => members.get(strings(key).is_valid(row).then(|| strings(key).value(row))?),
+                        (DataType::Utf8, Value::Object(members)) => {
+                            members.get(strings(key).is_valid(row).then(|| strings(key).value(row))?)
+                        }
                         _ => None,
                     }?;
                     (!found.is_null()).then(|| json::string_or_json(found))
@@ -435,4 +432,15 @@ fn to_string_map(texts: &StringArray) -> Result<ArrayRef> {
         }
     }
     Ok(Arc::new(builder.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_reference_page_lists_every_function() {
+        let page = include_str!("../../../docs/sql.md");
+        for name in super::FUNCTIONS.iter().map(|(name, _)| *name).chain(["arbitrary", "count_if"]) {
+            assert!(page.contains(&format!("`{name}")) || page.contains(&format!("{name}`")), "docs/sql.md does not list {name}");
+        }
+    }
 }

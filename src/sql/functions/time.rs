@@ -157,7 +157,8 @@ pub fn parse_iso8601(text: &str) -> Result<i64, String> {
 
 /// `from_iso8601_date`: days since the epoch.
 pub fn parse_iso8601_date(text: &str) -> Result<i32, String> {
-    let date = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| format!("'{text}' is not an ISO 8601 date (like 2023-01-22)"))?;
+    let date =
+        NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| format!("'{text}' is not an ISO 8601 date (like 2023-01-22)"))?;
     Ok((date - NaiveDate::from_ymd_opt(1970, 1, 1).expect("the epoch")).num_days() as i32)
 }
 
