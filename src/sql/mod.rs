@@ -1,5 +1,7 @@
 //! SQL over the lake with DataFusion: every lake table (and `quarantine`, `alarms`)
-//! registered from the commit log, read-only, with errors as one readable line.
+//! registered from the commit log, each event data store as a view named by
+//! its id, CloudTrail Lake's dialect and Trino functions on top; read-only,
+//! with errors as one readable line.
 
 mod dialect;
 mod functions;
