@@ -7,6 +7,10 @@
 //! over 30 days, ingests them (once, cached), then runs each query three
 //! times and reports the best: over the whole lake, and over one day of it.
 
+#[path = "../tests/lake/samples.rs"]
+mod lake_samples;
+
+use lake_samples::samples;
 use std::time::{Duration, Instant};
 
 const DAYS: u64 = 30;
@@ -56,15 +60,8 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let store = tarn::eds::EventDataStore {
         id: "5e2676f8-9fce-46ef-8142-3e36a94e6691".to_string(),
-        arn: None,
-        name: "trail".to_string(),
-        category: tarn::eds::Category::Management,
-        tables: vec!["aws_cloudtrail".to_string()],
         retention_days: 3653,
-        billing_mode: tarn::eds::BillingMode::Extendable,
-        termination_protection: true,
-        created: String::new(),
-        from_config: true,
+        ..tarn::eds::EventDataStore::new("trail", tarn::eds::Category::Management, &["aws_cloudtrail"])
     };
     let sql = runtime.block_on(tarn::sql::Sql::open(&lake, &registry, std::slice::from_ref(&store))).unwrap();
     let day = "eventTime >= '2026-11-20 00:00:00' AND eventTime < '2026-11-21 00:00:00'";
@@ -90,16 +87,4 @@ fn main() {
             all.as_secs_f64() / one_day.as_secs_f64()
         );
     }
-}
-
-/// The Lake-style sample queries of `tests/lake/samples.sql`, by name.
-fn samples() -> Vec<(String, String)> {
-    include_str!("../tests/lake/samples.sql")
-        .split("-- name: ")
-        .skip(1)
-        .map(|part| {
-            let (name, query) = part.split_once('\n').unwrap();
-            (name.trim().to_string(), query.trim().to_string())
-        })
-        .collect()
 }

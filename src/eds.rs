@@ -100,6 +100,23 @@ pub struct EventDataStore {
 }
 
 impl EventDataStore {
+    /// A store with Lake's defaults: a new id, 366 days of extendable
+    /// retention, termination protection on.
+    pub fn new(name: &str, category: Category, tables: &[&str]) -> EventDataStore {
+        EventDataStore {
+            id: new_id(),
+            arn: None,
+            name: name.to_string(),
+            category,
+            tables: tables.iter().map(|t| t.to_string()).collect(),
+            retention_days: DEFAULT_RETENTION_DAYS,
+            billing_mode: BillingMode::Extendable,
+            termination_protection: true,
+            created: String::new(),
+            from_config: false,
+        }
+    }
+
     /// The store's ARN: the one it was given, or a local one.
     pub fn arn(&self) -> String {
         self.arn.clone().unwrap_or_else(|| format!("arn:aws:cloudtrail:local:000000000000:eventdatastore/{}", self.id))
@@ -155,6 +172,13 @@ pub fn parse_id(text: &str) -> Option<String> {
         None => text,
     };
     is_uuid(uuid).then(|| uuid.to_ascii_lowercase())
+}
+
+/// An id given by a user (`--id`, `id:`): a UUID or an ARN. Returns the
+/// lower-case id, and the ARN if one was given (the store keeps showing it).
+pub fn parse_given_id(given: &str) -> Result<(String, Option<String>), String> {
+    let id = parse_id(given).ok_or_else(|| format!("id '{given}' is neither a UUID nor an event data store ARN"))?;
+    Ok((id, given.starts_with("arn:").then(|| given.to_string())))
 }
 
 /// True for `8-4-4-4-12` hex digits.
@@ -218,23 +242,18 @@ impl StoreConfig {
     /// The store this config entry names, checked.
     pub fn to_store(&self, name: &str) -> Result<EventDataStore, String> {
         let (id, arn) = match &self.id {
-            Some(given) => {
-                let id = parse_id(given).ok_or_else(|| format!("id '{given}' is neither a UUID nor an event data store ARN"))?;
-                (id, given.starts_with("arn:").then(|| given.clone()))
-            }
+            Some(given) => parse_given_id(given)?,
             None => (id_for_name(name), None),
         };
         let store = EventDataStore {
             id,
             arn,
-            name: name.to_string(),
-            category: self.category,
             tables: self.tables.clone(),
             retention_days: self.retention_days,
             billing_mode: self.billing_mode,
             termination_protection: self.termination_protection,
-            created: String::new(),
             from_config: true,
+            ..EventDataStore::new(name, self.category, &[])
         };
         store.check()?;
         Ok(store)
@@ -275,14 +294,14 @@ impl Catalog {
         let stored = if path.exists() {
             read_catalog(lake)?.stores
         } else if configured.is_empty() {
+            // Under the lock, so two first runs do not make two sets of defaults.
             let _lock = lake.lock()?;
-            match read_catalog(lake) {
-                Ok(file) if path.exists() => file.stores,
-                _ => {
-                    let defaults = default_stores();
-                    write_catalog(lake, &CatalogFile { stores: defaults.clone() })?;
-                    defaults
-                }
+            if path.exists() {
+                read_catalog(lake)?.stores
+            } else {
+                let defaults = default_stores();
+                write_catalog(lake, &CatalogFile { stores: defaults.clone() })?;
+                defaults
             }
         } else {
             Vec::new()
@@ -401,22 +420,9 @@ pub fn describe<'a>(stores: impl Iterator<Item = &'a EventDataStore>) -> String 
 /// The stores a new lake starts with.
 fn default_stores() -> Vec<EventDataStore> {
     let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let store = |name: &str, category, tables: &[&str]| EventDataStore {
-        id: new_id(),
-        arn: None,
-        name: name.to_string(),
-        category,
-        tables: tables.iter().map(|t| t.to_string()).collect(),
-        retention_days: DEFAULT_RETENTION_DAYS,
-        billing_mode: BillingMode::Extendable,
-        termination_protection: true,
-        created: created.clone(),
-        from_config: false,
-    };
-    vec![
-        store("cloudtrail", Category::Management, &["aws_cloudtrail"]),
-        store("snyk-audit", Category::ActivityAuditLog, &["snyk_orgaudit", "snyk_groupaudit"]),
-    ]
+    let cloudtrail = EventDataStore::new("cloudtrail", Category::Management, &["aws_cloudtrail"]);
+    let snyk = EventDataStore::new("snyk-audit", Category::ActivityAuditLog, &["snyk_orgaudit", "snyk_groupaudit"]);
+    [cloudtrail, snyk].map(|store| EventDataStore { created: created.clone(), ..store }).to_vec()
 }
 
 fn catalog_path(lake: &Lake) -> PathBuf {

@@ -744,24 +744,17 @@ fn eds(config: &Config, registry: &Registry, command: EdsCommand) -> Result<Exit
         EdsCommand::Create { name, category, tables, id, retention_days, billing_mode, termination_protection } => {
             known_tables(&tables)?;
             let (id, arn) = match id {
-                Some(given) => {
-                    let id = tarn::eds::parse_id(&given)
-                        .ok_or_else(|| anyhow!("--id '{given}' is neither a UUID nor an event data store ARN"))?;
-                    (id, given.starts_with("arn:").then_some(given))
-                }
+                Some(given) => tarn::eds::parse_given_id(&given).map_err(|e| anyhow!("--{e}"))?,
                 None => (tarn::eds::new_id(), None),
             };
+            let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
             let store = EventDataStore {
                 id,
                 arn,
-                name,
-                category,
-                tables,
                 retention_days,
                 billing_mode,
                 termination_protection,
-                created: String::new(),
-                from_config: false,
+                ..EventDataStore::new(&name, category, &tables)
             };
             let created = catalog.create(store)?;
             println!("created event data store {} ({})", created.name, created.id);

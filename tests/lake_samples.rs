@@ -5,6 +5,8 @@
 //! sample and over a six-hour window.
 
 mod common;
+#[path = "lake/samples.rs"]
+mod lake;
 
 use common::{Scratch, cloudtrail_records};
 use serde_json::Value;
@@ -212,17 +214,6 @@ fn lake_rows(output: &str) -> Vec<Row> {
         .collect()
 }
 
-fn samples() -> Vec<(String, String)> {
-    include_str!("lake/samples.sql")
-        .split("-- name: ")
-        .skip(1)
-        .map(|part| {
-            let (name, query) = part.split_once('\n').unwrap();
-            (name.trim().to_string(), query.trim().to_string())
-        })
-        .collect()
-}
-
 #[test]
 fn lake_sample_queries_return_what_the_data_says() {
     let scratch = Scratch::new("lake-samples");
@@ -243,7 +234,7 @@ fn lake_sample_queries_return_what_the_data_says() {
     let all: Vec<&Value> = records.iter().collect();
     let windowed: Vec<&Value> = records.iter().filter(in_window).collect();
     assert!(windowed.len() > 10_000 && windowed.len() < 20_000, "the window holds about half: {}", windowed.len());
-    let queries = samples();
+    let queries = lake::samples();
     assert_eq!(queries.len(), 8);
     for (name, template) in queries {
         let template = template.replace("<EDS ID>", STORE);

@@ -14,21 +14,10 @@
 //! that must fail with a message containing the text.
 
 use std::path::{Path, PathBuf};
-use tarn::eds::{BillingMode, Category, EventDataStore};
+use tarn::eds::{Category, EventDataStore};
 
 fn store(id: &str, name: &str, category: Category, tables: &[&str]) -> EventDataStore {
-    EventDataStore {
-        id: id.to_string(),
-        arn: None,
-        name: name.to_string(),
-        category,
-        tables: tables.iter().map(|t| t.to_string()).collect(),
-        retention_days: 366,
-        billing_mode: BillingMode::Extendable,
-        termination_protection: true,
-        created: String::new(),
-        from_config: true,
-    }
+    EventDataStore { id: id.to_string(), ..EventDataStore::new(name, category, tables) }
 }
 
 fn build_lake(dir: &Path) -> tarn::lake::Lake {

@@ -74,6 +74,9 @@ pub struct Sql {
     /// event data store's id and view schema.
     tables: Vec<(String, SchemaRef)>,
     stores: Vec<EventDataStore>,
+    /// Each store's id and the SQL of its view (planned again when the
+    /// tables under it change).
+    views: Vec<(String, String)>,
     /// The commit the registered tables show.
     commit: std::sync::atomic::AtomicU64,
 }
@@ -105,6 +108,12 @@ impl Sql {
             .iter()
             .map(|(name, schema, _)| (name.clone(), LakeTable::new(schema.clone(), PathBuf::new(), Vec::new(), Vec::new()).full_schema()))
             .collect();
+        let table_schemas: Vec<(String, SchemaRef)> = file_schemas.iter().map(|(n, s, _)| (n.clone(), s.clone())).collect();
+        let views = stores
+            .iter()
+            .map(|store| Ok((store.id.clone(), stores::view_sql(store, &table_schemas)?)))
+            .collect::<Result<_, String>>()
+            .map_err(SqlError)?;
         let ctx = SessionContext::new_with_config(config);
         functions::register(&ctx);
         let mut sql = Sql {
@@ -113,6 +122,7 @@ impl Sql {
             file_schemas,
             tables,
             stores: stores.to_vec(),
+            views,
             commit: std::sync::atomic::AtomicU64::new(u64::MAX),
         };
         sql.refresh().await?;
@@ -137,13 +147,11 @@ impl Sql {
             self.ctx.deregister_table(name.as_str())?;
             self.ctx.register_table(name.as_str(), provider)?;
         }
-        let table_schemas: Vec<(String, SchemaRef)> = self.file_schemas.iter().map(|(n, s, _)| (n.clone(), s.clone())).collect();
-        for store in &self.stores {
-            let sql = stores::view_sql(store, &table_schemas).map_err(SqlError)?;
-            let plan = self.ctx.state().create_logical_plan(&sql).await?;
-            let name = TableReference::bare(store.id.as_str());
+        for (id, sql) in &self.views {
+            let plan = self.ctx.state().create_logical_plan(sql).await?;
+            let name = TableReference::bare(id.as_str());
             self.ctx.deregister_table(name.clone())?;
-            self.ctx.register_table(name, Arc::new(ViewTable::new(plan, Some(sql))))?;
+            self.ctx.register_table(name, Arc::new(ViewTable::new(plan, Some(sql.clone()))))?;
         }
         self.commit.store(snapshot.last_commit, Ordering::SeqCst);
         Ok(())

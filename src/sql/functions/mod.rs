@@ -277,15 +277,14 @@ impl Trino {
             }
             Kind::DateAdd | Kind::DateDiff => {
                 let mut units = UnitCache::default();
+                let (unit_texts, ends) = (strings(&args[0]), args[2].as_primitive::<TimestampMicrosecondType>());
                 let mut out = Vec::with_capacity(args[0].len());
                 for row in 0..args[0].len() {
-                    let unit = strings(&args[0]);
-                    if unit.is_null(row) || args[1].is_null(row) || args[2].is_null(row) {
+                    if unit_texts.is_null(row) || args[1].is_null(row) || ends.is_null(row) {
                         out.push(None);
                         continue;
                     }
-                    let unit = units.get(unit.value(row))?;
-                    let end = args[2].as_primitive::<TimestampMicrosecondType>().value(row);
+                    let (unit, end) = (units.get(unit_texts.value(row))?, ends.value(row));
                     out.push(if self.kind == Kind::DateAdd {
                         time::add(unit, args[1].as_primitive::<Int64Type>().value(row), end)
                     } else {
