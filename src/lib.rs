@@ -2,8 +2,9 @@
 //!
 //! Records flow `sources` → `schema` (decode and check) → `lake` (Parquet
 //! partitions and the commit log) → `sql` (DataFusion). `ingest` ties one
-//! source run to one or more lake commits; `generate` writes realistic sample
-//! logs for demos, tests and benchmarks.
+//! source run to one or more lake commits; `rules` runs detections over the
+//! lake and their tests offline; `generate` writes realistic sample logs for
+//! demos, tests and benchmarks.
 
 pub mod config;
 pub mod duration;
@@ -11,6 +12,7 @@ pub mod eds;
 pub mod generate;
 pub mod ingest;
 pub mod lake;
+pub mod rules;
 pub mod schema;
 pub mod sources;
 pub mod sql;

@@ -20,6 +20,9 @@ pub struct FileEntry {
     /// Smallest and largest `p_event_time` in the file, microseconds.
     pub min_time: i64,
     pub max_time: i64,
+    /// The commit that added the file (known from the log, not stored).
+    #[serde(skip)]
+    pub commit: u64,
 }
 
 /// One commit line.
@@ -84,7 +87,8 @@ impl Snapshot {
         for removed in &commit.remove {
             self.files.remove(removed);
         }
-        for added in commit.add {
+        for mut added in commit.add {
+            added.commit = commit.id;
             self.files.insert(added.path.clone(), added);
         }
         self.inputs.extend(commit.inputs);

@@ -154,6 +154,7 @@ impl Transaction {
                 bytes: 0,
                 min_time: i64::MAX,
                 max_time: i64::MIN,
+                commit: 0,
             };
             self.open.insert(key.clone(), OpenFile { writer, staged, entry, last_use: 0 });
         }

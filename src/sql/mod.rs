@@ -1,4 +1,4 @@
-//! SQL over the lake with DataFusion: every lake table (and `quarantine`, `alarms`)
+//! SQL over the lake with DataFusion: every lake table (and `quarantine`, `alarms`, `alerts`)
 //! registered from the commit log, each event data store as a view named by
 //! its id, CloudTrail Lake's dialect and Trino functions on top; read-only,
 //! with errors as one readable line.
@@ -12,14 +12,19 @@ mod stores;
 mod table;
 
 pub use print::{Format, lake_value, write as write_results};
+pub use functions::parse_cidr;
 pub use table::{LakeTable, PARTITION_COLUMNS};
 
 use crate::eds::EventDataStore;
-use crate::lake::{ALARMS_TABLE, Lake, LakeError, QUARANTINE_TABLE, alarms_schema, quarantine_schema};
+use crate::lake::{ALARMS_TABLE, Lake, LakeError, QUARANTINE_TABLE, Snapshot, alarms_schema, quarantine_schema};
+use crate::rules::{ALERTS_TABLE, alerts_schema};
 use crate::schema::Registry;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
 use datafusion::catalog::view::ViewTable;
+use datafusion::common::ScalarValue;
+use datafusion::datasource::provider_as_source;
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
@@ -66,7 +71,7 @@ fn one_line(text: &str) -> String {
 /// sees what other processes committed since the previous query.
 pub struct Sql {
     ctx: SessionContext,
-    lake: Lake,
+    rows: Rows,
     /// Table name, file schema (without partition columns), columns whose
     /// filters prune files by event time.
     file_schemas: Vec<(String, SchemaRef, Vec<String>)>,
@@ -81,10 +86,50 @@ pub struct Sql {
     commit: std::sync::atomic::AtomicU64,
 }
 
+/// What a session's tables hold.
+enum Rows {
+    /// The lake as of its latest commit, at each query.
+    Latest(Lake),
+    /// Part of one snapshot of the lake, for a rule run.
+    Part { lake: Lake, snapshot: Snapshot, part: LakePart },
+    /// Rows given in memory, by table (a rule's tests).
+    Memory(Vec<(String, RecordBatch)>),
+}
+
+/// The rows of a snapshot a rule run reads: those of files added after a
+/// commit, whose `p_event_time` is `from` (microseconds) or later.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LakePart {
+    pub after_commit: u64,
+    pub from: i64,
+}
+
 impl Sql {
-    /// Registers every known log type's table, `quarantine`, `alarms`, and
-    /// each event data store as a view named by its id.
+    /// Registers every known log type's table, `quarantine`, `alarms`,
+    /// `alerts`, and each event data store as a view named by its id.
     pub async fn open(lake: &Lake, registry: &Registry, stores: &[EventDataStore]) -> Result<Sql, SqlError> {
+        Sql::open_rows(Rows::Latest(lake.clone()), registry, stores).await
+    }
+
+    /// Like [`Sql::open`], over part of one snapshot: the tables hold only
+    /// the rows `part` selects, whatever is committed meanwhile.
+    pub async fn open_part(
+        lake: &Lake,
+        snapshot: Snapshot,
+        part: LakePart,
+        registry: &Registry,
+        stores: &[EventDataStore],
+    ) -> Result<Sql, SqlError> {
+        Sql::open_rows(Rows::Part { lake: lake.clone(), snapshot, part }, registry, stores).await
+    }
+
+    /// Like [`Sql::open`], over rows held in memory instead of the lake
+    /// (each batch in its table's file schema); tables not given are empty.
+    pub async fn open_memory(rows: Vec<(String, RecordBatch)>, registry: &Registry, stores: &[EventDataStore]) -> Result<Sql, SqlError> {
+        Sql::open_rows(Rows::Memory(rows), registry, stores).await
+    }
+
+    async fn open_rows(rows: Rows, registry: &Registry, stores: &[EventDataStore]) -> Result<Sql, SqlError> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("tarn", "lake")
@@ -102,6 +147,7 @@ impl Sql {
             .chain([
                 (QUARANTINE_TABLE.to_string(), quarantine_schema(), vec![event_time()]),
                 (ALARMS_TABLE.to_string(), alarms_schema(), vec![event_time()]),
+                (ALERTS_TABLE.to_string(), alerts_schema(), vec![event_time()]),
             ])
             .collect();
         let tables = file_schemas
@@ -118,7 +164,7 @@ impl Sql {
         functions::register(&ctx);
         let mut sql = Sql {
             ctx,
-            lake: lake.clone(),
+            rows,
             file_schemas,
             tables,
             stores: stores.to_vec(),
@@ -137,13 +183,33 @@ impl Sql {
     /// lake has new commits.
     async fn refresh(&self) -> Result<(), SqlError> {
         use std::sync::atomic::Ordering;
-        let snapshot = self.lake.snapshot()?;
-        if self.commit.load(Ordering::SeqCst) == snapshot.last_commit {
+        let registered = self.commit.load(Ordering::SeqCst);
+        let latest;
+        let (snapshot, root, part) = match &self.rows {
+            Rows::Latest(lake) => {
+                latest = lake.snapshot()?;
+                (Some(&latest), lake.root(), None)
+            }
+            Rows::Part { lake, snapshot, part } => (Some(snapshot), lake.root(), Some(*part)),
+            Rows::Memory(_) => (None, std::path::Path::new(""), None),
+        };
+        let commit = snapshot.map_or(0, |s| s.last_commit);
+        if registered == commit {
             return Ok(());
         }
         for (name, schema, time_columns) in &self.file_schemas {
-            let files = snapshot.table_files(name).cloned().collect();
-            let provider = Arc::new(LakeTable::new(schema.clone(), self.lake.root().to_path_buf(), files, time_columns.clone()));
+            let provider: Arc<dyn TableProvider> = match snapshot {
+                Some(snapshot) => {
+                    let after = part.map_or(0, |p| p.after_commit);
+                    let files = snapshot.table_files(name).filter(|f| part.is_none() || f.commit > after).cloned().collect();
+                    Arc::new(LakeTable::new(schema.clone(), root.to_path_buf(), files, time_columns.clone()))
+                }
+                None => Arc::new(table::memory_table(schema.clone(), self.memory_rows(name))?),
+            };
+            let provider = match part {
+                Some(part) => time_window(name, provider, part.from)?,
+                None => provider,
+            };
             self.ctx.deregister_table(name.as_str())?;
             self.ctx.register_table(name.as_str(), provider)?;
         }
@@ -153,8 +219,15 @@ impl Sql {
             self.ctx.deregister_table(name.clone())?;
             self.ctx.register_table(name, Arc::new(ViewTable::new(plan, Some(sql.clone()))))?;
         }
-        self.commit.store(snapshot.last_commit, Ordering::SeqCst);
+        self.commit.store(commit, Ordering::SeqCst);
         Ok(())
+    }
+
+    fn memory_rows(&self, table: &str) -> Vec<RecordBatch> {
+        match &self.rows {
+            Rows::Memory(rows) => rows.iter().filter(|(name, _)| name == table).map(|(_, batch)| batch.clone()).collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// Tables and their schemas (for `\d` and completion).
@@ -198,6 +271,14 @@ impl Sql {
         }
         SqlError(unsupported_function(&text).unwrap_or(text))
     }
+}
+
+/// `provider` seen through a filter `p_event_time >= from`.
+fn time_window(name: &str, provider: Arc<dyn TableProvider>, from: i64) -> Result<Arc<dyn TableProvider>, DataFusionError> {
+    use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
+    let from = lit(ScalarValue::TimestampMicrosecond(Some(from), Some("UTC".into())));
+    let plan = LogicalPlanBuilder::scan(name, provider_as_source(provider), None)?.filter(col("p_event_time").gt_eq(from))?.build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
 /// DataFusion's `Invalid function 'x'. Did you mean 'y'?`, said as tarn says it.

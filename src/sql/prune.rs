@@ -148,6 +148,7 @@ mod tests {
             bytes: 1,
             min_time: hour * HOUR + 60_000_000,
             max_time: hour * HOUR + 3_000_000_000,
+            commit: 0,
         }
     }
 

@@ -16,7 +16,9 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
-use datafusion::error::Result;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::MemTable;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
@@ -105,4 +107,25 @@ impl TableProvider for LakeTable {
             .build();
         format.create_physical_plan(state, config).await
     }
+}
+
+/// A table of rows held in memory, with the same columns as a [`LakeTable`]
+/// of `file_schema`: the partition columns are worked out from `p_event_time`.
+pub fn memory_table(file_schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<MemTable> {
+    use datafusion::arrow::array::{Array, ArrayRef, Int32Array, TimestampMicrosecondArray};
+    let schema = LakeTable::new(file_schema, PathBuf::new(), Vec::new(), Vec::new()).full_schema();
+    let mut full = Vec::new();
+    for batch in batches {
+        let times = batch
+            .column_by_name("p_event_time")
+            .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+            .ok_or_else(|| DataFusionError::Internal("a lake row has a p_event_time".into()))?;
+        let partitions: Vec<[i32; 4]> = (0..times.len()).map(|i| crate::lake::partition_dir("", times.value(i)).1).collect();
+        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        for part in 0..PARTITION_COLUMNS.len() {
+            columns.push(Arc::new(partitions.iter().map(|p| p[part]).collect::<Int32Array>()));
+        }
+        full.push(RecordBatch::try_new(schema.clone(), columns)?);
+    }
+    MemTable::try_new(schema, vec![full])
 }

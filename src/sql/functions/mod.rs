@@ -42,6 +42,7 @@ enum Kind {
     FromUnixtime,
     ToUnixtime,
     ToIso8601,
+    IpInCidr,
 }
 
 /// Every scalar function tarn adds, by name.
@@ -79,6 +80,7 @@ const FUNCTIONS: &[(&str, Kind)] = &[
     ("from_unixtime", Kind::FromUnixtime),
     ("to_unixtime", Kind::ToUnixtime),
     ("to_iso8601", Kind::ToIso8601),
+    ("ip_in_cidr", Kind::IpInCidr),
 ];
 
 /// Registers tarn's functions in `ctx`.
@@ -124,7 +126,7 @@ impl ScalarUDFImpl for Trino {
         let arity = match self.kind {
             Kind::DateAdd | Kind::DateDiff => 3,
             Kind::ElementAt | Kind::Contains | Kind::JsonExtractScalar | Kind::JsonExtract | Kind::JsonArrayGet => 2,
-            Kind::JsonArrayContains | Kind::JsonSize => 2,
+            Kind::JsonArrayContains | Kind::JsonSize | Kind::IpInCidr => 2,
             _ => 1,
         };
         if types.len() != arity {
@@ -147,7 +149,7 @@ impl ScalarUDFImpl for Trino {
                 other => return plan_err!("contains takes an array (or a string), not {other}"),
             },
             Kind::ToStringMap | Kind::JsonArrayLength | Kind::JsonParse | Kind::FromIso8601Timestamp | Kind::FromIso8601Date => vec![Utf8],
-            Kind::JsonExtractScalar | Kind::JsonExtract | Kind::JsonSize => vec![Utf8, Utf8],
+            Kind::JsonExtractScalar | Kind::JsonExtract | Kind::JsonSize | Kind::IpInCidr => vec![Utf8, Utf8],
             Kind::JsonArrayGet => vec![Utf8, Int64],
             Kind::JsonArrayContains => {
                 let needle = match &types[1] {
@@ -175,7 +177,7 @@ impl ScalarUDFImpl for Trino {
                 DataType::List(f) => f.data_type().clone(),
                 _ => DataType::Utf8,
             },
-            Kind::Contains | Kind::JsonArrayContains => DataType::Boolean,
+            Kind::Contains | Kind::JsonArrayContains | Kind::IpInCidr => DataType::Boolean,
             Kind::ToStringMap => string_map_type(),
             Kind::JsonExtractScalar | Kind::JsonExtract | Kind::JsonArrayGet | Kind::JsonParse | Kind::ToIso8601 => DataType::Utf8,
             Kind::JsonArrayLength | Kind::JsonSize | Kind::DateDiff | Kind::Field(_) => DataType::Int64,
@@ -200,6 +202,29 @@ impl ScalarUDFImpl for Trino {
         }
         Ok(ColumnarValue::Array(result))
     }
+}
+
+/// A CIDR range (`10.0.0.0/8`, `2001:db8::/32`; a bare address is a /32 or
+/// /128) as its network address and prefix length.
+pub fn parse_cidr(text: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (address, bits) = match text.trim().split_once('/') {
+        Some((address, bits)) => (address.parse::<std::net::IpAddr>().ok()?, Some(bits.parse::<u8>().ok()?)),
+        None => (text.trim().parse().ok()?, None),
+    };
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    let bits = bits.unwrap_or(max);
+    (bits <= max).then_some((address, bits))
+}
+
+/// Whether `ip` is in the range; an IPv4 address is never in an IPv6 range.
+fn ip_in_cidr(ip: std::net::IpAddr, (network, bits): (std::net::IpAddr, u8)) -> Option<bool> {
+    use std::net::IpAddr::{V4, V6};
+    let prefix = |a: u128, b: u128, width: u32| bits == 0 || (a ^ b) >> (width - bits as u32) == 0;
+    Some(match (ip, network) {
+        (V4(a), V4(b)) => prefix(u32::from(a) as u128, u32::from(b) as u128, 32),
+        (V6(a), V6(b)) => prefix(u128::from(a), u128::from(b), 128),
+        _ => false,
+    })
 }
 
 /// JSON text, parsed; NULL for SQL NULL and for text that is not JSON.
@@ -294,6 +319,10 @@ impl Trino {
                 if self.kind == Kind::DateAdd { timestamps(out.into_iter()) } else { Arc::new(Int64Array::from(out)) }
             }
             Kind::Field(field) => Arc::new(times(&args[0]).map(|t| field.of(t?)).collect::<Int64Array>()),
+            Kind::IpInCidr => {
+                let pairs = strings(&args[0]).iter().zip(strings(&args[1]));
+                Arc::new(pairs.map(|(ip, cidr)| ip_in_cidr(ip?.parse().ok()?, parse_cidr(cidr?)?)).collect::<BooleanArray>())
+            }
             Kind::FromIso8601Timestamp => {
                 let values = strings(&args[0]).iter().map(|text| text.map(time::parse_iso8601).transpose());
                 let values = values.collect::<std::result::Result<Vec<_>, String>>();

@@ -1,0 +1,332 @@
+//! tarn's rule format: Panther's rule YAML (`RuleID`, `LogTypes`, `Severity`,
+//! `DedupPeriodMinutes`, `Threshold`, `Tests`, ...) with the detection as a
+//! Panther simple-detection match expression (`Detection`) or as SQL
+//! (`Query`), plus `DedupKey`. Python rules (`Filename`) are not run.
+
+use super::predicate::{Predicate, Test, like_escape};
+use super::{Rule, RuleError, RuleFormat, RuleTest, Severity, invalid};
+use crate::schema::Registry;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    #[serde(rename = "AnalysisType")]
+    analysis_type: Option<String>,
+    #[serde(rename = "Filename")]
+    filename: Option<String>,
+    #[serde(rename = "RuleID")]
+    rule_id: String,
+    #[serde(rename = "DisplayName")]
+    display_name: Option<String>,
+    #[serde(rename = "Description", default)]
+    description: String,
+    #[serde(rename = "Severity")]
+    severity: String,
+    #[serde(rename = "Enabled", default = "enabled")]
+    enabled: bool,
+    #[serde(rename = "LogTypes", default)]
+    log_types: Vec<String>,
+    #[serde(rename = "Detection")]
+    detection: Option<Vec<serde_yaml::Value>>,
+    #[serde(rename = "Query")]
+    query: Option<String>,
+    #[serde(rename = "DedupPeriodMinutes", default = "dedup_minutes")]
+    dedup_minutes: i64,
+    #[serde(rename = "DedupKey", default)]
+    dedup_key: Vec<String>,
+    #[serde(rename = "Threshold", default = "threshold")]
+    threshold: u64,
+    #[serde(rename = "AlertTitle")]
+    alert_title: Option<String>,
+    #[serde(rename = "Reference", default)]
+    reference: References,
+    #[serde(rename = "Runbook")]
+    runbook: Option<String>,
+    #[serde(rename = "Tags", default)]
+    tags: Vec<String>,
+    #[serde(rename = "Reports", default)]
+    reports: BTreeMap<String, Vec<String>>,
+    #[serde(rename = "Tests", default)]
+    tests: Vec<TestFile>,
+}
+
+fn enabled() -> bool {
+    true
+}
+fn dedup_minutes() -> i64 {
+    60
+}
+fn threshold() -> u64 {
+    1
+}
+
+/// `Reference: url` or a list of them.
+#[derive(Deserialize, Default)]
+#[serde(untagged)]
+enum References {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+/// A test as written: Panther's `Name`, `ExpectedResult`, `Log`; or `Logs`
+/// for several records, and `LogType` when the rule has several.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TestFile {
+    #[serde(rename = "Name", alias = "name")]
+    name: String,
+    #[serde(rename = "ExpectedResult", alias = "expected_result")]
+    expected: bool,
+    #[serde(rename = "LogType", alias = "log_type")]
+    log_type: Option<String>,
+    #[serde(rename = "Log", alias = "log")]
+    log: Option<Value>,
+    #[serde(rename = "Logs", alias = "logs")]
+    logs: Option<Vec<Value>>,
+}
+
+pub(super) fn parse(file: &Path, text: &str, registry: &Registry) -> Result<Rule, RuleError> {
+    let raw: RuleFile = serde_yaml::from_str(text).map_err(|e| invalid(file, yaml_error(e)))?;
+    let fail = |message: String| invalid(file, message);
+    if raw.filename.is_some() {
+        return Err(fail("Filename: Python rules are not run by tarn; write the detection as `Detection` (a match expression) or `Query` (SQL)".into()));
+    }
+    if let Some(kind) = &raw.analysis_type
+        && !matches!(kind.as_str(), "rule" | "scheduled_rule")
+    {
+        return Err(fail(format!("AnalysisType: {kind} is not a rule; expected rule or scheduled_rule")));
+    }
+    if raw.rule_id.trim().is_empty() || raw.rule_id.chars().any(char::is_whitespace) {
+        return Err(fail(format!("RuleID: {:?} is not an id; expected a name without spaces, like AWS.CloudTrail.RootActivity", raw.rule_id)));
+    }
+    let severity = Severity::parse(&raw.severity)
+        .ok_or_else(|| fail(format!("Severity: {} is not a severity; expected one of {}", raw.severity, Severity::NAMES)))?;
+    let log_types = check_log_types(&raw.log_types, registry).map_err(fail)?;
+    if raw.dedup_minutes < 1 {
+        return Err(fail(format!("DedupPeriodMinutes: {} is not a period; expected whole minutes, 1 or more", raw.dedup_minutes)));
+    }
+    if raw.threshold < 1 {
+        return Err(fail("Threshold: 0 would alert without events; expected 1 or more".into()));
+    }
+    let queries = match (&raw.detection, &raw.query) {
+        (Some(detection), None) => {
+            let predicate = Predicate::All(
+                detection.iter().enumerate().map(|(i, item)| expression(item, &format!("Detection[{i}]"))).collect::<Result<_, _>>().map_err(fail)?,
+            );
+            match_queries(&predicate, &log_types, registry).map_err(|e| fail(format!("Detection: {e}")))?
+        }
+        (None, Some(query)) => {
+            let start = query.trim_start().to_lowercase();
+            if !(start.starts_with("select") || start.starts_with("with")) {
+                return Err(fail("Query: expected a SELECT (or WITH … SELECT) returning the matching rows".into()));
+            }
+            vec![query.trim().trim_end_matches(';').to_string()]
+        }
+        _ => return Err(fail("Detection or Query: a rule has exactly one; expected a match expression (Detection) or a SELECT (Query)".into())),
+    };
+    let tests = tests(raw.tests, &log_types).map_err(fail)?;
+    let mut references = match raw.reference {
+        References::None => Vec::new(),
+        References::One(r) => vec![r],
+        References::Many(r) => r,
+    };
+    references.extend(raw.runbook.map(|r| format!("runbook: {r}")));
+    let mut tags = raw.tags;
+    let mut mitre = Vec::new();
+    for (framework, ids) in raw.reports {
+        if framework == "MITRE ATT&CK" {
+            mitre.extend(ids);
+        } else {
+            tags.extend(ids.into_iter().map(|id| format!("{framework}:{id}")));
+        }
+    }
+    Ok(Rule {
+        file: file.to_path_buf(),
+        format: RuleFormat::Tarn,
+        title: raw.display_name.unwrap_or_else(|| raw.rule_id.clone()),
+        id: raw.rule_id,
+        description: raw.description,
+        severity,
+        enabled: raw.enabled,
+        log_types,
+        queries,
+        dedup_minutes: raw.dedup_minutes,
+        dedup_key: raw.dedup_key,
+        threshold: raw.threshold,
+        alert_title: raw.alert_title,
+        references,
+        tags,
+        mitre,
+        tests,
+    })
+}
+
+/// serde_yaml's message, which names the key (`Tests[0].Name: …`) and the line.
+fn yaml_error(error: serde_yaml::Error) -> String {
+    let text = error.to_string();
+    match text.strip_prefix(".: ") {
+        Some(rest) => rest.to_string(),
+        None => text,
+    }
+}
+
+pub(super) fn check_log_types(log_types: &[String], registry: &Registry) -> Result<Vec<String>, String> {
+    if log_types.is_empty() {
+        return Err("LogTypes: a rule needs at least one log type, like AWS.CloudTrail".into());
+    }
+    for name in log_types {
+        if registry.get(name).is_err() {
+            let known: Vec<&str> = registry.iter().map(|t| t.name.as_str()).collect();
+            return Err(format!("LogTypes: {name} is not a known log type; expected one of {}", known.join(", ")));
+        }
+    }
+    Ok(log_types.to_vec())
+}
+
+/// One SELECT per log type's table, with the predicate as its WHERE clause.
+pub(super) fn match_queries(predicate: &Predicate, log_types: &[String], registry: &Registry) -> Result<Vec<String>, String> {
+    log_types
+        .iter()
+        .map(|name| {
+            let log_type = registry.get(name).map_err(|e| e.to_string())?;
+            let filter = predicate.to_sql(&log_type.arrow_schema).map_err(|e| format!("{name}: {e}"))?;
+            Ok(format!("SELECT * FROM \"{}\" WHERE {filter}", log_type.table))
+        })
+        .collect()
+}
+
+pub(super) fn tests(raw: Vec<TestFile>, log_types: &[String]) -> Result<Vec<RuleTest>, String> {
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, test)| {
+            let at = format!("Tests[{i}] ({})", test.name);
+            let log_type = match (test.log_type, log_types) {
+                (Some(name), _) if log_types.contains(&name) => name,
+                (Some(name), _) => return Err(format!("{at}.LogType: {name} is not one of the rule's LogTypes ({})", log_types.join(", "))),
+                (None, [only]) => only.clone(),
+                (None, _) => return Err(format!("{at}.LogType: the rule has several log types; expected the one of this test's records")),
+            };
+            let records = match (test.log, test.logs) {
+                (Some(log), None) => vec![log],
+                (None, Some(logs)) if !logs.is_empty() => logs,
+                _ => return Err(format!("{at}: expected Log (one record) or Logs (a list of records), not both")),
+            };
+            let records = records
+                .into_iter()
+                .map(|record| match record {
+                    // A record pasted as JSON text.
+                    Value::String(text) => serde_json::from_str(&text).map_err(|e| format!("{at}.Log: the text is not JSON: {e}")),
+                    other => Ok(other),
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(RuleTest { name: test.name, expected: test.expected, log_type, records })
+        })
+        .collect()
+}
+
+/// One item of a `Detection` list.
+fn expression(item: &serde_yaml::Value, at: &str) -> Result<Predicate, String> {
+    let map = item.as_mapping().ok_or_else(|| format!("{at}: expected a mapping with Key/KeyPath and Condition, or Any/All/OnlyOne/None"))?;
+    let get = |key: &str| map.get(key);
+    for (group, make) in [("All", 0), ("Any", 1), ("OnlyOne", 2), ("None", 3)] {
+        if let Some(items) = get(group) {
+            let items = items.as_sequence().ok_or_else(|| format!("{at}.{group}: expected a list of match expressions"))?;
+            let parts: Vec<Predicate> =
+                items.iter().enumerate().map(|(i, item)| expression(item, &format!("{at}.{group}[{i}]"))).collect::<Result<_, _>>()?;
+            return Ok(match make {
+                0 => Predicate::All(parts),
+                1 => Predicate::Any(parts),
+                2 => Predicate::Count { parts, min: 1, max: Some(1) },
+                _ => Predicate::Not(Box::new(Predicate::Any(parts))),
+            });
+        }
+    }
+    for key in map.keys() {
+        let key = key.as_str().unwrap_or_default();
+        if !matches!(key, "Key" | "KeyPath" | "Condition" | "Value" | "Values") {
+            return Err(format!("{at}: unknown key {key}; expected Key or KeyPath, Condition, Value or Values (or Any, All, OnlyOne, None)"));
+        }
+    }
+    let path = match (get("Key").and_then(|k| k.as_str()), get("KeyPath").and_then(|k| k.as_str())) {
+        (Some(key), None) => key.to_string(),
+        (None, Some(path)) if path.contains('[') => return Err(format!("{at}.KeyPath: {path}: list indexes are not supported; use a Query")),
+        (None, Some(path)) => path.to_string(),
+        _ => return Err(format!("{at}: expected Key (a field) or KeyPath (a dotted path), one of them")),
+    };
+    let condition = get("Condition").and_then(|c| c.as_str()).ok_or_else(|| format!("{at}.Condition: missing; expected one of {CONDITIONS}"))?;
+    let value = || -> Result<Value, String> {
+        let value = get("Value").ok_or_else(|| format!("{at}.Value: {condition} needs a Value"))?;
+        serde_json::to_value(value).map_err(|e| format!("{at}.Value: {e}"))
+    };
+    let values = || -> Result<Vec<Value>, String> {
+        match (get("Values"), get("Value")) {
+            (Some(values), _) => match serde_json::to_value(values) {
+                Ok(Value::Array(items)) => Ok(items),
+                _ => Err(format!("{at}.Values: expected a list")),
+            },
+            (None, Some(_)) => Ok(vec![value()?]),
+            (None, None) => Err(format!("{at}.Values: {condition} needs Values (a list)")),
+        }
+    };
+    let text = |v: Value| -> Result<String, String> {
+        match v {
+            Value::String(s) => Ok(s),
+            Value::Number(n) => Ok(n.to_string()),
+            other => Err(format!("{at}.Value: {condition} needs text, not {other}")),
+        }
+    };
+    let field = |test: Test| Predicate::field(&path, test);
+    let like = |pattern: String| field(Test::Like { pattern, case_insensitive: false });
+    let not = |p: Predicate| Predicate::Not(Box::new(p));
+    let equals = |value: Value| field(Test::Equals { value, case_insensitive: false });
+    let compare = |op: &'static str| -> Result<Predicate, String> { Ok(field(Test::Compare { op, value: value()? })) };
+    let cidrs = || -> Result<Predicate, String> {
+        Ok(Predicate::Any(values()?.into_iter().map(|v| Ok(field(Test::InCidr(text(v)?)))).collect::<Result<_, String>>()?))
+    };
+    let private = || Predicate::Any(PRIVATE_RANGES.iter().map(|r| field(Test::InCidr(r.to_string()))).collect());
+    Ok(match condition {
+        "Equals" => equals(value()?),
+        "DoesNotEqual" => not(equals(value()?)),
+        "IsGreaterThan" => compare(">")?,
+        "IsGreaterThanOrEquals" => compare(">=")?,
+        "IsLessThan" => compare("<")?,
+        "IsLessThanOrEquals" => compare("<=")?,
+        "Contains" => like(format!("%{}%", like_escape(&text(value()?)?))),
+        "DoesNotContain" => not(like(format!("%{}%", like_escape(&text(value()?)?)))),
+        "StartsWith" => like(format!("{}%", like_escape(&text(value()?)?))),
+        "DoesNotStartWith" => not(like(format!("{}%", like_escape(&text(value()?)?)))),
+        "EndsWith" => like(format!("%{}", like_escape(&text(value()?)?))),
+        "DoesNotEndWith" => not(like(format!("%{}", like_escape(&text(value()?)?)))),
+        "IsIn" => Predicate::Any(values()?.into_iter().map(equals).collect()),
+        "IsNotIn" => not(Predicate::Any(values()?.into_iter().map(equals).collect())),
+        "IsNull" | "DoesNotExist" => field(Test::IsNull),
+        "IsNotNull" | "Exists" => not(field(Test::IsNull)),
+        "IsNullOrEmpty" => field(Test::NullOrEmpty),
+        "IsNotNullOrEmpty" => not(field(Test::NullOrEmpty)),
+        "IsIPAddressInCIDR" => cidrs()?,
+        "IsIPAddressNotInCIDR" => Predicate::All(vec![not(field(Test::IsNull)), not(cidrs()?)]),
+        "IsIPAddressPrivate" => private(),
+        "IsIPAddressPublic" => Predicate::All(vec![field(Test::InCidr("::/0".into())).or_v4(&path), not(private())]),
+        other => return Err(format!("{at}.Condition: {other} is not a condition; expected one of {CONDITIONS}")),
+    })
+}
+
+const CONDITIONS: &str = "Equals, DoesNotEqual, IsGreaterThan, IsGreaterThanOrEquals, IsLessThan, IsLessThanOrEquals, Contains, \
+DoesNotContain, StartsWith, DoesNotStartWith, EndsWith, DoesNotEndWith, IsIn, IsNotIn, IsNull, IsNotNull, IsNullOrEmpty, \
+IsNotNullOrEmpty, Exists, DoesNotExist, IsIPAddressInCIDR, IsIPAddressNotInCIDR, IsIPAddressPrivate, IsIPAddressPublic";
+
+/// RFC 1918, loopback, link-local and their IPv6 counterparts.
+const PRIVATE_RANGES: &[&str] = &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16", "fc00::/7", "fe80::/10", "::1/128"];
+
+impl Predicate {
+    /// "Is any IP address": an IPv6 range test, or the IPv4 one.
+    fn or_v4(self, path: &str) -> Predicate {
+        Predicate::Any(vec![self, Predicate::field(path, Test::InCidr("0.0.0.0/0".into()))])
+    }
+}

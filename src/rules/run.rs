@@ -1,0 +1,215 @@
+//! `tarn rules run`: rules over a time window of the lake, with Panther's
+//! dedup and threshold carried across runs.
+//!
+//! Each rule keeps its state in the lake as a checkpoint (`rule:<id>`): the
+//! last commit it judged, and its open dedup groups. A run reads only rows
+//! committed after that commit, so a scheduled job never judges a row twice
+//! however its windows overlap; the alert rows and the new state land in one
+//! commit, and a run that finds the state moved by another run commits
+//! nothing.
+//!
+//! Dedup follows Panther: matches with the same dedup key whose event times
+//! lie within the dedup period of the group's first event form one group;
+//! the group raises one alert once it holds `Threshold` matches, and later
+//! matches in the period are added to that alert (an `updated` row), never a
+//! second alert.
+
+use super::alert::{ALERTS_TABLE, AlertRow, alerts_batch};
+use super::matches::{Match, matches};
+use super::{Rule, RuleError};
+use crate::eds::EventDataStore;
+use crate::lake::{CommitOutcome, Lake};
+use crate::schema::Registry;
+use crate::sql::{LakePart, Sql};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// What one run did.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    /// Alert rows written (raised and updated).
+    pub alerts: Vec<AlertRow>,
+    /// Rules run, and enabled rules' matches judged for the first time.
+    pub rules_run: usize,
+    pub disabled: usize,
+    pub matches: usize,
+    /// Rules that failed (their state did not move).
+    pub errors: Vec<RuleError>,
+    pub commit: Option<u64>,
+}
+
+impl RunReport {
+    pub fn raised(&self) -> usize {
+        self.alerts.iter().filter(|a| a.kind == "raised").count()
+    }
+}
+
+/// A rule's state between runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuleState {
+    /// The last lake commit whose rows the rule judged.
+    pub commit: u64,
+    /// Open dedup groups by dedup key.
+    pub groups: BTreeMap<String, Group>,
+}
+
+/// Matches sharing a dedup key within one dedup period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub first: i64,
+    pub last: i64,
+    pub count: u64,
+    pub title: String,
+    /// Set once the group reached the threshold.
+    pub alert_id: Option<String>,
+    /// Row ids of matches not yet in an alert (below the threshold).
+    pub pending: Vec<String>,
+}
+
+fn state_key(rule: &Rule) -> String {
+    format!("rule:{}", rule.id)
+}
+
+/// Runs the enabled `rules` over rows with `p_event_time >= from` that each
+/// rule has not judged before, and commits alerts and states together.
+pub async fn run_rules(
+    lake: &Lake,
+    registry: &Registry,
+    stores: &[EventDataStore],
+    rules: &[Rule],
+    from: i64,
+    now: i64,
+) -> Result<RunReport, RuleError> {
+    let snapshot = lake.snapshot()?;
+    let mut report = RunReport::default();
+    let mut sessions: HashMap<u64, Sql> = HashMap::new();
+    let mut moves = Vec::new();
+    for rule in rules {
+        if !rule.enabled {
+            report.disabled += 1;
+            continue;
+        }
+        let key = state_key(rule);
+        let before = snapshot.checkpoints.get(&key).cloned();
+        let state: RuleState = match &before {
+            None => RuleState::default(),
+            Some(value) => match serde_json::from_value(value.clone()) {
+                Ok(state) => state,
+                Err(e) => {
+                    report.errors.push(rule_error(rule, format!("its saved state in the lake cannot be read ({e}); it was not run")));
+                    continue;
+                }
+            },
+        };
+        if !sessions.contains_key(&state.commit) {
+            let part = LakePart { after_commit: state.commit, from };
+            let sql = Sql::open_part(lake, snapshot.clone(), part, registry, stores).await.map_err(|e| rule_error(rule, e.0))?;
+            sessions.insert(state.commit, sql);
+        }
+        let found = match matches(&sessions[&state.commit], rule).await {
+            Ok(found) => found,
+            Err(e) => {
+                report.errors.push(rule_error(rule, e));
+                continue;
+            }
+        };
+        report.rules_run += 1;
+        report.matches += found.len();
+        let (mut state, alerts) = fold(rule, state, found, from, now);
+        state.commit = snapshot.last_commit;
+        report.alerts.extend(alerts);
+        moves.push((key, before, serde_json::to_value(&state).expect("a state serialises")));
+    }
+    let mut tx = lake.begin()?;
+    if !report.alerts.is_empty() {
+        let batch = alerts_batch(&report.alerts).map_err(|e| RuleError::Io(format!("cannot build the alert rows: {e}")))?;
+        tx.write(ALERTS_TABLE, &batch)?;
+    }
+    for (key, before, after) in moves {
+        if before.as_ref() != Some(&after) {
+            tx.checkpoint(&key, before, after);
+        }
+    }
+    match tx.commit("rules run", false)? {
+        CommitOutcome::Committed { id, .. } => report.commit = Some(id),
+        CommitOutcome::Empty => {}
+        CommitOutcome::AlreadyConsumed(keys) => {
+            return Err(RuleError::Io(format!(
+                "another rules run committed first for {}; nothing was written: run again",
+                keys.iter().map(|k| k.trim_start_matches("rule:")).collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    Ok(report)
+}
+
+fn rule_error(rule: &Rule, message: String) -> RuleError {
+    RuleError::Rule { rule: rule.id.clone(), message }
+}
+
+/// Adds one run's new matches to a rule's groups: returns the new state and
+/// the alert rows to write.
+pub fn fold(rule: &Rule, mut state: RuleState, mut found: Vec<Match>, from: i64, now: i64) -> (RuleState, Vec<AlertRow>) {
+    let period = rule.dedup_minutes * 60_000_000;
+    found.sort_by(|a, b| (a.time, &a.row_id).cmp(&(b.time, &b.row_id)));
+    let mut out = Vec::new();
+    let mut fresh: HashMap<String, Vec<String>> = HashMap::new();
+    for m in found {
+        let joins = state.groups.get(&m.dedup_key).is_some_and(|g| (m.time - g.first).abs() < period);
+        if !joins {
+            if let Some(mut old) = state.groups.remove(&m.dedup_key) {
+                let rows = fresh.remove(&m.dedup_key).unwrap_or_default();
+                settle(rule, &m.dedup_key, &mut old, rows, now, &mut out);
+            }
+            let group = Group { first: m.time, last: m.time, count: 0, title: m.title.clone(), alert_id: None, pending: Vec::new() };
+            state.groups.insert(m.dedup_key.clone(), group);
+        }
+        let group = state.groups.get_mut(&m.dedup_key).expect("inserted above");
+        group.count += 1;
+        group.first = group.first.min(m.time);
+        group.last = group.last.max(m.time);
+        fresh.entry(m.dedup_key).or_default().push(m.row_id);
+    }
+    let mut keys: Vec<String> = fresh.keys().cloned().collect();
+    keys.sort();
+    for key in keys {
+        let rows = fresh.remove(&key).unwrap_or_default();
+        let group = state.groups.get_mut(&key).expect("a group for each fresh key");
+        settle(rule, &key, group, rows, now, &mut out);
+    }
+    // No row the next runs judge (p_event_time >= from) can join these.
+    state.groups.retain(|_, g| g.first + period > from);
+    (state, out)
+}
+
+/// Raises the group's alert once it reaches the threshold, or adds the new
+/// rows to the alert it raised before.
+fn settle(rule: &Rule, key: &str, group: &mut Group, rows: Vec<String>, now: i64, out: &mut Vec<AlertRow>) {
+    if rows.is_empty() {
+        return;
+    }
+    let (kind, row_ids) = match &group.alert_id {
+        Some(_) => ("updated", rows),
+        None => {
+            group.pending.extend(rows);
+            if group.count < rule.threshold {
+                return;
+            }
+            group.alert_id = Some(format!("{:016x}", crate::unique_seed()));
+            ("raised", std::mem::take(&mut group.pending))
+        }
+    };
+    out.push(AlertRow {
+        alert_id: group.alert_id.clone().expect("set above"),
+        rule_id: rule.id.clone(),
+        severity: rule.severity.as_str().to_string(),
+        title: group.title.clone(),
+        dedup_key: key.to_string(),
+        kind,
+        first_seen: group.first,
+        last_seen: group.last,
+        count: group.count,
+        row_ids,
+        written_at: now,
+    });
+}

@@ -1,0 +1,387 @@
+//! Sigma rules (<https://sigmahq.io>) for `logsource: product: aws, service:
+//! cloudtrail`, compiled to the same predicate tree as tarn's match
+//! expressions. Search identifiers are maps (fields ANDed, list values ORed)
+//! or lists of maps (ORed); values match case-insensitively with `*`/`?`
+//! wildcards unless `cased`; modifiers `contains`, `startswith`, `endswith`,
+//! `all`, `re` (with `i`, `m`, `s`), `cidr`, `exists`, `cased`, `lt`, `lte`,
+//! `gt`, `gte`; conditions with `and`, `or`, `not`, parentheses, `1 of` /
+//! `all of` / `N of` a name, a `name*` pattern or `them`. Anything else
+//! (keywords, aggregations, `timeframe`, other log sources, other modifiers)
+//! fails the rule's load with the construct named.
+//!
+//! tarn reads two keys Sigma leaves to tools: `tests` (the same inline tests
+//! as tarn's format) and nothing else; `level` gives the severity (Medium when
+//! absent) and `attack.tNNNN` tags the MITRE ATT&CK ids.
+
+use super::panther::{TestFile, match_queries, tests};
+use super::predicate::{Predicate, Test};
+use super::{Rule, RuleError, RuleFormat, Severity, invalid};
+use crate::schema::Registry;
+use serde_json::Value;
+use serde_yaml::Value as Yaml;
+use std::path::Path;
+
+const LOG_TYPE: &str = "AWS.CloudTrail";
+
+pub(super) fn parse(file: &Path, value: &Yaml, registry: &Registry) -> Result<Rule, RuleError> {
+    let fail = |message: String| invalid(file, message);
+    let text = |key: &str| value.get(key).and_then(Yaml::as_str).map(str::to_string);
+    let list = |key: &str| -> Result<Vec<String>, RuleError> {
+        match value.get(key) {
+            None => Ok(Vec::new()),
+            Some(Yaml::Sequence(items)) => {
+                items.iter().map(|i| i.as_str().map(str::to_string).ok_or_else(|| fail(format!("{key}: expected a list of strings")))).collect()
+            }
+            Some(_) => Err(fail(format!("{key}: expected a list of strings"))),
+        }
+    };
+    let title = text("title").ok_or_else(|| fail("title: missing; a Sigma rule needs a title".into()))?;
+    if value.get("correlation").is_some() {
+        return Err(fail("correlation: Sigma correlation rules are not supported".into()));
+    }
+    let logsource = value.get("logsource").ok_or_else(|| fail("logsource: missing".into()))?;
+    let source = |key: &str| logsource.get(key).and_then(Yaml::as_str).map(str::to_lowercase);
+    if source("product").as_deref() != Some("aws") || source("service").as_deref() != Some("cloudtrail") {
+        return Err(fail(format!(
+            "logsource: product {} service {} is not supported; tarn runs Sigma rules with product: aws, service: cloudtrail",
+            source("product").unwrap_or_else(|| "(none)".into()),
+            source("service").unwrap_or_else(|| "(none)".into())
+        )));
+    }
+    let severity = match text("level").as_deref() {
+        None => Severity::Medium,
+        Some("informational") => Severity::Info,
+        Some("low") => Severity::Low,
+        Some("medium") => Severity::Medium,
+        Some("high") => Severity::High,
+        Some("critical") => Severity::Critical,
+        Some(other) => return Err(fail(format!("level: {other} is not a Sigma level; expected informational, low, medium, high or critical"))),
+    };
+    let detection = value.get("detection").and_then(Yaml::as_mapping).ok_or_else(|| fail("detection: missing; expected a mapping".into()))?;
+    let predicate = compile_detection(detection).map_err(|e| fail(format!("detection: {e}")))?;
+    let log_types = vec![LOG_TYPE.to_string()];
+    let queries = match_queries(&predicate, &log_types, registry).map_err(|e| fail(format!("detection: {e}")))?;
+    let raw_tests: Vec<TestFile> = match value.get("tests") {
+        None => Vec::new(),
+        Some(tests) => serde_yaml::from_value(tests.clone()).map_err(|e| fail(format!("tests: {e}")))?,
+    };
+    let tests = tests(raw_tests, &log_types).map_err(fail)?;
+    let tags = list("tags")?;
+    let mitre = tags.iter().filter_map(|t| t.strip_prefix("attack.t")).map(|t| format!("T{}", t.to_uppercase())).collect();
+    let id = text("id").unwrap_or_else(|| file.file_stem().unwrap_or_default().to_string_lossy().to_string());
+    Ok(Rule {
+        file: file.to_path_buf(),
+        format: RuleFormat::Sigma,
+        id,
+        title,
+        description: text("description").unwrap_or_default(),
+        severity,
+        enabled: text("status").as_deref() != Some("deprecated"),
+        log_types,
+        queries,
+        dedup_minutes: 60,
+        dedup_key: Vec::new(),
+        threshold: 1,
+        alert_title: None,
+        references: list("references")?,
+        tags,
+        mitre,
+        tests,
+    })
+}
+
+/// The `detection` section as one predicate.
+fn compile_detection(detection: &serde_yaml::Mapping) -> Result<Predicate, String> {
+    let mut searches: Vec<(String, Predicate)> = Vec::new();
+    let mut condition = None;
+    for (key, body) in detection {
+        let name = key.as_str().ok_or("expected string keys")?;
+        match name {
+            "condition" => condition = Some(body),
+            "timeframe" => return Err("timeframe: time windows are not supported (use a tarn rule with Threshold and DedupPeriodMinutes)".into()),
+            _ => searches.push((name.to_string(), search(name, body)?)),
+        }
+    }
+    let condition = condition.ok_or("condition: missing")?;
+    let conditions: Vec<&str> = match condition {
+        Yaml::String(text) => vec![text.as_str()],
+        Yaml::Sequence(items) => items.iter().map(|i| i.as_str().ok_or("condition: expected a string or a list of strings")).collect::<Result<_, _>>()?,
+        _ => return Err("condition: expected a string or a list of strings".into()),
+    };
+    let parts = conditions.into_iter().map(|c| Condition::parse(c, &searches)).collect::<Result<Vec<_>, _>>()?;
+    Ok(if parts.len() == 1 { parts.into_iter().next().expect("one") } else { Predicate::Any(parts) })
+}
+
+/// One search identifier: a map (every field matches) or a list of maps
+/// (any of them matches).
+fn search(name: &str, body: &Yaml) -> Result<Predicate, String> {
+    match body {
+        Yaml::Mapping(map) => {
+            let parts = map
+                .iter()
+                .map(|(key, values)| field(key.as_str().ok_or_else(|| format!("{name}: expected field names as keys"))?, values))
+                .collect::<Result<_, String>>()
+                .map_err(|e| format!("{name}: {e}"))?;
+            Ok(Predicate::All(parts))
+        }
+        Yaml::Sequence(items) if items.iter().all(Yaml::is_mapping) => {
+            Ok(Predicate::Any(items.iter().map(|item| search(name, item)).collect::<Result<_, _>>()?))
+        }
+        Yaml::Sequence(_) | Yaml::String(_) => Err(format!("{name}: keyword searches (values without a field) are not supported; name the field")),
+        _ => Err(format!("{name}: expected a map of fields or a list of maps")),
+    }
+}
+
+const MODIFIERS: &str = "contains, startswith, endswith, all, re (with i, m, s), cidr, exists, cased, lt, lte, gt, gte";
+
+/// `field|modifier|…: value or list of values`.
+fn field(key: &str, values: &Yaml) -> Result<Predicate, String> {
+    let mut parts = key.split('|');
+    let path = parts.next().unwrap_or_default().to_string();
+    if path.is_empty() {
+        return Err(format!("{key}: keyword searches (values without a field) are not supported; name the field"));
+    }
+    let modifiers: Vec<&str> = parts.collect();
+    let has = |m: &str| modifiers.contains(&m);
+    for m in &modifiers {
+        if !matches!(*m, "contains" | "startswith" | "endswith" | "all" | "re" | "i" | "m" | "s" | "cidr" | "exists" | "cased" | "lt" | "lte" | "gt" | "gte")
+        {
+            return Err(format!("{key}: the modifier {m} is not supported (supported: {MODIFIERS})"));
+        }
+    }
+    if (has("i") || has("m") || has("s")) && !has("re") {
+        return Err(format!("{key}: i, m and s modify re; add re"));
+    }
+    let values: Vec<Value> = match serde_json::to_value(values).map_err(|e| format!("{key}: {e}"))? {
+        Value::Array(items) => items,
+        one => vec![one],
+    };
+    if values.is_empty() {
+        return Err(format!("{key}: an empty list of values"));
+    }
+    let one = |value: Value| -> Result<Predicate, String> {
+        let test = |test: Test| Predicate::field(&path, test);
+        if has("exists") {
+            return match value {
+                Value::Bool(true) => Ok(Predicate::Not(Box::new(test(Test::IsNull)))),
+                Value::Bool(false) => Ok(test(Test::IsNull)),
+                _ => Err(format!("{key}: exists takes true or false")),
+            };
+        }
+        if value.is_null() {
+            return Ok(test(Test::IsNull));
+        }
+        for (modifier, op) in [("lt", "<"), ("lte", "<="), ("gt", ">"), ("gte", ">=")] {
+            if has(modifier) {
+                return Ok(test(Test::Compare { op, value }));
+            }
+        }
+        let text = match &value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => return Err(format!("{key}: {other} is not a value to match")),
+        };
+        if has("re") {
+            let flags: String = ["i", "m", "s"].into_iter().filter(|f| has(f)).collect();
+            let pattern = if flags.is_empty() { text } else { format!("(?{flags}){text}") };
+            return Ok(test(Test::Regex(pattern)));
+        }
+        if has("cidr") {
+            return Ok(test(Test::InCidr(text)));
+        }
+        let case_insensitive = !has("cased");
+        let (pattern, wild) = like_pattern(&text);
+        let pattern = if has("contains") {
+            format!("%{pattern}%")
+        } else if has("startswith") {
+            format!("{pattern}%")
+        } else if has("endswith") {
+            format!("%{pattern}")
+        } else if wild {
+            pattern
+        } else if value.is_string() {
+            return Ok(test(Test::Equals { value: Value::String(unescape(&text)), case_insensitive }));
+        } else {
+            return Ok(test(Test::Equals { value, case_insensitive }));
+        };
+        Ok(test(Test::Like { pattern, case_insensitive }))
+    };
+    let parts = values.into_iter().map(one).collect::<Result<Vec<_>, _>>()?;
+    Ok(if has("all") { Predicate::All(parts) } else { Predicate::Any(parts) })
+}
+
+/// A Sigma string as a LIKE pattern: `*` and `?` are wildcards, `\*`, `\?`
+/// and `\\` are the characters themselves. Also says whether it had a wildcard.
+fn like_pattern(text: &str) -> (String, bool) {
+    let mut out = String::new();
+    let mut wild = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if matches!(chars.peek(), Some('*' | '?' | '\\')) => {
+                let next = chars.next().expect("peeked");
+                out.push_str(&super::predicate::like_escape(&next.to_string()));
+            }
+            '*' => {
+                wild = true;
+                out.push('%');
+            }
+            '?' => {
+                wild = true;
+                out.push('_');
+            }
+            other => out.push_str(&super::predicate::like_escape(&other.to_string())),
+        }
+    }
+    (out, wild)
+}
+
+/// A Sigma string without wildcards, with its escapes removed.
+fn unescape(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && matches!(chars.peek(), Some('*' | '?' | '\\')) {
+            out.push(chars.next().expect("peeked"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A condition expression, parsed by recursive descent:
+/// `or := and ("or" and)*`, `and := not ("and" not)*`,
+/// `not := "not" not | "(" or ")" | quantifier "of" target | name`.
+struct Condition<'a> {
+    tokens: Vec<String>,
+    at: usize,
+    searches: &'a [(String, Predicate)],
+}
+
+impl<'a> Condition<'a> {
+    fn parse(text: &str, searches: &'a [(String, Predicate)]) -> Result<Predicate, String> {
+        if text.contains('|') {
+            return Err(format!("condition: {text}: aggregations (`| count() …`) are not supported"));
+        }
+        let tokens = text.replace('(', " ( ").replace(')', " ) ").split_whitespace().map(str::to_string).collect();
+        let mut parser = Condition { tokens, at: 0, searches };
+        let predicate = parser.or()?;
+        match parser.tokens.get(parser.at) {
+            None => Ok(predicate),
+            Some(token) => Err(format!("condition: {text}: unexpected {token}")),
+        }
+    }
+
+    fn peek(&self) -> Option<&str> {
+        self.tokens.get(self.at).map(String::as_str)
+    }
+
+    fn next(&mut self) -> Option<String> {
+        let token = self.tokens.get(self.at).cloned();
+        self.at += 1;
+        token
+    }
+
+    fn or(&mut self) -> Result<Predicate, String> {
+        let mut parts = vec![self.and()?];
+        while self.peek().is_some_and(|t| t.eq_ignore_ascii_case("or")) {
+            self.next();
+            parts.push(self.and()?);
+        }
+        Ok(if parts.len() == 1 { parts.pop().expect("one") } else { Predicate::Any(parts) })
+    }
+
+    fn and(&mut self) -> Result<Predicate, String> {
+        let mut parts = vec![self.not()?];
+        while self.peek().is_some_and(|t| t.eq_ignore_ascii_case("and")) {
+            self.next();
+            parts.push(self.not()?);
+        }
+        Ok(if parts.len() == 1 { parts.pop().expect("one") } else { Predicate::All(parts) })
+    }
+
+    fn not(&mut self) -> Result<Predicate, String> {
+        let token = self.next().ok_or("condition: ends where a search identifier was expected")?;
+        if token.eq_ignore_ascii_case("not") {
+            return Ok(Predicate::Not(Box::new(self.not()?)));
+        }
+        if token == "(" {
+            let inner = self.or()?;
+            return match self.next().as_deref() {
+                Some(")") => Ok(inner),
+                _ => Err("condition: a ( is not closed".into()),
+            };
+        }
+        if self.peek().is_some_and(|t| t.eq_ignore_ascii_case("of")) {
+            self.next();
+            let target = self.next().ok_or_else(|| format!("condition: {token} of what?"))?;
+            let parts: Vec<Predicate> = self.matching(&target)?.into_iter().cloned().collect();
+            return Ok(match token.to_lowercase().as_str() {
+                "all" => Predicate::All(parts),
+                "1" | "any" => Predicate::Any(parts),
+                n => match n.parse::<usize>() {
+                    Ok(min) => Predicate::Count { parts, min, max: None },
+                    Err(_) => return Err(format!("condition: {token} of: expected 1, all or a number")),
+                },
+            });
+        }
+        let (_, predicate) = self
+            .searches
+            .iter()
+            .find(|(name, _)| *name == token)
+            .ok_or_else(|| format!("condition: {token} is not a search identifier of the detection"))?;
+        Ok(predicate.clone())
+    }
+
+    /// Searches named by `them`, a name, or a `prefix*` pattern.
+    fn matching(&self, target: &str) -> Result<Vec<&'a Predicate>, String> {
+        let found: Vec<&Predicate> = self
+            .searches
+            .iter()
+            .filter(|(name, _)| match target {
+                "them" => !name.starts_with('_'),
+                t => match t.strip_suffix('*') {
+                    Some(prefix) => name.starts_with(prefix),
+                    None => name == t,
+                },
+            })
+            .map(|(_, p)| p)
+            .collect();
+        if found.is_empty() {
+            return Err(format!("condition: {target} matches no search identifier"));
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_become_like_patterns_and_escapes_stay_literal() {
+        assert_eq!(like_pattern("Delete*"), ("Delete%".to_string(), true));
+        assert_eq!(like_pattern(r"a\*b?_"), (r"a*b_\_".to_string(), true));
+        assert_eq!(like_pattern("50%"), (r"50\%".to_string(), false));
+        assert_eq!(unescape(r"a\*b"), "a*b");
+    }
+
+    #[test]
+    fn conditions_parse_with_precedence() {
+        let s = |n: &str| (n.to_string(), Predicate::field(n, Test::IsNull));
+        let searches = vec![s("sel_a"), s("sel_b"), s("filter")];
+        let p = |text: &str| Condition::parse(text, &searches);
+        let get = |n: &str| searches.iter().find(|(name, _)| name == n).unwrap().1.clone();
+        assert_eq!(
+            p("sel_a or sel_b and not filter").unwrap(),
+            Predicate::Any(vec![get("sel_a"), Predicate::All(vec![get("sel_b"), Predicate::Not(Box::new(get("filter")))])])
+        );
+        assert_eq!(p("1 of sel_* and not filter").unwrap(), Predicate::All(vec![Predicate::Any(vec![get("sel_a"), get("sel_b")]), Predicate::Not(Box::new(get("filter")))]));
+        assert!(p("all of them").is_ok());
+        assert!(p("sel_a | count() > 5").unwrap_err().contains("aggregations"));
+        assert!(p("(sel_a or sel_b").unwrap_err().contains("not closed"));
+        assert!(p("nope").unwrap_err().contains("not a search identifier"));
+    }
+}
