@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test tarn has: unit tests, end-to-end tests of the real binary,
-# crash and concurrency tests, and the S3/SQS tests against moto_server, which
-# this script installs into ./.venv (PyPI `moto[server]`) if it is not there.
+# crash and concurrency tests, the S3/SQS tests against moto_server, which
+# this script installs into ./.venv (PyPI `moto[server]`) if it is not there,
+# and the inline tests of the detection rules in rules/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null; then
@@ -16,3 +17,4 @@ fi
 export TARN_MOTO_SERVER="$PWD/.venv/bin/moto_server"
 cargo build --locked --bins
 cargo test --locked --no-fail-fast
+cargo run --locked --quiet --bin tarn -- rules test rules/

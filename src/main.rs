@@ -657,12 +657,7 @@ fn rules(config: &Config, registry: &Registry, command: RulesCommand) -> Result<
                 println!("warning: rule {rule} has no tests");
             }
             let failed = report.failed();
-            println!(
-                "{} rules, {} tests: {} passed, {failed} failed",
-                rules.len(),
-                report.outcomes.len(),
-                report.outcomes.len() - failed
-            );
+            println!("{} rules, {} tests: {} passed, {failed} failed", rules.len(), report.outcomes.len(), report.outcomes.len() - failed);
             if let Some(junit) = junit {
                 std::fs::write(&junit, tarn::rules::junit_xml(&report)).with_context(|| format!("writing {}", junit.display()))?;
             }

@@ -31,7 +31,9 @@ pub async fn matches(sql: &Sql, rule: &Rule) -> Result<Vec<Match>, String> {
 fn read_batch(rule: &Rule, batch: &RecordBatch, found: &mut Vec<Match>) -> Result<(), String> {
     let need = |name: &str| {
         batch.column_by_name(name).cloned().ok_or_else(|| {
-            format!("the query returns no {name} column; a rule's SELECT returns p_row_id and p_event_time of each matching row (SELECT * does)")
+            format!(
+                "the query returns no {name} column; a rule's SELECT returns p_row_id and p_event_time of each matching row (SELECT * does)"
+            )
         })
     };
     let row_ids = need("p_row_id")?;
@@ -123,7 +125,8 @@ impl FieldColumn {
             let DataType::Struct(fields) = column.data_type() else {
                 return Err(format!("{path}: {segment} is inside a {} column, which has no fields", column.data_type()));
             };
-            let child = fields.iter().position(|f| f.name().eq_ignore_ascii_case(segment)).ok_or_else(|| format!("{path}: no field {segment}"))?;
+            let child =
+                fields.iter().position(|f| f.name().eq_ignore_ascii_case(segment)).ok_or_else(|| format!("{path}: no field {segment}"))?;
             column = column.as_struct().column(child).clone();
         }
         Ok(FieldColumn { path: path.to_string(), column, json_path })

@@ -171,11 +171,7 @@ fn rule_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), RuleError> {
 pub fn load_file(file: &Path, registry: &Registry) -> Result<Rule, RuleError> {
     let text = std::fs::read_to_string(file).map_err(|e| invalid(file, format!("cannot read: {e}")))?;
     let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| invalid(file, format!("not valid YAML: {e}")))?;
-    if value.get("logsource").is_some() {
-        sigma::parse(file, &value, registry)
-    } else {
-        panther::parse(file, &text, registry)
-    }
+    if value.get("logsource").is_some() { sigma::parse(file, &value, registry) } else { panther::parse(file, &text, registry) }
 }
 
 fn invalid(file: &Path, message: String) -> RuleError {

@@ -95,7 +95,9 @@ pub(super) fn parse(file: &Path, text: &str, registry: &Registry) -> Result<Rule
     let raw: RuleFile = serde_yaml::from_str(text).map_err(|e| invalid(file, yaml_error(e)))?;
     let fail = |message: String| invalid(file, message);
     if raw.filename.is_some() {
-        return Err(fail("Filename: Python rules are not run by tarn; write the detection as `Detection` (a match expression) or `Query` (SQL)".into()));
+        return Err(fail(
+            "Filename: Python rules are not run by tarn; write the detection as `Detection` (a match expression) or `Query` (SQL)".into(),
+        ));
     }
     if let Some(kind) = &raw.analysis_type
         && !matches!(kind.as_str(), "rule" | "scheduled_rule")
@@ -103,7 +105,10 @@ pub(super) fn parse(file: &Path, text: &str, registry: &Registry) -> Result<Rule
         return Err(fail(format!("AnalysisType: {kind} is not a rule; expected rule or scheduled_rule")));
     }
     if raw.rule_id.trim().is_empty() || raw.rule_id.chars().any(char::is_whitespace) {
-        return Err(fail(format!("RuleID: {:?} is not an id; expected a name without spaces, like AWS.CloudTrail.RootActivity", raw.rule_id)));
+        return Err(fail(format!(
+            "RuleID: {:?} is not an id; expected a name without spaces, like AWS.CloudTrail.RootActivity",
+            raw.rule_id
+        )));
     }
     let severity = Severity::parse(&raw.severity)
         .ok_or_else(|| fail(format!("Severity: {} is not a severity; expected one of {}", raw.severity, Severity::NAMES)))?;
@@ -117,7 +122,12 @@ pub(super) fn parse(file: &Path, text: &str, registry: &Registry) -> Result<Rule
     let queries = match (&raw.detection, &raw.query) {
         (Some(detection), None) => {
             let predicate = Predicate::All(
-                detection.iter().enumerate().map(|(i, item)| expression(item, &format!("Detection[{i}]"))).collect::<Result<_, _>>().map_err(fail)?,
+                detection
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| expression(item, &format!("Detection[{i}]")))
+                    .collect::<Result<_, _>>()
+                    .map_err(fail)?,
             );
             match_queries(&predicate, &log_types, registry).map_err(|e| fail(format!("Detection: {e}")))?
         }
@@ -128,7 +138,11 @@ pub(super) fn parse(file: &Path, text: &str, registry: &Registry) -> Result<Rule
             }
             vec![query.trim().trim_end_matches(';').to_string()]
         }
-        _ => return Err(fail("Detection or Query: a rule has exactly one; expected a match expression (Detection) or a SELECT (Query)".into())),
+        _ => {
+            return Err(fail(
+                "Detection or Query: a rule has exactly one; expected a match expression (Detection) or a SELECT (Query)".into(),
+            ));
+        }
     };
     let tests = tests(raw.tests, &log_types).map_err(fail)?;
     let mut references = match raw.reference {
@@ -208,7 +222,9 @@ pub(super) fn tests(raw: Vec<TestFile>, log_types: &[String]) -> Result<Vec<Rule
             let at = format!("Tests[{i}] ({})", test.name);
             let log_type = match (test.log_type, log_types) {
                 (Some(name), _) if log_types.contains(&name) => name,
-                (Some(name), _) => return Err(format!("{at}.LogType: {name} is not one of the rule's LogTypes ({})", log_types.join(", "))),
+                (Some(name), _) => {
+                    return Err(format!("{at}.LogType: {name} is not one of the rule's LogTypes ({})", log_types.join(", ")));
+                }
                 (None, [only]) => only.clone(),
                 (None, _) => return Err(format!("{at}.LogType: the rule has several log types; expected the one of this test's records")),
             };
@@ -232,7 +248,8 @@ pub(super) fn tests(raw: Vec<TestFile>, log_types: &[String]) -> Result<Vec<Rule
 
 /// One item of a `Detection` list.
 fn expression(item: &serde_yaml::Value, at: &str) -> Result<Predicate, String> {
-    let map = item.as_mapping().ok_or_else(|| format!("{at}: expected a mapping with Key/KeyPath and Condition, or Any/All/OnlyOne/None"))?;
+    let map =
+        item.as_mapping().ok_or_else(|| format!("{at}: expected a mapping with Key/KeyPath and Condition, or Any/All/OnlyOne/None"))?;
     let get = |key: &str| map.get(key);
     for (group, make) in [("All", 0), ("Any", 1), ("OnlyOne", 2), ("None", 3)] {
         if let Some(items) = get(group) {
@@ -250,16 +267,21 @@ fn expression(item: &serde_yaml::Value, at: &str) -> Result<Predicate, String> {
     for key in map.keys() {
         let key = key.as_str().unwrap_or_default();
         if !matches!(key, "Key" | "KeyPath" | "Condition" | "Value" | "Values") {
-            return Err(format!("{at}: unknown key {key}; expected Key or KeyPath, Condition, Value or Values (or Any, All, OnlyOne, None)"));
+            return Err(format!(
+                "{at}: unknown key {key}; expected Key or KeyPath, Condition, Value or Values (or Any, All, OnlyOne, None)"
+            ));
         }
     }
     let path = match (get("Key").and_then(|k| k.as_str()), get("KeyPath").and_then(|k| k.as_str())) {
         (Some(key), None) => key.to_string(),
-        (None, Some(path)) if path.contains('[') => return Err(format!("{at}.KeyPath: {path}: list indexes are not supported; use a Query")),
+        (None, Some(path)) if path.contains('[') => {
+            return Err(format!("{at}.KeyPath: {path}: list indexes are not supported; use a Query"));
+        }
         (None, Some(path)) => path.to_string(),
         _ => return Err(format!("{at}: expected Key (a field) or KeyPath (a dotted path), one of them")),
     };
-    let condition = get("Condition").and_then(|c| c.as_str()).ok_or_else(|| format!("{at}.Condition: missing; expected one of {CONDITIONS}"))?;
+    let condition =
+        get("Condition").and_then(|c| c.as_str()).ok_or_else(|| format!("{at}.Condition: missing; expected one of {CONDITIONS}"))?;
     let value = || -> Result<Value, String> {
         let value = get("Value").ok_or_else(|| format!("{at}.Value: {condition} needs a Value"))?;
         serde_json::to_value(value).map_err(|e| format!("{at}.Value: {e}"))
@@ -322,7 +344,8 @@ DoesNotContain, StartsWith, DoesNotStartWith, EndsWith, DoesNotEndWith, IsIn, Is
 IsNotNullOrEmpty, Exists, DoesNotExist, IsIPAddressInCIDR, IsIPAddressNotInCIDR, IsIPAddressPrivate, IsIPAddressPublic";
 
 /// RFC 1918, loopback, link-local and their IPv6 counterparts.
-const PRIVATE_RANGES: &[&str] = &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16", "fc00::/7", "fe80::/10", "::1/128"];
+const PRIVATE_RANGES: &[&str] =
+    &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16", "fc00::/7", "fe80::/10", "::1/128"];
 
 impl Predicate {
     /// "Is any IP address": an IPv6 range test, or the IPv4 one.

@@ -17,8 +17,15 @@ pub enum Predicate {
     Any(Vec<Predicate>),
     Not(Box<Predicate>),
     /// Between `min` and `max` (inclusive) of the parts hold.
-    Count { parts: Vec<Predicate>, min: usize, max: Option<usize> },
-    Field { path: String, test: Test },
+    Count {
+        parts: Vec<Predicate>,
+        min: usize,
+        max: Option<usize>,
+    },
+    Field {
+        path: String,
+        test: Test,
+    },
 }
 
 /// A test of one field's value. A missing field (NULL) fails every test
@@ -26,11 +33,20 @@ pub enum Predicate {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Test {
     /// Equal to the value (a JSON null means "is null").
-    Equals { value: Value, case_insensitive: bool },
+    Equals {
+        value: Value,
+        case_insensitive: bool,
+    },
     /// `>`, `>=`, `<` or `<=` the value.
-    Compare { op: &'static str, value: Value },
+    Compare {
+        op: &'static str,
+        value: Value,
+    },
     /// A SQL LIKE pattern (`\` escapes `%`, `_` and itself).
-    Like { pattern: String, case_insensitive: bool },
+    Like {
+        pattern: String,
+        case_insensitive: bool,
+    },
     Regex(String),
     InCidr(String),
     IsNull,
@@ -57,8 +73,10 @@ impl Predicate {
             Predicate::Any(parts) => join(parts, "OR", "false"),
             Predicate::Not(inner) => Ok(format!("NOT {}", inner.to_sql(schema)?)),
             Predicate::Count { parts, min, max } => {
-                let cases: Vec<String> =
-                    parts.iter().map(|p| Ok(format!("CASE WHEN {} THEN 1 ELSE 0 END", p.to_sql(schema)?))).collect::<Result<_, String>>()?;
+                let cases: Vec<String> = parts
+                    .iter()
+                    .map(|p| Ok(format!("CASE WHEN {} THEN 1 ELSE 0 END", p.to_sql(schema)?)))
+                    .collect::<Result<_, String>>()?;
                 let sum = format!("({})", cases.join(" + "));
                 Ok(match max {
                     Some(max) => format!("({sum} >= {min} AND {sum} <= {max})"),
@@ -94,9 +112,11 @@ struct Resolved {
 fn resolve(schema: &Schema, path: &str) -> Result<Resolved, String> {
     let mut segments = path.split('.');
     let first = segments.next().unwrap_or_default();
-    let field = schema.fields().iter().find(|f| f.name().eq_ignore_ascii_case(first)).ok_or_else(|| {
-        format!("field {path}: {first} is not a column of the table (its columns: {})", column_list(schema))
-    })?;
+    let field = schema
+        .fields()
+        .iter()
+        .find(|f| f.name().eq_ignore_ascii_case(first))
+        .ok_or_else(|| format!("field {path}: {first} is not a column of the table (its columns: {})", column_list(schema)))?;
     let mut sql = format!("\"{}\"", field.name());
     let mut data_type = field.data_type().clone();
     let rest: Vec<&str> = segments.collect();
@@ -150,6 +170,10 @@ impl Test {
                 format!("lower({x}) = {}", literal(field.kind, value, path)?.to_lowercase())
             }
             Test::Equals { value, .. } => format!("{x} = {}", literal(field.kind, value, path)?),
+            // A number against text (JSON values are text) compares as numbers.
+            Test::Compare { op, value: value @ Value::Number(_) } if field.kind == Kind::Text => {
+                format!("TRY_CAST({x} AS DOUBLE) {op} {}", literal(Kind::Number, value, path)?)
+            }
             Test::Compare { op, value } => format!("{x} {op} {}", literal(field.kind, value, path)?),
             Test::Like { pattern, case_insensitive } => {
                 needs_text("a text match")?;
@@ -173,7 +197,9 @@ impl Test {
 }
 
 fn regex_check(pattern: &str, path: &str) -> Result<(), String> {
-    regex::Regex::new(pattern).map(|_| ()).map_err(|e| format!("field {path}: {pattern} is not a valid regular expression: {}", one_line(&e.to_string())))
+    regex::Regex::new(pattern)
+        .map(|_| ())
+        .map_err(|e| format!("field {path}: {pattern} is not a valid regular expression: {}", one_line(&e.to_string())))
 }
 
 fn one_line(text: &str) -> String {

@@ -95,11 +95,7 @@ async fn run_test(rule: &Rule, test: &super::RuleTest, registry: &Registry, stor
 /// The report as JUnit XML: a suite per rule, a case per test.
 pub fn junit_xml(report: &TestReport) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    out.push_str(&format!(
-        "<testsuites name=\"tarn rules\" tests=\"{}\" failures=\"{}\">\n",
-        report.outcomes.len(),
-        report.failed()
-    ));
+    out.push_str(&format!("<testsuites name=\"tarn rules\" tests=\"{}\" failures=\"{}\">\n", report.outcomes.len(), report.failed()));
     let mut rules: Vec<&str> = report.outcomes.iter().map(|o| o.rule.as_str()).collect();
     rules.dedup();
     for rule in rules {

@@ -101,12 +101,14 @@ pub async fn run_rules(
                 }
             },
         };
-        if !sessions.contains_key(&state.commit) {
-            let part = LakePart { after_commit: state.commit, from };
-            let sql = Sql::open_part(lake, snapshot.clone(), part, registry, stores).await.map_err(|e| rule_error(rule, e.0))?;
-            sessions.insert(state.commit, sql);
-        }
-        let found = match matches(&sessions[&state.commit], rule).await {
+        let sql = match sessions.entry(state.commit) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let part = LakePart { after_commit: state.commit, from };
+                entry.insert(Sql::open_part(lake, snapshot.clone(), part, registry, stores).await.map_err(|e| rule_error(rule, e.0))?)
+            }
+        };
+        let found = match matches(sql, rule).await {
             Ok(found) => found,
             Err(e) => {
                 report.errors.push(rule_error(rule, e));
@@ -115,10 +117,16 @@ pub async fn run_rules(
         };
         report.rules_run += 1;
         report.matches += found.len();
-        let (mut state, alerts) = fold(rule, state, found, from, now);
-        state.commit = snapshot.last_commit;
+        // Commits since the last run that added no rows (other rule runs)
+        // need no new state: the run leaves no trace.
+        let new_rows = snapshot.files.values().any(|f| f.commit > state.commit && f.table != ALERTS_TABLE);
+        let (mut next, alerts) = fold(rule, state.clone(), found, from, now);
+        if !new_rows && next == state {
+            continue;
+        }
+        next.commit = snapshot.last_commit;
         report.alerts.extend(alerts);
-        moves.push((key, before, serde_json::to_value(&state).expect("a state serialises")));
+        moves.push((key, before, serde_json::to_value(&next).expect("a state serialises")));
     }
     let mut tx = lake.begin()?;
     if !report.alerts.is_empty() {

@@ -29,9 +29,10 @@ pub(super) fn parse(file: &Path, value: &Yaml, registry: &Registry) -> Result<Ru
     let list = |key: &str| -> Result<Vec<String>, RuleError> {
         match value.get(key) {
             None => Ok(Vec::new()),
-            Some(Yaml::Sequence(items)) => {
-                items.iter().map(|i| i.as_str().map(str::to_string).ok_or_else(|| fail(format!("{key}: expected a list of strings")))).collect()
-            }
+            Some(Yaml::Sequence(items)) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string).ok_or_else(|| fail(format!("{key}: expected a list of strings"))))
+                .collect(),
             Some(_) => Err(fail(format!("{key}: expected a list of strings"))),
         }
     };
@@ -55,9 +56,12 @@ pub(super) fn parse(file: &Path, value: &Yaml, registry: &Registry) -> Result<Ru
         Some("medium") => Severity::Medium,
         Some("high") => Severity::High,
         Some("critical") => Severity::Critical,
-        Some(other) => return Err(fail(format!("level: {other} is not a Sigma level; expected informational, low, medium, high or critical"))),
+        Some(other) => {
+            return Err(fail(format!("level: {other} is not a Sigma level; expected informational, low, medium, high or critical")));
+        }
     };
-    let detection = value.get("detection").and_then(Yaml::as_mapping).ok_or_else(|| fail("detection: missing; expected a mapping".into()))?;
+    let detection =
+        value.get("detection").and_then(Yaml::as_mapping).ok_or_else(|| fail("detection: missing; expected a mapping".into()))?;
     let predicate = compile_detection(detection).map_err(|e| fail(format!("detection: {e}")))?;
     let log_types = vec![LOG_TYPE.to_string()];
     let queries = match_queries(&predicate, &log_types, registry).map_err(|e| fail(format!("detection: {e}")))?;
@@ -98,14 +102,18 @@ fn compile_detection(detection: &serde_yaml::Mapping) -> Result<Predicate, Strin
         let name = key.as_str().ok_or("expected string keys")?;
         match name {
             "condition" => condition = Some(body),
-            "timeframe" => return Err("timeframe: time windows are not supported (use a tarn rule with Threshold and DedupPeriodMinutes)".into()),
+            "timeframe" => {
+                return Err("timeframe: time windows are not supported (use a tarn rule with Threshold and DedupPeriodMinutes)".into());
+            }
             _ => searches.push((name.to_string(), search(name, body)?)),
         }
     }
     let condition = condition.ok_or("condition: missing")?;
     let conditions: Vec<&str> = match condition {
         Yaml::String(text) => vec![text.as_str()],
-        Yaml::Sequence(items) => items.iter().map(|i| i.as_str().ok_or("condition: expected a string or a list of strings")).collect::<Result<_, _>>()?,
+        Yaml::Sequence(items) => {
+            items.iter().map(|i| i.as_str().ok_or("condition: expected a string or a list of strings")).collect::<Result<_, _>>()?
+        }
         _ => return Err("condition: expected a string or a list of strings".into()),
     };
     let parts = conditions.into_iter().map(|c| Condition::parse(c, &searches)).collect::<Result<Vec<_>, _>>()?;
@@ -127,7 +135,9 @@ fn search(name: &str, body: &Yaml) -> Result<Predicate, String> {
         Yaml::Sequence(items) if items.iter().all(Yaml::is_mapping) => {
             Ok(Predicate::Any(items.iter().map(|item| search(name, item)).collect::<Result<_, _>>()?))
         }
-        Yaml::Sequence(_) | Yaml::String(_) => Err(format!("{name}: keyword searches (values without a field) are not supported; name the field")),
+        Yaml::Sequence(_) | Yaml::String(_) => {
+            Err(format!("{name}: keyword searches (values without a field) are not supported; name the field"))
+        }
         _ => Err(format!("{name}: expected a map of fields or a list of maps")),
     }
 }
@@ -144,8 +154,24 @@ fn field(key: &str, values: &Yaml) -> Result<Predicate, String> {
     let modifiers: Vec<&str> = parts.collect();
     let has = |m: &str| modifiers.contains(&m);
     for m in &modifiers {
-        if !matches!(*m, "contains" | "startswith" | "endswith" | "all" | "re" | "i" | "m" | "s" | "cidr" | "exists" | "cased" | "lt" | "lte" | "gt" | "gte")
-        {
+        if !matches!(
+            *m,
+            "contains"
+                | "startswith"
+                | "endswith"
+                | "all"
+                | "re"
+                | "i"
+                | "m"
+                | "s"
+                | "cidr"
+                | "exists"
+                | "cased"
+                | "lt"
+                | "lte"
+                | "gt"
+                | "gte"
+        ) {
             return Err(format!("{key}: the modifier {m} is not supported (supported: {MODIFIERS})"));
         }
     }
@@ -378,7 +404,10 @@ mod tests {
             p("sel_a or sel_b and not filter").unwrap(),
             Predicate::Any(vec![get("sel_a"), Predicate::All(vec![get("sel_b"), Predicate::Not(Box::new(get("filter")))])])
         );
-        assert_eq!(p("1 of sel_* and not filter").unwrap(), Predicate::All(vec![Predicate::Any(vec![get("sel_a"), get("sel_b")]), Predicate::Not(Box::new(get("filter")))]));
+        assert_eq!(
+            p("1 of sel_* and not filter").unwrap(),
+            Predicate::All(vec![Predicate::Any(vec![get("sel_a"), get("sel_b")]), Predicate::Not(Box::new(get("filter")))])
+        );
         assert!(p("all of them").is_ok());
         assert!(p("sel_a | count() > 5").unwrap_err().contains("aggregations"));
         assert!(p("(sel_a or sel_b").unwrap_err().contains("not closed"));

@@ -11,8 +11,8 @@ pub mod shell;
 mod stores;
 mod table;
 
-pub use print::{Format, lake_value, write as write_results};
 pub use functions::parse_cidr;
+pub use print::{Format, lake_value, write as write_results};
 pub use table::{LakeTable, PARTITION_COLUMNS};
 
 use crate::eds::EventDataStore;
@@ -24,8 +24,8 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::catalog::view::ViewTable;
 use datafusion::common::ScalarValue;
-use datafusion::datasource::provider_as_source;
 use datafusion::common::TableReference;
+use datafusion::datasource::provider_as_source;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::logical_expr::LogicalPlan;
@@ -162,15 +162,8 @@ impl Sql {
             .map_err(SqlError)?;
         let ctx = SessionContext::new_with_config(config);
         functions::register(&ctx);
-        let mut sql = Sql {
-            ctx,
-            rows,
-            file_schemas,
-            tables,
-            stores: stores.to_vec(),
-            views,
-            commit: std::sync::atomic::AtomicU64::new(u64::MAX),
-        };
+        let mut sql =
+            Sql { ctx, rows, file_schemas, tables, stores: stores.to_vec(), views, commit: std::sync::atomic::AtomicU64::new(u64::MAX) };
         sql.refresh().await?;
         for store in stores {
             let view = sql.ctx.table_provider(TableReference::bare(store.id.as_str())).await?;

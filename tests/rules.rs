@@ -1,0 +1,350 @@
+//! Detection rules end to end through the `tarn` binary: the loader's errors,
+//! inline tests (the starter rules, failures, JUnit), Sigma's modifiers and
+//! conditions, `rules new`, and `rules run` with dedup and threshold across
+//! runs over a real lake.
+
+mod common;
+
+use common::{Scratch, text};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn write(scratch: &Scratch, relative: &str, body: &str) {
+    let path = scratch.path(relative);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, body).unwrap();
+}
+
+/// `tarn rules test <dir>` on a directory holding only `body`: exit code,
+/// stdout, stderr.
+fn test_one(scratch: &Scratch, name: &str, body: &str) -> (i32, String, String) {
+    let dir = format!("one-{name}");
+    write(scratch, &format!("{dir}/{name}.yml"), body);
+    let output = scratch.tarn(&["rules", "test", &dir]).output().unwrap();
+    (output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr))
+}
+
+const GOOD: &str = "RuleID: Test.Good
+Severity: Low
+LogTypes: [AWS.CloudTrail]
+Detection:
+  - Key: eventName
+    Condition: Equals
+    Value: StopLogging
+Tests:
+  - Name: match
+    ExpectedResult: true
+    Log: {\"eventTime\": \"2026-11-20T10:00:00Z\", \"eventSource\": \"cloudtrail.amazonaws.com\", \"eventName\": \"StopLogging\"}
+";
+
+#[test]
+fn malformed_rules_are_refused_naming_file_key_and_what_is_expected() {
+    let scratch = Scratch::new("rules-loader");
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("typo", GOOD.replace("Severity:", "Severty:"), "unknown field `Severty`, expected one of"),
+        (
+            "severity",
+            GOOD.replace("Severity: Low", "Severity: Severe"),
+            "Severity: Severe is not a severity; expected one of Info, Low, Medium, High, Critical",
+        ),
+        ("both", format!("{GOOD}Query: SELECT * FROM aws_cloudtrail\n"), "Detection or Query: a rule has exactly one"),
+        (
+            "logtype",
+            GOOD.replace("[AWS.CloudTrail]", "[AWS.CloudTrial]"),
+            "LogTypes: AWS.CloudTrial is not a known log type; expected one of",
+        ),
+        (
+            "condition",
+            GOOD.replace("Condition: Equals", "Condition: Is"),
+            "Detection[0].Condition: Is is not a condition; expected one of Equals",
+        ),
+        (
+            "field",
+            GOOD.replace("Key: eventName", "Key: eventNme"),
+            "Detection: AWS.CloudTrail: field eventNme: eventNme is not a column of the table",
+        ),
+        ("threshold", format!("{GOOD}Threshold: 0\n"), "Threshold: 0 would alert without events; expected 1 or more"),
+        (
+            "expected",
+            GOOD.replace("ExpectedResult: true", "ExpectedResult: maybe"),
+            "Tests[0].ExpectedResult: invalid type: string \"maybe\", expected a boolean",
+        ),
+        ("python", format!("{GOOD}Filename: rule.py\n"), "Filename: Python rules are not run by tarn"),
+        (
+            "select",
+            GOOD.replace(
+                "Detection:\n  - Key: eventName\n    Condition: Equals\n    Value: StopLogging\n",
+                "Query: DELETE FROM aws_cloudtrail\n",
+            ),
+            "Query: expected a SELECT",
+        ),
+        (
+            "logtypes",
+            GOOD.replace("[AWS.CloudTrail]", "[AWS.CloudTrail, Snyk.OrgAudit]").replace("Key: eventName", "Key: p_log_type"),
+            "Tests[0] (match).LogType: the rule has several log types; expected the one of this test's records",
+        ),
+    ];
+    for (name, body, expected) in &cases {
+        let (code, _, stderr) = test_one(&scratch, name, body);
+        assert_eq!(code, 1, "{name}: {stderr}");
+        let file = format!("one-{name}/{name}.yml");
+        assert!(stderr.contains(&file) && stderr.contains(expected), "{name}: expected «{file}: …{expected}…», got: {stderr}");
+        assert_eq!(stderr.lines().count(), 2, "{name}: one line per bad file, then the count: {stderr}");
+    }
+    // Every bad file is reported, not just the first; duplicate ids too.
+    write(&scratch, "many/a.yml", GOOD);
+    write(&scratch, "many/b.yml", GOOD);
+    write(&scratch, "many/c.yml", &GOOD.replace("Severity: Low", "Severity: low"));
+    let (code, stderr) = scratch.fails(&["rules", "test", "many"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("many/b.yml: RuleID: Test.Good is also the id of") && stderr.contains("many/c.yml: Severity: low"), "{stderr}");
+    assert!(stderr.contains("2 rule file(s) could not be loaded"), "{stderr}");
+    let (_, stderr) = scratch.fails(&["rules", "test", "nowhere"]);
+    assert!(stderr.contains("nowhere: no such file or directory"), "{stderr}");
+}
+
+#[test]
+fn sigma_constructs_tarn_does_not_run_are_reported_per_rule() {
+    let scratch = Scratch::new("rules-sigma-unsupported");
+    let sigma = |detection: &str, extra: &str| {
+        format!("title: t\nlogsource:\n  product: aws\n  service: cloudtrail\n{extra}detection:\n{detection}\nlevel: low\n")
+    };
+    let cases = [
+        (
+            "modifier",
+            sigma("  sel:\n    eventName|base64: x\n  condition: sel", ""),
+            "sel: eventName|base64: the modifier base64 is not supported",
+        ),
+        (
+            "keywords",
+            sigma("  sel:\n    - StopLogging\n  condition: sel", ""),
+            "sel: keyword searches (values without a field) are not supported",
+        ),
+        (
+            "timeframe",
+            sigma("  sel:\n    eventName: x\n  timeframe: 5m\n  condition: sel", ""),
+            "timeframe: time windows are not supported",
+        ),
+        (
+            "count",
+            sigma("  sel:\n    eventName: x\n  condition: sel | count() by sourceIPAddress > 5", ""),
+            "aggregations (`| count() …`) are not supported",
+        ),
+        (
+            "source",
+            sigma("  sel:\n    eventName: x\n  condition: sel", "").replace("service: cloudtrail", "service: s3"),
+            "logsource: product aws service s3 is not supported",
+        ),
+        ("undefined", sigma("  sel:\n    eventName: x\n  condition: sel and filter", ""), "condition: filter is not a search identifier"),
+        ("field", sigma("  sel:\n    eventNom: x\n  condition: sel", ""), "field eventNom: eventNom is not a column"),
+        (
+            "level",
+            sigma("  sel:\n    eventName: x\n  condition: sel", "").replace("level: low", "level: severe"),
+            "level: severe is not a Sigma level",
+        ),
+    ];
+    for (name, body, expected) in &cases {
+        let (code, _, stderr) = test_one(&scratch, name, body);
+        assert_eq!(code, 1, "{name}: {stderr}");
+        assert!(stderr.contains(&format!("{name}.yml: ")) && stderr.contains(expected), "{name}: expected «{expected}», got: {stderr}");
+    }
+}
+
+#[test]
+fn sigma_modifiers_and_conditions_match_as_sigma_says() {
+    // Each rule was written for this test; its inline tests hold records that
+    // must and must not match, so a modifier that matched everything (or
+    // nothing) fails here.
+    let scratch = Scratch::new("rules-sigma");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules/sigma");
+    let out = scratch.ok(&["rules", "test", dir.to_str().unwrap()]);
+    let summary = out.lines().last().unwrap();
+    let rules = std::fs::read_dir(&dir).unwrap().count();
+    assert!(rules >= 8, "{rules} Sigma test rules");
+    assert!(summary.starts_with(&format!("{rules} rules, ")), "{out}");
+    let (tests, passed): (u32, u32) = {
+        let words: Vec<&str> = summary.split_whitespace().collect();
+        (words[2].parse().unwrap(), words[4].parse().unwrap())
+    };
+    assert!(tests >= 3 * rules as u32 && passed == tests, "{out}");
+    assert!(!out.contains("FAIL") && !out.contains("warning"), "{out}");
+
+    // Flipping each expectation makes every test fail: none passes by accident.
+    let flipped = scratch.path("flipped");
+    std::fs::create_dir_all(&flipped).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let body = std::fs::read_to_string(&path).unwrap();
+        let body = body.replace("expected_result: true", "expected_result: X").replace("expected_result: false", "expected_result: true");
+        std::fs::write(flipped.join(path.file_name().unwrap()), body.replace("expected_result: X", "expected_result: false")).unwrap();
+    }
+    let output = scratch.tarn(&["rules", "test", "flipped"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stdout).contains(&format!("{tests} tests: 0 passed, {tests} failed")), "{}", text(&output.stdout));
+}
+
+#[test]
+fn starter_rules_pass_their_tests_and_failures_are_reported_with_junit() {
+    let scratch = Scratch::new("rules-starter");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let junit = scratch.path("junit.xml");
+    let out = scratch.ok(&["rules", "test", rules.to_str().unwrap(), "--junit", junit.to_str().unwrap()]);
+    assert!(!out.contains("FAIL") && !out.contains("warning"), "{out}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("failures=\"0\""), "{xml}");
+    // At least 20 CloudTrail and 8 Snyk rules, each with a test that must
+    // match and one that must not.
+    for (folder, minimum) in [("aws_cloudtrail", 20), ("snyk", 8)] {
+        let files: Vec<_> = std::fs::read_dir(rules.join(folder)).unwrap().map(|e| e.unwrap().path()).collect();
+        assert!(files.len() >= minimum, "{folder}: {} rules", files.len());
+        for file in files {
+            let body = std::fs::read_to_string(&file).unwrap().to_lowercase().replace("expectedresult", "expected_result");
+            assert!(
+                body.contains("expected_result: true") && body.contains("expected_result: false"),
+                "{} lacks a positive or a negative test",
+                file.display()
+            );
+        }
+    }
+
+    // A wrong expectation and a record the schema refuses: each listed with
+    // rule, test, expected and actual; exit 1; JUnit failures.
+    let bad_record = "{\"eventSource\": \"cloudtrail.amazonaws.com\", \"eventName\": \"StopLogging\"}";
+    let body = GOOD.replace("ExpectedResult: true", "ExpectedResult: false")
+        + &format!("  - Name: no event time\n    ExpectedResult: true\n    Log: {bad_record}\n");
+    write(&scratch, "failing/rule.yml", &body);
+    let output = scratch.tarn(&["rules", "test", "failing", "--junit", "failing.xml"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let out = text(&output.stdout);
+    assert!(out.contains("FAIL Test.Good / match: expected false, got true"), "{out}");
+    assert!(out.contains("FAIL Test.Good / no event time: expected true, but record 1 does not pass the AWS.CloudTrail schema: "), "{out}");
+    assert!(out.contains("eventTime"), "the schema's reason names the field: {out}");
+    assert!(out.contains("1 rules, 2 tests: 0 passed, 2 failed"), "{out}");
+    let xml = std::fs::read_to_string(scratch.path("failing.xml")).unwrap();
+    assert_eq!(xml.matches("<failure message=").count(), 2, "{xml}");
+    assert!(xml.contains("<testcase classname=\"Test.Good\" name=\"match\""), "{xml}");
+}
+
+#[test]
+fn rules_new_writes_a_rule_whose_tests_pass() {
+    let scratch = Scratch::new("rules-new");
+    for (name, log_type) in [("my_rule", "AWS.CloudTrail"), ("snyk_rule", "Snyk.GroupAudit")] {
+        let out = scratch.ok(&["rules", "new", "--log-type", log_type, name]);
+        assert!(out.contains(&format!("rules/{name}.yml")), "{out}");
+        let out = scratch.ok(&["rules", "test", &format!("rules/{name}.yml")]);
+        assert!(out.contains("1 rules, 2 tests: 2 passed, 0 failed"), "{out}");
+    }
+    let (_, stderr) = scratch.fails(&["rules", "new", "--log-type", "AWS.CloudTrail", "my_rule"]);
+    assert!(stderr.contains("rules/my_rule.yml already exists"), "{stderr}");
+    let (_, stderr) = scratch.fails(&["rules", "new", "--log-type", "AWS.Nope", "x"]);
+    assert!(stderr.contains("AWS.Nope"), "{stderr}");
+}
+
+/// A CloudTrail record at `minutes` before now.
+fn event(minutes_ago: i64, name: &str, identity: Value, extra: Value) -> Value {
+    let time = chrono::Utc::now() - chrono::Duration::minutes(minutes_ago);
+    let mut record = json!({
+        "eventVersion": "1.08", "userIdentity": identity, "eventTime": time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "eventSource": "signin.amazonaws.com", "eventName": name, "awsRegion": "us-east-1", "sourceIPAddress": "192.0.2.200",
+        "eventID": format!("{:x}", rand_id()), "eventType": "AwsConsoleSignIn", "recipientAccountId": "111122223333"
+    });
+    record.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    record
+}
+
+fn rand_id() -> u128 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    N.fetch_add(1, Ordering::Relaxed) as u128 * 0x9e37_79b9_7f4a_7c15
+}
+
+fn failed_login(minutes_ago: i64) -> Value {
+    let user = json!({"type": "IAMUser", "accountId": "111122223333", "userName": "carol"});
+    event(minutes_ago, "ConsoleLogin", user, json!({"responseElements": {"ConsoleLogin": "Failure"}}))
+}
+
+fn root_call(minutes_ago: i64) -> Value {
+    let root = json!({"type": "Root", "arn": "arn:aws:iam::111122223333:root", "accountId": "111122223333"});
+    event(minutes_ago, "GetAccountSummary", root, json!({"eventSource": "iam.amazonaws.com", "eventType": "AwsApiCall"}))
+}
+
+fn ingest(scratch: &Scratch, name: &str, records: Vec<Value>) {
+    write(scratch, name, &json!({ "Records": records }).to_string());
+    scratch.ok(&["ingest", "file", name, "--log-type", "AWS.CloudTrail"]);
+}
+
+/// Alert rows as JSON objects, from `tarn rules run --format json`.
+fn run_rules(scratch: &Scratch, extra: &[&str]) -> (i32, Vec<Value>) {
+    let mut args = vec!["rules", "run", "detections", "--since", "24h", "--format", "ndjson"];
+    args.extend_from_slice(extra);
+    let output = scratch.tarn(&args).output().unwrap();
+    let stdout = text(&output.stdout);
+    assert!(output.status.code() != Some(1), "rules run failed: {}", text(&output.stderr));
+    (output.status.code().unwrap(), stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect())
+}
+
+fn row_ids(alert: &Value) -> BTreeSet<String> {
+    alert["row_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn dedup_and_threshold_hold_across_runs() {
+    let scratch = Scratch::new("rules-run");
+    let starter = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/aws_cloudtrail");
+    for file in ["console_login_failures.yml", "root_activity.yml"] {
+        std::fs::create_dir_all(scratch.path("detections")).unwrap();
+        std::fs::copy(starter.join(file), scratch.path(&format!("detections/{file}"))).unwrap();
+    }
+    // Run 1: three failed logins (threshold 5: no alert yet) and a root call.
+    ingest(&scratch, "one.json", vec![failed_login(50), failed_login(45), failed_login(40), root_call(30)]);
+    let (code, alerts) = run_rules(&scratch, &["--fail-on-alert"]);
+    assert_eq!(code, 4, "a raised alert fails the gate");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["rule_id"], "AWS.CloudTrail.RootActivity");
+    assert_eq!(alerts[0]["kind"], "raised");
+    assert_eq!(alerts[0]["count"], 1);
+    assert_eq!(alerts[0]["severity"], "High");
+    assert_eq!(alerts[0]["title"], "Root account of 111122223333 used from 192.0.2.200: GetAccountSummary");
+    let root_alert = alerts[0]["alert_id"].clone();
+
+    // Run 2: three more failed logins reach the threshold: one alert carrying
+    // all six rows; another root call within the hour joins the root alert.
+    ingest(&scratch, "two.json", vec![failed_login(20), failed_login(15), failed_login(10), root_call(5)]);
+    let (code, alerts) = run_rules(&scratch, &["--fail-on-alert"]);
+    assert_eq!(code, 4);
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    let failures = alerts.iter().find(|a| a["rule_id"] == "AWS.CloudTrail.ConsoleLoginFailures").unwrap();
+    assert_eq!((failures["kind"].as_str(), failures["count"].as_u64()), (Some("raised"), Some(6)));
+    assert_eq!(failures["dedup_key"], "sourceIPAddress=192.0.2.200");
+    let expected: BTreeSet<String> =
+        scratch.rows("SELECT p_row_id FROM aws_cloudtrail WHERE eventname = 'ConsoleLogin'").into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(row_ids(failures), expected, "the alert names exactly the six failed logins");
+    let root = alerts.iter().find(|a| a["rule_id"] == "AWS.CloudTrail.RootActivity").unwrap();
+    assert_eq!((root["kind"].as_str(), root["count"].as_u64()), (Some("updated"), Some(2)), "not a second alert");
+    assert_eq!(root["alert_id"], root_alert);
+    assert_eq!(row_ids(root).len(), 1, "only the new root call");
+
+    // Run 3: nothing new, nothing raised, and the gate passes.
+    let (code, alerts) = run_rules(&scratch, &["--fail-on-alert"]);
+    assert_eq!((code, alerts.len()), (0, 0), "{alerts:?}");
+
+    // The alerts table holds the four rows, queryable with SQL.
+    let rows = scratch.rows("SELECT rule_id, kind, count, cardinality(row_ids) FROM alerts ORDER BY rule_id, count");
+    let rows: Vec<String> = rows.into_iter().map(|r| r.join(" ")).collect();
+    assert_eq!(
+        rows,
+        [
+            "AWS.CloudTrail.ConsoleLoginFailures raised 6 6",
+            "AWS.CloudTrail.RootActivity raised 1 1",
+            "AWS.CloudTrail.RootActivity updated 2 1"
+        ]
+    );
+
+    // A late root call, three hours before the first, is outside its dedup period: a new alert.
+    ingest(&scratch, "three.json", vec![root_call(200)]);
+    let (_, alerts) = run_rules(&scratch, &[]);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["kind"], "raised");
+    assert_ne!(alerts[0]["alert_id"], root_alert);
+}
