@@ -25,12 +25,16 @@ fn main() {
         plan.snyk_events = events / 10;
         plan.hours = 24 * DAYS;
         plan.start = start.parse().unwrap();
-        tarn::generate::generate(&plan).expect("generate the corpus");
+        let generated = tarn::generate::generate(&plan).expect("generate the corpus");
         let lake = tarn::lake::Lake::open(&root.join("lake")).unwrap();
-        tarn::ingest::ingest_files(&lake, &registry, &[root.join("corpus")], &tarn::ingest::IngestOptions::default(), &mut |p| {
-            panic!("{p}")
-        })
-        .unwrap();
+        for (files, log_type) in [
+            (generated.cloudtrail_files, "AWS.CloudTrail"),
+            (generated.snyk_group_files, "Snyk.GroupAudit"),
+            (generated.snyk_org_files, "Snyk.OrgAudit"),
+        ] {
+            let options = tarn::ingest::IngestOptions { log_type: Some(log_type.to_string()), ..Default::default() };
+            tarn::ingest::ingest_files(&lake, &registry, &files, &options, &mut |p| panic!("{p}")).unwrap();
+        }
         let _ = std::fs::remove_dir_all(root.join("corpus"));
         let mut extra = tarn::generate::Plan::new(&root.join("extra"));
         extra.cloudtrail_events = 2_000;

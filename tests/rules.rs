@@ -65,6 +65,7 @@ fn malformed_rules_are_refused_naming_file_key_and_what_is_expected() {
             "Detection: AWS.CloudTrail: field eventNme: eventNme is not a column of the table",
         ),
         ("threshold", format!("{GOOD}Threshold: 0\n"), "Threshold: 0 would alert without events; expected 1 or more"),
+        ("title", format!("{GOOD}AlertTitle: \"from {{sourceIP}}\"\n"), "Detection: AWS.CloudTrail: sourceIP names no column"),
         (
             "expected",
             GOOD.replace("ExpectedResult: true", "ExpectedResult: maybe"),

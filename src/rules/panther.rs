@@ -3,6 +3,7 @@
 //! Panther simple-detection match expression (`Detection`) or as SQL
 //! (`Query`), plus `DedupKey`. Python rules (`Filename`) are not run.
 
+use super::matches::Template;
 use super::predicate::{Predicate, Test, like_escape};
 use super::{Rule, RuleError, RuleFormat, RuleTest, Severity, invalid};
 use crate::schema::Registry;
@@ -129,7 +130,10 @@ pub(super) fn parse(file: &Path, text: &str, registry: &Registry) -> Result<Rule
                     .collect::<Result<_, _>>()
                     .map_err(fail)?,
             );
-            match_queries(&predicate, &log_types, registry).map_err(|e| fail(format!("Detection: {e}")))?
+            let title = raw.alert_title.as_deref().map(Template::parse);
+            let mut fields: Vec<&str> = title.iter().flat_map(Template::fields).collect();
+            fields.extend(raw.dedup_key.iter().map(String::as_str));
+            match_queries(&predicate, &log_types, &fields, registry).map_err(|e| fail(format!("Detection: {e}")))?
         }
         (None, Some(query)) => {
             let start = query.trim_start().to_lowercase();
@@ -204,13 +208,34 @@ pub(super) fn check_log_types(log_types: &[String], registry: &Registry) -> Resu
 }
 
 /// One SELECT per log type's table, with the predicate as its WHERE clause.
-pub(super) fn match_queries(predicate: &Predicate, log_types: &[String], registry: &Registry) -> Result<Vec<String>, String> {
+/// It returns only what alerts need: the row id, the event time, and the
+/// columns `fields` (the alert title's and dedup key's paths) start with.
+pub(super) fn match_queries(
+    predicate: &Predicate,
+    log_types: &[String],
+    fields: &[&str],
+    registry: &Registry,
+) -> Result<Vec<String>, String> {
     log_types
         .iter()
         .map(|name| {
             let log_type = registry.get(name).map_err(|e| e.to_string())?;
-            let filter = predicate.to_sql(&log_type.arrow_schema).map_err(|e| format!("{name}: {e}"))?;
-            Ok(format!("SELECT * FROM \"{}\" WHERE {filter}", log_type.table))
+            let schema = &log_type.arrow_schema;
+            let filter = predicate.to_sql(schema).map_err(|e| format!("{name}: {e}"))?;
+            let mut columns = vec!["p_row_id".to_string(), "p_event_time".to_string()];
+            for path in fields {
+                let first = path.split('.').next().unwrap_or_default();
+                let column = schema
+                    .fields()
+                    .iter()
+                    .find(|f| f.name().eq_ignore_ascii_case(first))
+                    .ok_or_else(|| format!("{name}: {path} names no column ({first} is not one)"))?;
+                if !columns.contains(column.name()) {
+                    columns.push(column.name().clone());
+                }
+            }
+            let columns: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+            Ok(format!("SELECT {} FROM \"{}\" WHERE {filter}", columns.join(", "), log_type.table))
         })
         .collect()
 }

@@ -64,7 +64,7 @@ pub(super) fn parse(file: &Path, value: &Yaml, registry: &Registry) -> Result<Ru
         value.get("detection").and_then(Yaml::as_mapping).ok_or_else(|| fail("detection: missing; expected a mapping".into()))?;
     let predicate = compile_detection(detection).map_err(|e| fail(format!("detection: {e}")))?;
     let log_types = vec![LOG_TYPE.to_string()];
-    let queries = match_queries(&predicate, &log_types, registry).map_err(|e| fail(format!("detection: {e}")))?;
+    let queries = match_queries(&predicate, &log_types, &[], registry).map_err(|e| fail(format!("detection: {e}")))?;
     let raw_tests: Vec<TestFile> = match value.get("tests") {
         None => Vec::new(),
         Some(tests) => serde_yaml::from_value(tests.clone()).map_err(|e| fail(format!("tests: {e}")))?,
