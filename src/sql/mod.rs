@@ -194,7 +194,7 @@ impl Sql {
             let provider: Arc<dyn TableProvider> = match snapshot {
                 Some(snapshot) => {
                     let after = part.map_or(0, |p| p.after_commit);
-                    let files = snapshot.table_files(name).filter(|f| part.is_none() || f.commit > after).cloned().collect();
+                    let files = snapshot.table_files(name).filter(|f| f.commit > after).cloned().collect();
                     Arc::new(LakeTable::new(schema.clone(), root.to_path_buf(), files, time_columns.clone()))
                 }
                 None => Arc::new(table::memory_table(schema.clone(), self.memory_rows(name))?),
