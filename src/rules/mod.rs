@@ -35,8 +35,12 @@ pub enum RuleError {
     Rule { rule: String, message: String },
     #[error(transparent)]
     Lake(#[from] LakeError),
+    /// Rule files that cannot be read.
     #[error("{0}")]
-    Io(String),
+    Read(String),
+    /// A run that could not commit its alerts.
+    #[error("{0}")]
+    Run(String),
 }
 
 /// How bad an alert is (Panther's five levels).
@@ -148,13 +152,13 @@ pub fn load(path: &Path, registry: &Registry) -> Result<Vec<Rule>, Vec<RuleError
 }
 
 fn rule_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), RuleError> {
-    let io = |e: std::io::Error| RuleError::Io(format!("cannot read {}: {e}", path.display()));
+    let io = |e: std::io::Error| RuleError::Read(format!("cannot read {}: {e}", path.display()));
     if path.is_file() {
         files.push(path.to_path_buf());
         return Ok(());
     }
     if !path.exists() {
-        return Err(RuleError::Io(format!("{}: no such file or directory (give a rule file or a directory of rules)", path.display())));
+        return Err(RuleError::Read(format!("{}: no such file or directory (give a rule file or a directory of rules)", path.display())));
     }
     for entry in std::fs::read_dir(path).map_err(io)? {
         let entry = entry.map_err(io)?.path();

@@ -130,7 +130,7 @@ pub async fn run_rules(
     }
     let mut tx = lake.begin()?;
     if !report.alerts.is_empty() {
-        let batch = alerts_batch(&report.alerts).map_err(|e| RuleError::Io(format!("cannot build the alert rows: {e}")))?;
+        let batch = alerts_batch(&report.alerts).map_err(|e| RuleError::Run(format!("cannot build the alert rows: {e}")))?;
         tx.write(ALERTS_TABLE, &batch)?;
     }
     for (key, before, after) in moves {
@@ -142,7 +142,7 @@ pub async fn run_rules(
         CommitOutcome::Committed { id, .. } => report.commit = Some(id),
         CommitOutcome::Empty => {}
         CommitOutcome::AlreadyConsumed(keys) => {
-            return Err(RuleError::Io(format!(
+            return Err(RuleError::Run(format!(
                 "another rules run committed first for {}; nothing was written: run again",
                 keys.iter().map(|k| k.trim_start_matches("rule:")).collect::<Vec<_>>().join(", ")
             )));
