@@ -366,7 +366,7 @@ fn ingest_one(
         let RawRecord { text, value, position } = record;
         let refusal = match value {
             Err(reason) => Some(format!("not JSON: {reason}")),
-            Ok(value) => builder.push(&text, snyk::to_schema_names(&log_type, value), &provenance, parse_time).err().map(|r| r.0),
+            Ok(value) => push_record(builder, &text, value, &provenance, parse_time).err().map(|r| r.0),
         };
         if let Some(reason) = refusal {
             let mut chunk = lock(shared);
@@ -443,6 +443,20 @@ fn fingerprint(path: &Path) -> std::io::Result<String> {
     }
     let digest = hasher.finalize();
     Ok(format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+}
+
+/// Decodes one record as its source sends it into `builder`: a Snyk REST
+/// item gets the v1 names first (see [`snyk::to_schema_names`]). Ingest,
+/// quarantine replay and rule tests all decode through here.
+pub fn push_record(
+    builder: &mut RowBuilder,
+    raw: &str,
+    record: serde_json::Value,
+    provenance: &Provenance,
+    parse_time: i64,
+) -> Result<(), crate::schema::Refusal> {
+    let record = snyk::to_schema_names(&builder.log_type().name, record);
+    builder.push(raw, record, provenance, parse_time)
 }
 
 /// The log type of a file: CloudTrail's key layout names digest and insight
@@ -539,9 +553,8 @@ pub fn replay_quarantine(lake: &Lake, registry: &Registry, log_type: Option<&str
                 let outcome = match serde_json::from_str::<serde_json::Value>(&kept.raw) {
                     Err(e) => Err(format!("not JSON: {e}")),
                     Ok(value) => {
-                        let value = snyk::to_schema_names(&target.name, value);
                         let builder = builders.entry(target.name.clone()).or_insert_with(|| RowBuilder::new(target.clone()));
-                        builder.push(&kept.raw, value, &provenance, parse_time).map_err(|r| r.0)
+                        push_record(builder, &kept.raw, value, &provenance, parse_time).map_err(|r| r.0)
                     }
                 };
                 match outcome {

@@ -78,19 +78,10 @@ impl Severity {
     }
 }
 
-/// The format a rule file is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RuleFormat {
-    /// tarn's rule YAML (Panther's keys: `RuleID`, `LogTypes`, `Detection`, ...).
-    Tarn,
-    Sigma,
-}
-
 /// One loaded rule, whatever its file format.
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub file: PathBuf,
-    pub format: RuleFormat,
     pub id: String,
     pub title: String,
     pub description: String,

@@ -5,7 +5,7 @@
 
 use super::matches::Template;
 use super::predicate::{Predicate, Test, like_escape};
-use super::{Rule, RuleError, RuleFormat, RuleTest, Severity, invalid};
+use super::{Rule, RuleError, RuleTest, Severity, invalid};
 use crate::schema::Registry;
 use serde::Deserialize;
 use serde_json::Value;
@@ -166,7 +166,6 @@ pub(super) fn parse(file: &Path, text: &str, registry: &Registry) -> Result<Rule
     }
     Ok(Rule {
         file: file.to_path_buf(),
-        format: RuleFormat::Tarn,
         title: raw.display_name.unwrap_or_else(|| raw.rule_id.clone()),
         id: raw.rule_id,
         description: raw.description,
@@ -194,7 +193,7 @@ fn yaml_error(error: serde_yaml::Error) -> String {
     }
 }
 
-pub(super) fn check_log_types(log_types: &[String], registry: &Registry) -> Result<Vec<String>, String> {
+fn check_log_types(log_types: &[String], registry: &Registry) -> Result<Vec<String>, String> {
     if log_types.is_empty() {
         return Err("LogTypes: a rule needs at least one log type, like AWS.CloudTrail".into());
     }
@@ -276,15 +275,15 @@ fn expression(item: &serde_yaml::Value, at: &str) -> Result<Predicate, String> {
     let map =
         item.as_mapping().ok_or_else(|| format!("{at}: expected a mapping with Key/KeyPath and Condition, or Any/All/OnlyOne/None"))?;
     let get = |key: &str| map.get(key);
-    for (group, make) in [("All", 0), ("Any", 1), ("OnlyOne", 2), ("None", 3)] {
+    for group in ["All", "Any", "OnlyOne", "None"] {
         if let Some(items) = get(group) {
             let items = items.as_sequence().ok_or_else(|| format!("{at}.{group}: expected a list of match expressions"))?;
             let parts: Vec<Predicate> =
                 items.iter().enumerate().map(|(i, item)| expression(item, &format!("{at}.{group}[{i}]"))).collect::<Result<_, _>>()?;
-            return Ok(match make {
-                0 => Predicate::All(parts),
-                1 => Predicate::Any(parts),
-                2 => Predicate::Count { parts, min: 1, max: Some(1) },
+            return Ok(match group {
+                "All" => Predicate::All(parts),
+                "Any" => Predicate::Any(parts),
+                "OnlyOne" => Predicate::Count { parts, min: 1, max: Some(1) },
                 _ => Predicate::Not(Box::new(Predicate::Any(parts))),
             });
         }

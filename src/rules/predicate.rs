@@ -199,11 +199,7 @@ impl Test {
 fn regex_check(pattern: &str, path: &str) -> Result<(), String> {
     regex::Regex::new(pattern)
         .map(|_| ())
-        .map_err(|e| format!("field {path}: {pattern} is not a valid regular expression: {}", one_line(&e.to_string())))
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+        .map_err(|e| format!("field {path}: {pattern} is not a valid regular expression: {}", crate::sql::one_line(&e.to_string())))
 }
 
 /// A rule's value as a SQL literal for a field of `kind`.

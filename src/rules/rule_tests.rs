@@ -80,9 +80,7 @@ async fn run_test(rule: &Rule, test: &super::RuleTest, registry: &Registry, stor
     let now = crate::now_micros();
     for (i, record) in test.records.iter().enumerate() {
         let raw = record.to_string();
-        let value = crate::sources::snyk::to_schema_names(&log_type.name, record.clone());
-        builder
-            .push(&raw, value, &provenance, now)
+        crate::ingest::push_record(&mut builder, &raw, record.clone(), &provenance, now)
             .map_err(|refusal| format!("record {} does not pass the {} schema: {}", i + 1, log_type.name, refusal.0))?;
     }
     let batch = builder.finish().map_err(|e| format!("the records do not decode: {e}"))?;

@@ -15,7 +15,7 @@
 
 use super::panther::{TestFile, match_queries, tests};
 use super::predicate::{Predicate, Test};
-use super::{Rule, RuleError, RuleFormat, Severity, invalid};
+use super::{Rule, RuleError, Severity, invalid};
 use crate::schema::Registry;
 use serde_json::Value;
 use serde_yaml::Value as Yaml;
@@ -75,7 +75,6 @@ pub(super) fn parse(file: &Path, value: &Yaml, registry: &Registry) -> Result<Ru
     let id = text("id").unwrap_or_else(|| file.file_stem().unwrap_or_default().to_string_lossy().to_string());
     Ok(Rule {
         file: file.to_path_buf(),
-        format: RuleFormat::Sigma,
         id,
         title,
         description: text("description").unwrap_or_default(),
