@@ -39,9 +39,7 @@ fn main() {
         let started = Instant::now();
         let lake = tarn::lake::Lake::open(&lake_dir).unwrap();
         let report =
-            tarn::ingest::ingest_files(&lake, &registry, &[root.join("corpus")], &tarn::ingest::IngestOptions::default(), &mut |p| {
-                panic!("{p}")
-            })
+            tarn::sources::file::ingest_files(&lake, &registry, &[root.join("corpus")], &tarn::sources::file::IngestOptions::default())
             .unwrap();
         eprintln!("ingested {} rows in {:.0} s", report.rows, started.elapsed().as_secs_f64());
         let _ = std::fs::remove_dir_all(root.join("corpus"));
@@ -58,10 +56,10 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let store = tarn::eds::EventDataStore {
+    let store = tarn::catalog::eds::EventDataStore {
         id: "5e2676f8-9fce-46ef-8142-3e36a94e6691".to_string(),
         retention_days: 3653,
-        ..tarn::eds::EventDataStore::new("trail", tarn::eds::Category::Management, &["aws_cloudtrail"])
+        ..tarn::catalog::eds::EventDataStore::new("trail", tarn::catalog::eds::Category::Management, &["aws_cloudtrail"])
     };
     let sql = runtime.block_on(tarn::sql::Sql::open(&lake, &registry, std::slice::from_ref(&store))).unwrap();
     let day = "eventTime >= '2026-11-20 00:00:00' AND eventTime < '2026-11-21 00:00:00'";

@@ -68,7 +68,7 @@ fn main() {
     config.from = Some(start.to_rfc3339());
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let began = Instant::now();
-    let report = runtime.block_on(tarn::sources::snyk::pull(&lake, &registry, &config, "bench", true, stop, &mut |_, _, _| {})).unwrap();
+    let report = runtime.block_on(tarn::sources::snyk::pull(&lake, &registry, &config, "bench", true, stop)).unwrap();
     let took = began.elapsed();
     assert_eq!(report.rows as usize, served.len());
     let _ = std::fs::remove_dir_all(&dir);

@@ -134,7 +134,7 @@ async fn run(url: &str, files: u64) -> Result<(), String> {
     // 2. tarn, notification to committed Parquet.
     let lake = tarn::lake::Lake::open(&scratch.join("lake")).map_err(|e| e.to_string())?;
     let registry = tarn::schema::Registry::built_in();
-    let config = tarn::sources::sqs::SqsConfig {
+    let config = tarn::sources::aws::sqs::SqsConfig {
         queue_url: queues[0].clone(),
         region: Some("us-east-1".into()),
         endpoint_url: Some(url.to_string()),
@@ -147,7 +147,7 @@ async fn run(url: &str, files: u64) -> Result<(), String> {
     };
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let started = Instant::now();
-    let report = tarn::sources::sqs::pull(&lake, &registry, &config, true, stop, &mut |_, _| {}).await.map_err(|e| e.to_string())?;
+    let report = tarn::sources::aws::sqs::pull(&lake, &registry, &config, true, stop).await.map_err(|e| e.to_string())?;
     let total = started.elapsed().as_secs_f64();
     assert_eq!(report.rows, generated.cloudtrail_events, "every event lands");
     assert_eq!(fetched, files);

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test tarn has: unit tests, end-to-end tests of the real binary,
+# Runs every test tarn has: the gates (rustfmt, clippy, the structure limits
+# of scripts/structure.py), unit tests, end-to-end tests of the real binary,
 # crash and concurrency tests, the S3/SQS tests against moto_server, which
 # this script installs into ./.venv (PyPI `moto[server]`) if it is not there,
-# and the inline tests of the detection rules in rules/.
+# and the inline tests of the detection rules in rules/. Tests build tarn with
+# the `fault-injection` feature (crash hooks); a user's build never has it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null; then
@@ -15,6 +17,10 @@ if [ ! -x .venv/bin/moto_server ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
 fi
 export TARN_MOTO_SERVER="$PWD/.venv/bin/moto_server"
-cargo build --locked --bins
-cargo test --locked --no-fail-fast
-cargo run --locked --quiet --bin tarn -- rules test rules/
+features=(--features fault-injection)
+cargo fmt --check || { echo "error: the code is not formatted; run cargo fmt" >&2; exit 1; }
+python3 scripts/structure.py --check
+cargo clippy --locked --all-targets "${features[@]}" -- -D warnings
+cargo build --locked --bins "${features[@]}"
+cargo test --locked --no-fail-fast "${features[@]}"
+cargo run --locked --quiet "${features[@]}" --bin tarn -- rules test rules/

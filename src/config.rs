@@ -27,9 +27,9 @@
 //! apply_retention: true   # `tarn run` drops partitions older than the stores keep
 //! ```
 
-use crate::eds::{EventDataStore, StoreConfig};
+use crate::catalog::eds::{EventDataStore, StoreConfig};
 use crate::sources::snyk::SnykConfig;
-use crate::sources::sqs::SqsConfig;
+use crate::sources::aws::sqs::SqsConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

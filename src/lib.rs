@@ -1,14 +1,19 @@
 //! tarn: a local security data lake.
 //!
-//! Records flow `sources` → `schema` (decode and check) → `lake` (Parquet
-//! partitions and the commit log) → `sql` (DataFusion). `ingest` ties one
-//! source run to one or more lake commits; `rules` runs detections over the
-//! lake and their tests offline; `generate` writes realistic sample logs for
-//! demos, tests and benchmarks.
+//! A record flows down these modules: a source (`sources`: files, S3 + SQS,
+//! Snyk) hands bytes to a reader (`formats`); `ingest` decodes each record
+//! under its log type (`schema`) or quarantines it, and commits chunks to the
+//! `lake` (Parquet partitions and the commit log) before the source is
+//! acknowledged. `catalog` names views over the lake (event data stores) and
+//! what they keep; `sql` answers queries with DataFusion; `rules` runs
+//! detections; `daemon` runs every configured source (`tarn run`). `generate`
+//! writes realistic sample logs for demos, tests and benchmarks.
 
+pub mod catalog;
 pub mod config;
+pub mod daemon;
 pub mod duration;
-pub mod eds;
+pub mod formats;
 pub mod generate;
 pub mod ingest;
 pub mod lake;
@@ -16,6 +21,27 @@ pub mod rules;
 pub mod schema;
 pub mod sources;
 pub mod sql;
+
+/// An error and its causes as the one line a user reads: each cause that
+/// adds something is joined with `: `, whitespace collapsed.
+///
+/// ```
+/// let inner = std::io::Error::other("disk full");
+/// let error = std::io::Error::new(inner.kind(), inner);
+/// assert_eq!(tarn::error_line(&error), "disk full");
+/// ```
+pub fn error_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = if text.is_empty() { cause_text } else { format!("{text}: {cause_text}") };
+        }
+        next = cause.source();
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
 
 /// A number that differs between processes and between calls, for names
 /// and ids that must not collide (row ids, staging directories).

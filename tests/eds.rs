@@ -26,7 +26,7 @@ fn stores_are_created_queried_protected_and_deleted() {
     );
     assert_eq!(scratch.ok(&["eds", "list"]), listed, "the default ids are kept, not made anew");
     let default_id = listed.lines().find(|l| l.contains("cloudtrail ")).unwrap().split_whitespace().next().unwrap().to_string();
-    assert!(tarn::eds::is_uuid(&default_id), "{default_id}");
+    assert!(tarn::catalog::eds::is_uuid(&default_id), "{default_id}");
     assert_eq!(scratch.count(&format!("select count(*) from {default_id}")), 3_000);
 
     let arn = format!("arn:aws:cloudtrail:eu-west-1:111122223333:eventdatastore/{}", ID.to_uppercase());
@@ -79,7 +79,7 @@ fn stores_in_the_config_replace_the_defaults_and_stay_as_written() {
     std::fs::write(scratch.path("tarn.yml"), config).unwrap();
     let listed = scratch.ok(&["eds", "list"]);
     assert_eq!(listed.lines().count(), 3, "a header and the two stores of tarn.yml, no defaults: {listed}");
-    let trail_id = tarn::eds::id_for_name("trail");
+    let trail_id = tarn::catalog::eds::id_for_name("trail");
     assert!(listed.contains(ID) && listed.contains(&trail_id), "{listed}");
     let (_, error) = scratch.fails(&["eds", "delete", "audit"]);
     assert!(error.contains("is defined in tarn.yml; change it there (event_data_stores.audit)"), "{error}");

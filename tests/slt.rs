@@ -14,7 +14,7 @@
 //! that must fail with a message containing the text.
 
 use std::path::{Path, PathBuf};
-use tarn::eds::{Category, EventDataStore};
+use tarn::catalog::eds::{Category, EventDataStore};
 
 fn store(id: &str, name: &str, category: Category, tables: &[&str]) -> EventDataStore {
     EventDataStore { id: id.to_string(), ..EventDataStore::new(name, category, tables) }
@@ -26,8 +26,9 @@ fn build_lake(dir: &Path) -> tarn::lake::Lake {
     let registry = tarn::schema::Registry::built_in();
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sql/data");
     for (file, log_type) in [("cloudtrail.json", "AWS.CloudTrail"), ("snyk_org.json", "Snyk.OrgAudit")] {
-        let options = tarn::ingest::IngestOptions { log_type: Some(log_type.to_string()), ..Default::default() };
-        let report = tarn::ingest::ingest_files(&lake, &registry, &[data.join(file)], &options, &mut |p| panic!("{p}")).unwrap();
+        let options = tarn::sources::file::IngestOptions { log_type: Some(log_type.to_string()), ..Default::default() };
+        let report = tarn::sources::file::ingest_files(&lake, &registry, &[data.join(file)], &options).unwrap();
+        assert!(report.failed.is_empty(), "{file}: {:?}", report.failed);
         assert_eq!(report.quarantined, 0, "{file}");
     }
     lake

@@ -210,6 +210,7 @@ async fn unreadable_objects_are_retried_then_quarantined() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "fault-injection"), ignore = "needs the crash hook: cargo test --features fault-injection")]
 async fn a_crash_between_commit_and_delete_duplicates_nothing() {
     let s = Scratch::new("sqs-crash");
     let aws = setup("crash", true).await;

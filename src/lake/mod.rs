@@ -9,15 +9,17 @@
 //! commit line (the staged or moved files are removed by the next writer) or a
 //! whole one.
 
-mod alarms;
+mod layout;
 mod log;
-mod quarantine;
-pub mod retention;
+pub mod system;
 mod writer;
 
-pub use alarms::{ALARMS_TABLE, AlarmRow, alarms_batch, alarms_schema};
+pub use layout::{PARTITION_COLUMNS, partition_dir};
 pub use log::{Commit, FileEntry, Snapshot, TableSummary};
-pub use quarantine::{QUARANTINE_TABLE, QuarantineRow, quarantine_schema};
+pub use system::{
+    ALARMS_TABLE, ALERTS_TABLE, AlarmRow, AlertRow, QUARANTINE_TABLE, QuarantineRow, alarms_batch, alarms_schema, alerts_batch,
+    alerts_schema, quarantine_schema,
+};
 pub use writer::{CommitOutcome, Transaction};
 
 use std::fs::{self, File};
@@ -35,6 +37,12 @@ pub enum LakeError {
     Parquet(#[from] datafusion::parquet::errors::ParquetError),
     #[error("building rows: {0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
+    #[error("{path} is not a quarantine file (no usable column {column}); remove it from the lake or restore it from a backup")]
+    NotQuarantine { path: String, column: String },
+    #[error("a decode worker stopped unexpectedly; nothing of the chunk was committed, run the command again")]
+    WorkerPanicked,
+    #[error("a source's task stopped unexpectedly ({0}); what it committed is in the lake, run again for the rest")]
+    Task(String),
 }
 
 pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> LakeError + '_ {
@@ -90,14 +98,6 @@ impl Lake {
     pub fn begin(&self) -> Result<Transaction, LakeError> {
         Transaction::begin(self.clone())
     }
-}
-
-/// The partition directory of a table for a UTC hour (microseconds since the epoch).
-pub fn partition_dir(table: &str, micros: i64) -> (String, [i32; 4]) {
-    use chrono::{Datelike, Timelike};
-    let time = chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default();
-    let values = [time.year(), time.month() as i32, time.day() as i32, time.hour() as i32];
-    (format!("{table}/year={:04}/month={:02}/day={:02}/hour={:02}", values[0], values[1], values[2], values[3]), values)
 }
 
 #[cfg(test)]

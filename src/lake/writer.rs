@@ -2,7 +2,7 @@
 //! then commit them in one step together with the inputs they consumed.
 
 use super::log::{Commit, FileEntry, Snapshot};
-use super::quarantine::{QUARANTINE_TABLE, QuarantineRow, quarantine_batch};
+use super::system::{QUARANTINE_TABLE, QuarantineRow, quarantine_batch};
 use super::{Lake, LakeError, io_error, partition_dir};
 use datafusion::arrow::array::{AsArray, UInt32Array};
 use datafusion::arrow::compute::take_record_batch;

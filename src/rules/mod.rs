@@ -7,7 +7,6 @@
 //! `WHERE` clause. So a rule's test, its run and an analyst's query all go
 //! through the same planner and functions.
 
-mod alert;
 mod matches;
 mod panther;
 mod predicate;
@@ -16,7 +15,7 @@ mod run;
 mod sigma;
 mod skeleton;
 
-pub use alert::{ALERTS_TABLE, AlertRow, alerts_batch, alerts_schema};
+pub use crate::lake::{ALERTS_TABLE, AlertRow, alerts_batch, alerts_schema};
 pub use rule_tests::{Outcome, TestReport, junit_xml, test_rules};
 pub use run::{RunReport, run_rules};
 pub use skeleton::skeleton;

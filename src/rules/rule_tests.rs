@@ -5,7 +5,7 @@
 
 use super::Rule;
 use super::matches::matches;
-use crate::eds::EventDataStore;
+use crate::catalog::eds::EventDataStore;
 use crate::schema::{Provenance, Registry, RowBuilder};
 use crate::sql::Sql;
 use std::time::Instant;
@@ -80,8 +80,9 @@ async fn run_test(rule: &Rule, test: &super::RuleTest, registry: &Registry, stor
     let now = crate::now_micros();
     for (i, record) in test.records.iter().enumerate() {
         let raw = record.to_string();
-        crate::ingest::push_record(&mut builder, &raw, record.clone(), &provenance, now)
-            .map_err(|refusal| format!("record {} does not pass the {} schema: {}", i + 1, log_type.name, refusal.0))?;
+        let decoded = crate::ingest::Record { text: &raw, value: Ok(record.clone()), position: i as u64 + 1 };
+        crate::ingest::decode_record(&mut builder, decoded, crate::sources::adapt, &provenance, now)
+            .map_err(|refused| format!("record {} does not pass the {} schema: {}", i + 1, log_type.name, refused.reason))?;
     }
     let batch = builder.finish().map_err(|e| format!("the records do not decode: {e}"))?;
     let rows = batch.into_iter().map(|b| (log_type.table.clone(), b)).collect();

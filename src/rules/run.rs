@@ -14,10 +14,10 @@
 //! matches in the period are added to that alert (an `updated` row), never a
 //! second alert.
 
-use super::alert::{ALERTS_TABLE, AlertRow, alerts_batch};
+use crate::lake::{ALERTS_TABLE, AlertRow, alerts_batch};
 use super::matches::{Match, matches};
 use super::{Rule, RuleError};
-use crate::eds::EventDataStore;
+use crate::catalog::eds::EventDataStore;
 use crate::lake::{CommitOutcome, Lake};
 use crate::schema::Registry;
 use crate::sql::{LakePart, Sql};

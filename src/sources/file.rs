@@ -1,293 +1,181 @@
-//! Local files: CloudTrail objects as S3 holds them (gzip of
-//! `{"Records":[...]}`), Snyk audit logs (a v1 array or a REST search page),
-//! NDJSON, or one JSON object per file (CloudTrail digests).
-//!
-//! Gzip is recognised by its magic bytes, multi-member gzip is read whole,
-//! and arrays are streamed record by record, so memory does not grow with the
-//! size of a file.
+//! Local files (`tarn ingest file`): files and directories (walked, sorted)
+//! become decode jobs; each file's log type comes from `--log-type` or
+//! CloudTrail's key layout. A file is identified in the lake's ledger by its
+//! content hash, so the same file ingested twice lands once.
 
-use super::{RawRecord, snyk};
-use flate2::read::MultiGzDecoder;
-use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
-use serde_json::value::RawValue;
-use std::fmt;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader};
-use std::path::Path;
+use super::aws::cloudtrail;
+use crate::ingest::{Chunk, Committed, DecodeSettings, Fill, IngestError, Job, Settled, Source, drive};
+use crate::lake::Lake;
+use crate::schema::{LogType, Registry};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::watch;
 
-/// How a file's records were laid out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    /// `{"Records": [...]}` (CloudTrail).
-    Records,
-    /// A bare JSON array (Snyk v1).
-    Array,
-    /// A Snyk REST audit-log search page.
-    RestPage,
-    /// One JSON record per line.
-    Ndjson,
-    /// The whole file is one record (CloudTrail digest).
-    Single,
+/// How files are decoded and committed.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// The log type of every input; None to tell it from CloudTrail key layouts.
+    pub log_type: Option<String>,
+    /// Ingest inputs even if the lake already holds them.
+    pub force: bool,
+    /// Records gathered before a commit (a commit also closes at the end).
+    pub chunk_records: u64,
+    /// `p_source_id` and `p_source_label` of the rows.
+    pub source_id: String,
+    pub source_label: String,
 }
 
-/// Why a file could not be read (wholly or in part).
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError<E> {
-    #[error("cannot read it: {0}")]
-    Io(#[from] io::Error),
-    #[error("it is not JSON (nor gzip of JSON): {0}")]
-    NotJson(String),
-    /// The file broke off after some records were read (cut gzip, bad JSON).
-    #[error("it is cut off or not valid JSON after record {after}: {reason}")]
-    Broken { after: u64, reason: String },
-    /// The record sink failed; reading stopped.
-    #[error(transparent)]
-    Sink(E),
-}
-
-/// Opens a file, decompressing it if it starts with the gzip magic bytes.
-pub fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
-    let mut file = BufReader::with_capacity(256 * 1024, File::open(path)?);
-    let gzip = file.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    Ok(if gzip { Box::new(BufReader::with_capacity(256 * 1024, MultiGzDecoder::new(file))) } else { Box::new(file) })
-}
-
-/// Reads every record of a file, handing each to `sink` as soon as it is read.
-pub fn read<E>(path: &Path, sink: &mut dyn FnMut(RawRecord) -> Result<(), E>) -> Result<Layout, ReadError<E>> {
-    let mut reader = open(path)?;
-    let first = loop {
-        let buf = reader.fill_buf().map_err(|e| ReadError::NotJson(e.to_string()))?;
-        let Some(&byte) = buf.first() else { return Ok(Layout::Ndjson) }; // empty file: no records
-        if byte.is_ascii_whitespace() {
-            reader.consume(1);
-            continue;
+impl Default for IngestOptions {
+    fn default() -> IngestOptions {
+        IngestOptions {
+            log_type: None,
+            force: false,
+            chunk_records: 500_000,
+            source_id: "file".into(),
+            source_label: "tarn ingest file".into(),
         }
-        break byte;
-    };
-    let mut state = Stream { sink, count: 0, sink_error: None, layout: None, other_keys: Vec::new() };
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    let result = match first {
-        b'[' => de::Deserializer::deserialize_seq(&mut de, &mut state).map(|_| Layout::Array),
-        b'{' => de::Deserializer::deserialize_map(&mut de, &mut state).map(|_| state.layout.unwrap_or(Layout::Single)),
-        other => return Err(ReadError::NotJson(format!("it starts with {:?}, where JSON starts with {{ or [", other as char))),
-    };
-    let layout = match result {
-        Ok(layout) => layout,
-        Err(e) => {
-            if let Some(sink_error) = state.sink_error.take() {
-                return Err(ReadError::Sink(sink_error));
-            }
-            if state.count == 0 && state.layout.is_none() {
-                // The first value is not JSON; maybe it is NDJSON with a bad first line.
-                return read_ndjson(path, state.sink);
-            }
-            return Err(ReadError::Broken { after: state.count, reason: e.to_string() });
-        }
-    };
-    let trailing = de.end();
-    match layout {
-        Layout::Single if trailing.is_err() => read_ndjson(path, state.sink),
-        Layout::Single => {
-            let keys = std::mem::take(&mut state.other_keys);
-            single(keys, state.sink).map(|_| Layout::Single)
-        }
-        _ if trailing.is_err() => Err(ReadError::Broken { after: state.count, reason: trailing.unwrap_err().to_string() }),
-        _ => Ok(layout),
     }
 }
 
-/// The top-level object was one record (or a REST page): rebuild it from its
-/// keys and hand it on.
-fn single<E>(keys: Vec<(String, Box<RawValue>)>, sink: &mut dyn FnMut(RawRecord) -> Result<(), E>) -> Result<(), ReadError<E>> {
-    let mut text = String::from("{");
-    for (i, (key, value)) in keys.iter().enumerate() {
-        if i > 0 {
-            text.push(',');
-        }
-        text.push_str(&serde_json::to_string(key).expect("a string serialises"));
-        text.push(':');
-        text.push_str(value.get());
+impl IngestOptions {
+    /// How this source's files are decoded.
+    pub fn decode_settings(&self) -> DecodeSettings {
+        DecodeSettings { source_id: self.source_id.clone(), source_label: self.source_label.clone(), adapt: super::adapt }
     }
-    text.push('}');
-    let value: Value = serde_json::from_str(&text).map_err(|e| ReadError::NotJson(e.to_string()))?;
-    if let Value::Object(object) = &value
-        && snyk::is_rest_page(object)
-    {
-        let items = object["data"]["items"].as_array().cloned().unwrap_or_default();
-        for (i, item) in items.into_iter().enumerate() {
-            let text = item.to_string();
-            let record = RawRecord { text, value: Ok(item), position: i as u64 + 1 };
-            sink(record).map_err(ReadError::Sink)?;
+}
+
+/// What an ingest run did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct IngestReport {
+    /// Files whose records were committed.
+    pub files: u64,
+    /// Files skipped because the lake already holds them.
+    pub already_ingested: u64,
+    /// Files that could not be read at all, with the reason.
+    pub failed: Vec<String>,
+    pub rows: u64,
+    pub quarantined: u64,
+    pub commits: u64,
+    /// Bytes read from the files, after decompression.
+    pub bytes: u64,
+}
+
+/// The file source: a queue of decode jobs.
+struct Files<'a> {
+    jobs: VecDeque<Job>,
+    options: &'a IngestOptions,
+    settings: DecodeSettings,
+    report: IngestReport,
+}
+
+#[async_trait::async_trait]
+impl Source for Files<'_> {
+    fn operation(&self) -> &'static str {
+        "ingest"
+    }
+
+    fn force(&self) -> bool {
+        self.options.force
+    }
+
+    async fn fill(&mut self, chunk: &Chunk, _stop: &mut watch::Receiver<bool>) -> Result<Fill, IngestError> {
+        if self.jobs.is_empty() {
+            return Ok(Fill::Done);
         }
+        let jobs = std::mem::take(&mut self.jobs).into();
+        chunk.decode_files(jobs, &self.settings, self.options.chunk_records).await?;
+        Ok(Fill::More)
+    }
+
+    async fn settle(&mut self, settled: Settled) -> Result<(), IngestError> {
+        self.jobs = settled.left.into();
+        for (_, problem) in settled.failed {
+            tracing::warn!("{problem}");
+            self.report.failed.push(problem);
+        }
+        self.report.already_ingested += settled.already;
+        match settled.outcome {
+            Committed::Rows(rows) => {
+                self.report.commits += 1;
+                self.report.rows += rows;
+                self.report.files += settled.inputs.len() as u64;
+                self.report.quarantined += settled.quarantined;
+                self.report.bytes += settled.bytes;
+            }
+            Committed::Empty => {}
+            Committed::Raced { redo, taken } => {
+                self.report.already_ingested += taken;
+                for job in redo.into_iter().rev() {
+                    self.jobs.push_front(job);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Ingests local files (directories are walked) into the lake. Problems with
+/// single files are reported as warnings and listed in the report; the other
+/// files go on.
+pub fn ingest_files(lake: &Lake, registry: &Registry, paths: &[PathBuf], options: &IngestOptions) -> Result<IngestReport, IngestError> {
+    let mut source = Files { jobs: VecDeque::new(), options, settings: options.decode_settings(), report: IngestReport::default() };
+    let mut found: VecDeque<PathBuf> = VecDeque::new();
+    for path in paths {
+        if let Err(problem) = expand(path, &mut found) {
+            tracing::warn!("{problem}");
+            source.report.failed.push(problem);
+        }
+    }
+    for path in found {
+        let shown = path.display().to_string();
+        match log_type_for(registry, &path, options.log_type.as_deref()) {
+            Ok(log_type) => source.jobs.push_back(Job { path, input: None, source_file: shown, log_type }),
+            Err(problem) => {
+                tracing::warn!("{problem}");
+                source.report.failed.push(problem);
+            }
+        }
+    }
+    let (_never, stop) = watch::channel(false);
+    let runtime = tokio::runtime::Builder::new_current_thread().build().map_err(IngestError::Runtime)?;
+    runtime.block_on(drive(lake, &mut source, true, stop))?;
+    Ok(source.report)
+}
+
+/// Adds `path` (or every file under it, sorted) to `queue`.
+fn expand(path: &Path, queue: &mut VecDeque<PathBuf>) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.is_file() {
+        queue.push_back(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
         return Ok(());
     }
-    sink(RawRecord { text, value: Ok(value), position: 1 }).map_err(ReadError::Sink)
-}
-
-fn read_ndjson<E>(path: &Path, sink: &mut dyn FnMut(RawRecord) -> Result<(), E>) -> Result<Layout, ReadError<E>> {
-    let mut reader = open(path)?;
-    let mut line = String::new();
-    let mut number = 0;
-    let mut records = 0;
-    loop {
-        line.clear();
-        let read = match reader.read_line(&mut line) {
-            Ok(read) => read,
-            Err(e) if e.kind() == io::ErrorKind::InvalidData && records == 0 => {
-                return Err(ReadError::NotJson("it is binary, not text".to_string()));
-            }
-            Err(e) => return Err(ReadError::Broken { after: records, reason: e.to_string() }),
-        };
-        if read == 0 {
-            break;
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for entry in entries {
+        let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if !name.starts_with('.') {
+            expand(&entry, queue)?;
         }
-        number += 1;
-        let text = line.trim();
-        if text.is_empty() {
-            continue;
+    }
+    Ok(())
+}
+
+/// The log type of a file: CloudTrail's key layout names digest and insight
+/// files; otherwise the one given, or CloudTrail for a CloudTrail key.
+pub fn log_type_for(registry: &Registry, path: &Path, given: Option<&str>) -> Result<Arc<LogType>, String> {
+    let from_layout = cloudtrail::log_type_of(&path.to_string_lossy());
+    let name = match (given, from_layout) {
+        (Some(given), Some(layout)) if given.eq_ignore_ascii_case("AWS.CloudTrail") => layout,
+        (Some(given), _) => given,
+        (None, Some(layout)) => layout,
+        (None, None) => {
+            return Err(format!(
+                "{}: cannot tell its log type from its name; pass --log-type (for example Snyk.GroupAudit)",
+                path.display()
+            ));
         }
-        let value = serde_json::from_str::<Value>(text).map_err(|e| format!("line {number} is not JSON: {e}"));
-        if records == 0 && value.is_err() && !text.starts_with('{') {
-            return Err(ReadError::NotJson(format!("line {number} is not JSON")));
-        }
-        records += 1;
-        sink(RawRecord { text: text.to_string(), value, position: number }).map_err(ReadError::Sink)?;
-    }
-    Ok(Layout::Ndjson)
-}
-
-/// The streaming visitor: the top-level value of a file.
-struct Stream<'s, E> {
-    sink: &'s mut dyn FnMut(RawRecord) -> Result<(), E>,
-    count: u64,
-    sink_error: Option<E>,
-    layout: Option<Layout>,
-    /// Keys of a top-level object that is not a `Records` wrapper.
-    other_keys: Vec<(String, Box<RawValue>)>,
-}
-
-impl<E> Stream<'_, E> {
-    fn deliver(&mut self, raw: &RawValue) -> Result<(), String> {
-        self.count += 1;
-        let text = raw.get().to_string();
-        let value = serde_json::from_str::<Value>(&text).map_err(|e| e.to_string());
-        let record = RawRecord { text, value, position: self.count };
-        (self.sink)(record).map_err(|e| {
-            self.sink_error = Some(e);
-            "stopped".to_string()
-        })
-    }
-}
-
-impl<'de, E> Visitor<'de> for &mut Stream<'_, E> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object or array of records")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
-            self.deliver(&raw).map_err(de::Error::custom)?;
-        }
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "Records" && self.layout.is_none() {
-                self.layout = Some(Layout::Records);
-                map.next_value_seed(RecordsSeed(&mut *self))?;
-            } else {
-                let value: Box<RawValue> = map.next_value()?;
-                self.other_keys.push((key, value));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Streams the `Records` array.
-struct RecordsSeed<'a, 's, E>(&'a mut Stream<'s, E>);
-
-impl<'de, E> DeserializeSeed<'de> for RecordsSeed<'_, '_, E> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self.0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-
-    /// (value or reason, is JSON, position) of each record.
-    type Seen = Vec<(String, bool, u64)>;
-
-    fn records(bytes: &[u8]) -> (Result<Layout, String>, Seen) {
-        let dir = std::env::temp_dir().join(format!("tarn-file-test-{:x}", crate::unique_seed()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("input");
-        std::fs::write(&path, bytes).unwrap();
-        let mut seen = Vec::new();
-        let layout = read::<std::io::Error>(&path, &mut |r| {
-            seen.push((r.value.as_ref().map(|v| v.to_string()).unwrap_or_else(|e| e.clone()), r.value.is_ok(), r.position));
-            Ok(())
-        });
-        std::fs::remove_dir_all(&dir).unwrap();
-        (layout.map_err(|e| e.to_string()), seen)
-    }
-
-    fn gzip(text: &str) -> Vec<u8> {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        encoder.write_all(text.as_bytes()).unwrap();
-        encoder.finish().unwrap()
-    }
-
-    #[test]
-    fn cloudtrail_records_in_multi_member_gzip() {
-        let mut bytes = gzip(r#"{"Records":[{"a":1},"#);
-        bytes.extend(gzip(r#"{"a":2}]}"#));
-        let (layout, seen) = records(&bytes);
-        assert_eq!(layout, Ok(Layout::Records));
-        assert_eq!(seen, vec![(r#"{"a":1}"#.into(), true, 1), (r#"{"a":2}"#.into(), true, 2)]);
-    }
-
-    #[test]
-    fn snyk_v1_array_and_rest_page() {
-        let (layout, seen) = records(br#"[{"event":"x"},{"event":"y"}]"#);
-        assert_eq!((layout, seen.len()), (Ok(Layout::Array), 2));
-        let page = r#"{"data":{"type":"audit_log_search","items":[{"org_id":"o","event":"e","created":"2024-01-01T00:00:00Z"}]},"jsonapi":{"version":"1.0"},"links":{}}"#;
-        let (layout, seen) = records(page.as_bytes());
-        assert_eq!(layout, Ok(Layout::Single));
-        assert_eq!(seen[0].0, r#"{"created":"2024-01-01T00:00:00Z","event":"e","org_id":"o"}"#);
-    }
-
-    #[test]
-    fn ndjson_with_a_bad_line_delivers_every_line() {
-        let (layout, seen) = records(b"{\"a\":1}\n{oops\n\n{\"a\":3}\n");
-        assert_eq!(layout, Ok(Layout::Ndjson));
-        assert_eq!(seen.iter().map(|s| (s.1, s.2)).collect::<Vec<_>>(), vec![(true, 1), (false, 2), (true, 4)]);
-        assert!(seen[1].0.starts_with("line 2 is not JSON"));
-    }
-
-    #[test]
-    fn a_single_object_is_one_record() {
-        let (layout, seen) = records(b"{\n  \"digestEndTime\": \"2024-01-01T00:00:00Z\",\n  \"logFiles\": []\n}\n");
-        assert_eq!((layout, seen.len()), (Ok(Layout::Single), 1));
-    }
-
-    #[test]
-    fn garbage_is_not_json_and_a_cut_file_is_broken() {
-        let (layout, seen) = records(b"\x00\x01binary");
-        assert!(layout.unwrap_err().starts_with("it is not JSON"));
-        assert!(seen.is_empty());
-        let whole = gzip(r#"{"Records":[{"a":1},{"a":2},{"a":3}]}"#);
-        let (layout, seen) = records(&whole[..whole.len() - 12]);
-        assert!(layout.unwrap_err().starts_with("it is cut off or not valid JSON after record"), "");
-        assert!(!seen.is_empty() && seen.len() < 3);
-    }
+    };
+    registry.get(name).map_err(|e| e.to_string())
 }

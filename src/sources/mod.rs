@@ -1,22 +1,21 @@
-//! Sources turn the outside world into raw records with a position, for the
-//! decoder. One submodule per source; each owns its reading and its errors.
+//! Sources turn the outside world into chunks for the ingest driver: each
+//! implements [`crate::ingest::Source`] (fill a chunk, acknowledge after the
+//! commit) and owns its config, its errors and the record adapter of its log
+//! types. One folder per source family.
+//!
+//! - `file`: local files and directories (`tarn ingest file`).
+//! - `aws`: AWS clients, the CloudTrail key rule, S3 backfill, the SQS intake.
+//! - `snyk`: Snyk audit logs from the REST or v1 API.
 
 pub mod aws;
 pub mod file;
-pub mod s3;
 pub mod snyk;
-pub mod sqs;
 
 use serde_json::Value;
 
-/// One record as the source holds it.
-#[derive(Debug)]
-pub struct RawRecord {
-    /// The record's original text, stored as the row's `eventjson`.
-    pub text: String,
-    /// The record to check against the schema, or why it is not JSON.
-    pub value: Result<Value, String>,
-    /// Where it sits in its input: the record number (from 1) in a JSON
-    /// array or `Records`, or the line number in NDJSON.
-    pub position: u64,
+/// The record adapter of every source's log types: a Snyk REST item gets the
+/// v1 names its schema uses; other records pass unchanged. File ingest,
+/// quarantine replay and rule tests decode with it.
+pub fn adapt(log_type: &str, record: Value) -> Value {
+    snyk::to_schema_names(log_type, record)
 }

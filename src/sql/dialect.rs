@@ -15,7 +15,7 @@
 //! leaf keeps its name (`principalid`), any other unnamed expression is
 //! `_col<position>`.
 
-use crate::eds::{EventDataStore, describe, is_uuid, parse_id};
+use crate::catalog::eds::{EventDataStore, describe, is_uuid, parse_id};
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Query, SelectItem, SetExpr, Statement,
     Subscript, Value, VisitMut, VisitorMut,

@@ -15,9 +15,8 @@ pub use functions::parse_cidr;
 pub use print::{Format, lake_value, write as write_results};
 pub use table::{LakeTable, PARTITION_COLUMNS};
 
-use crate::eds::EventDataStore;
-use crate::lake::{ALARMS_TABLE, Lake, LakeError, QUARANTINE_TABLE, Snapshot, alarms_schema, quarantine_schema};
-use crate::rules::{ALERTS_TABLE, alerts_schema};
+use crate::catalog::eds::EventDataStore;
+use crate::lake::{ALARMS_TABLE, ALERTS_TABLE, Lake, LakeError, QUARANTINE_TABLE, Snapshot, alarms_schema, alerts_schema, quarantine_schema};
 use crate::schema::Registry;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -260,7 +259,7 @@ impl Sql {
         let mut text = message(&error);
         if text.contains("not found") && text.contains("table") {
             let names: Vec<&str> = self.file_schemas.iter().map(|(n, _, _)| n.as_str()).collect();
-            text.push_str(&format!(" (tables: {}; event data stores: {})", names.join(", "), crate::eds::describe(self.stores.iter())));
+            text.push_str(&format!(" (tables: {}; event data stores: {})", names.join(", "), crate::catalog::eds::describe(self.stores.iter())));
         }
         SqlError(unsupported_function(&text).unwrap_or(text))
     }

@@ -8,7 +8,7 @@
 //! `UNION ALL`. The views are plain projections, so filters on `eventtime`
 //! still reach the lake tables and prune their files.
 
-use crate::eds::{Category, EventDataStore};
+use crate::catalog::eds::{Category, EventDataStore};
 use datafusion::arrow::datatypes::SchemaRef;
 
 /// CloudTrail Lake's columns, in its order, each with the expression that

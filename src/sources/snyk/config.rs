@@ -2,52 +2,67 @@
 //! `tarn.yml`. The API token is read from an environment variable or a file
 //! the config names, never from the config text.
 
+use super::client::SnykError;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A Snyk audit-log source.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// A Snyk audit-log source. The same fields are `tarn pull snyk`'s flags and
+/// a `type: snyk` source's keys, with one set of defaults.
+#[derive(Debug, Clone, PartialEq, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct SnykConfig {
     /// An organization id (its audit log goes to `Snyk.OrgAudit`).
     #[serde(default)]
+    #[arg(long, required_unless_present = "group", conflicts_with = "group")]
     pub org: Option<String>,
     /// A group id (its audit log goes to `Snyk.GroupAudit`).
     #[serde(default)]
+    #[arg(long)]
     pub group: Option<String>,
     /// With `group`: pull every org of the group too, found anew each poll.
     #[serde(default)]
+    #[arg(long, requires = "group")]
     pub include_orgs: bool,
     #[serde(default)]
+    #[arg(long, value_enum, default_value = "rest")]
     pub api: Api,
     /// `https://api.snyk.io`, or a regional host (`https://api.eu.snyk.io`).
     #[serde(default = "default_api_url")]
+    #[arg(long, default_value = DEFAULT_API_URL)]
     pub api_url: String,
     /// The environment variable holding the API token.
     #[serde(default = "default_token_env")]
+    #[arg(long, default_value = DEFAULT_TOKEN_ENV)]
     pub token_env: String,
     /// A file holding the API token (wins over `token_env`).
     #[serde(default)]
+    #[arg(long)]
     pub token_file: Option<PathBuf>,
     /// Where a source with no checkpoint starts: `YYYY-MM-DD` or RFC 3339
     /// (default: 7 days ago; Snyk keeps 90).
     #[serde(default)]
+    #[arg(long)]
     pub from: Option<String>,
     /// Also pull `api.access` events, which Snyk leaves out by default.
     #[serde(default)]
+    #[arg(long)]
     pub include_api_access: bool,
     /// Seconds between polls once caught up.
     #[serde(default = "default_frequency")]
+    #[arg(long, default_value_t = default_frequency())]
     pub frequency: u64,
     /// Records gathered before a commit.
     #[serde(default = "default_chunk_size")]
+    #[arg(long, default_value_t = default_chunk_size())]
     pub chunk_size: u64,
     /// Raise a drop-off alarm when a source has had no events for this long (`6h`).
     #[serde(default)]
+    #[arg(long)]
     pub alarm_after: Option<String>,
     /// Only here to refuse it with a clear message.
     #[serde(default)]
+    #[arg(skip)]
     token: Option<serde::de::IgnoredAny>,
 }
 
@@ -118,7 +133,11 @@ impl SnykConfig {
 
     /// Checks what serde cannot: one of org and group, ids that are ids,
     /// durations and dates that parse.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), SnykError> {
+        self.problem().map_err(SnykError::Setup)
+    }
+
+    fn problem(&self) -> Result<(), String> {
         if self.token.is_some() {
             return Err(format!(
                 "a Snyk source must not hold the token itself; set `token_env` (an environment variable, default {DEFAULT_TOKEN_ENV}) or `token_file`"
@@ -140,31 +159,31 @@ impl SnykConfig {
         if !self.api_url.starts_with("http://") && !self.api_url.starts_with("https://") {
             return Err(format!("api_url '{}' must start with https:// (for example {DEFAULT_API_URL})", self.api_url));
         }
-        self.alarm_after()?;
-        self.from()?;
+        self.alarm_after().map_err(|e| e.to_string())?;
+        self.from().map_err(|e| e.to_string())?;
         Ok(())
     }
 
-    pub fn alarm_after(&self) -> Result<Option<Duration>, String> {
-        self.alarm_after.as_deref().map(|text| crate::duration::parse(text).map_err(|e| format!("alarm_after: {e}"))).transpose()
+    pub fn alarm_after(&self) -> Result<Option<Duration>, SnykError> {
+        self.alarm_after.as_deref().map(|text| crate::duration::parse(text).map_err(|e| SnykError::Setup(format!("alarm_after: {e}")))).transpose()
     }
 
     /// `from` in microseconds since the epoch.
-    pub fn from(&self) -> Result<Option<i64>, String> {
+    pub fn from(&self) -> Result<Option<i64>, SnykError> {
         let Some(text) = self.from.as_deref() else { return Ok(None) };
         if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-            return Ok(Some(day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_micros()));
+            return Ok(Some(day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros()));
         }
         chrono::DateTime::parse_from_rfc3339(text)
             .map(|t| Some(t.timestamp_micros()))
-            .map_err(|_| format!("from: '{text}' is not a day or a time; write it like 2026-10-01 or 2026-10-01T12:00:00Z"))
+            .map_err(|_| SnykError::Setup(format!("from: '{text}' is not a day or a time; write it like 2026-10-01 or 2026-10-01T12:00:00Z")))
     }
 
     /// Reads the API token from `token_file` or the `token_env` variable.
-    pub fn token(&self) -> Result<Token, String> {
+    pub fn token(&self) -> Result<Token, SnykError> {
         let token = match &self.token_file {
             Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read the Snyk token file {}: {e}", path.display()))?
+                .map_err(|e| SnykError::Setup(format!("cannot read the Snyk token file {}: {e}", path.display())))?
                 .trim()
                 .to_string(),
             None => std::env::var(&self.token_env).unwrap_or_default().trim().to_string(),
@@ -174,9 +193,9 @@ impl SnykConfig {
                 Some(path) => (format!("the token file {} is empty", path.display()), "put in it".to_string()),
                 None => (format!("{} is not set", self.token_env), format!("export {}", self.token_env)),
             };
-            return Err(format!(
+            return Err(SnykError::Setup(format!(
                 "no Snyk API token: {problem}; {fix} the API token of a user or service account that has the `View audit logs` permission"
-            ));
+            )));
         }
         Ok(Token(token))
     }

@@ -19,5 +19,5 @@ mod tests;
 pub use client::{SnykError, backoff, rate_limit_wait};
 pub use config::{Api, DEFAULT_API_URL, DEFAULT_TOKEN_ENV, SnykConfig};
 pub use cursor::{Checkpoint, Cursor};
-pub use names::{is_rest_page, rest_item_to_v1, to_schema_names};
-pub use pull::{Level, REST_VERSION, SnykReport, pull};
+pub use names::{rest_item_to_v1, to_schema_names};
+pub use pull::{REST_VERSION, SnykReport, pull};

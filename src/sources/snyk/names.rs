@@ -29,10 +29,3 @@ pub fn rest_item_to_v1(item: Value) -> Value {
         .collect();
     Value::Object(renamed)
 }
-
-/// Whether a JSON object is a REST audit-log search page
-/// (`{"data": {"items": [...]}, "jsonapi": ..., "links": ...}`).
-pub fn is_rest_page(object: &Map<String, Value>) -> bool {
-    object.get("data").and_then(|d| d.get("items")).is_some_and(Value::is_array)
-        && (object.contains_key("jsonapi") || object.contains_key("links"))
-}

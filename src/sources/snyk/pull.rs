@@ -8,9 +8,9 @@
 use super::client::{Client, SnykError, Target};
 use super::config::{Api, SnykConfig};
 use super::cursor::{Checkpoint, Cursor, fingerprint, parse_time, rfc3339};
-use crate::ingest::{BATCH_ROWS, IngestError};
-use crate::lake::{ALARMS_TABLE, AlarmRow, CommitOutcome, Lake, QuarantineRow, Transaction, alarms_batch};
-use crate::schema::{LogType, Provenance, Registry, RowBuilder};
+use crate::ingest::{Chunk, Committed, Fill, IngestError, Record, Settled, Source, drive};
+use crate::lake::{ALARMS_TABLE, AlarmRow, Lake, alarms_batch};
+use crate::schema::{LogType, Provenance, Registry};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::Value;
@@ -48,14 +48,30 @@ pub struct SnykReport {
     pub alarms_raised: u64,
 }
 
-/// How loud a line of the puller's is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// Progress: the line may be empty (only the counts changed).
-    Info,
-    Warning,
-    /// A drop-off alarm.
-    Error,
+impl SnykReport {
+    /// The counts a progress line shows.
+    pub fn counts(&self) -> String {
+        format!("{} pages, {} rows, {} quarantined", self.pages, self.rows, self.quarantined)
+    }
+}
+
+impl std::fmt::Display for SnykReport {
+    /// The summary line of a pull.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} audit logs, {} pages, {} records: {} rows in {} commits; {} already in the lake; {} quarantined; {} silent past the alarm ({} alarms raised)",
+            self.logs,
+            self.pages,
+            self.records,
+            self.rows,
+            self.commits,
+            self.already_ingested,
+            self.quarantined,
+            self.silent,
+            self.alarms_raised
+        )
+    }
 }
 
 /// One audit log: a group's or an org's, its ordinary events or its
@@ -87,6 +103,28 @@ impl Log {
     }
 }
 
+/// The Snyk puller as a source of the ingest driver: a poll reads every
+/// audit log in turn, a page at a time; a chunk closes when it is full or a
+/// log is caught up, and carries that log's checkpoint.
+struct Puller<'a> {
+    registry: &'a Registry,
+    config: &'a SnykConfig,
+    name: &'a str,
+    client: Client,
+    once: bool,
+    /// The logs of this poll not read yet, and the lake's checkpoints at its start.
+    logs: std::collections::VecDeque<Log>,
+    checkpoints: std::collections::HashMap<String, Value>,
+    /// The log being read.
+    current: Option<LogRead>,
+    /// The checkpoint the chunk in flight moves the current log to.
+    moving: Option<Value>,
+    /// Whether a poll is under way (its logs are being read).
+    in_poll: bool,
+    lake: &'a Lake,
+    report: SnykReport,
+}
+
 /// Pulls the configured audit logs until `stop` turns true (or, with
 /// `once`, until each is caught up). `name` labels the rows.
 pub async fn pull(
@@ -95,83 +133,148 @@ pub async fn pull(
     config: &SnykConfig,
     name: &str,
     once: bool,
-    mut stop: watch::Receiver<bool>,
-    on_event: &mut (dyn FnMut(Level, &str, &SnykReport) + Send),
+    stop: watch::Receiver<bool>,
 ) -> Result<SnykReport, IngestError> {
-    config.check().map_err(IngestError::Source)?;
-    let token = config.token().map_err(IngestError::Source)?;
+    config.check().map_err(IngestError::source)?;
+    let token = config.token().map_err(IngestError::source)?;
     let token_source = match &config.token_file {
         Some(path) => format!("the token file {}", path.display()),
         None => config.token_env.clone(),
     };
-    let client = Client::new(&config.api_url, token, token_source)?;
-    let mut report = SnykReport::default();
-    loop {
-        let logs = match logs(&client, config, name, &mut report, on_event).await {
-            Ok(logs) => logs,
-            Err(e) if !once && passing(&e) => {
-                on_event(Level::Warning, &format!("{e}; trying again at the next poll"), &report);
-                Vec::new()
+    let client = Client::new(&config.api_url, token, token_source).map_err(IngestError::source)?;
+    let mut puller = Puller {
+        registry,
+        config,
+        name,
+        client,
+        once,
+        logs: Default::default(),
+        checkpoints: Default::default(),
+        current: None,
+        moving: None,
+        in_poll: false,
+        lake,
+        report: SnykReport::default(),
+    };
+    drive(lake, &mut puller, once, stop).await?;
+    Ok(puller.report)
+}
+
+#[async_trait::async_trait]
+impl Source for Puller<'_> {
+    fn operation(&self) -> &'static str {
+        "pull snyk"
+    }
+
+    fn idle_wait(&self) -> Duration {
+        Duration::from_secs(self.config.frequency.max(1))
+    }
+
+    async fn fill(&mut self, chunk: &Chunk, stop: &mut watch::Receiver<bool>) -> Result<Fill, IngestError> {
+        if self.current.is_none() {
+            if self.logs.is_empty() && std::mem::take(&mut self.in_poll) {
+                return Ok(Fill::Idle); // the poll is over
             }
-            Err(e) => return Err(e),
+            if self.logs.is_empty() && !self.start_poll().await? {
+                return Ok(Fill::Idle);
+            }
+            let Some(log) = self.logs.pop_front() else { return Ok(Fill::Idle) };
+            let log_type = self.registry.get(log.log_type())?;
+            let stored = self.checkpoints.get(&log.key()).cloned();
+            self.current = Some(LogRead::start(&self.client, self.config, log, log_type, stored, &mut self.report)?);
+        }
+        let Some(read) = self.current.as_mut() else { return Ok(Fill::Idle) };
+        let failure = match read.pages(&self.client, self.config, chunk, stop, &mut self.report).await? {
+            Paged::Full => {
+                self.moving = read.checkpoint_move(chunk, None, &mut self.report)?;
+                return Ok(Fill::More);
+            }
+            Paged::End(failure) => failure,
         };
-        report.silent = 0;
-        // This puller is the only one to move these checkpoints (a commit
-        // says so if not), so one read of the lake serves the whole poll.
-        let checkpoints = if logs.is_empty() { Default::default() } else { lake.snapshot()?.checkpoints };
-        for log in &logs {
-            if *stop.borrow() {
-                break;
+        let alarm = if failure.is_none() { read.drop_off(self.config, &mut self.report)? } else { None };
+        self.moving = read.checkpoint_move(chunk, alarm, &mut self.report)?;
+        let log = read.log.clone();
+        self.current = None;
+        tracing::info!(counts = %self.report.counts(), "");
+        match failure {
+            None => Ok(Fill::More),
+            Some(e @ (SnykError::NotFound { .. } | SnykError::Refused { status: 403, .. })) if log.child => {
+                tracing::warn!("skipped: {e}");
+                Ok(Fill::More)
             }
-            let log_type = registry.get(log.log_type())?;
-            let stored = checkpoints.get(&log.key()).cloned();
-            match pull_log(lake, &client, config, log, log_type, stored, &mut stop, &mut report, on_event).await {
-                Ok(()) => {}
-                Err(IngestError::Snyk(e @ (SnykError::NotFound { .. } | SnykError::Refused { status: 403, .. }))) if log.child => {
-                    on_event(Level::Warning, &format!("skipped: {e}"), &report);
-                }
-                Err(e) if !once && passing(&e) => {
-                    on_event(Level::Warning, &format!("{e}; trying again at the next poll"), &report);
-                }
-                Err(e) => return Err(e),
+            Some(e) if !self.once && passing(&e) => {
+                tracing::warn!("{e}; trying again at the next poll");
+                Ok(Fill::More)
             }
-        }
-        if once || *stop.borrow() {
-            break;
-        }
-        on_event(Level::Info, "", &report);
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(config.frequency.max(1))) => {}
-            Ok(()) = stop.changed() => {}
+            Some(e) => Ok(Fill::Failed(IngestError::source(e))),
         }
     }
-    Ok(report)
+
+    async fn settle(&mut self, settled: Settled) -> Result<(), IngestError> {
+        let moved = self.moving.take();
+        match settled.outcome {
+            Committed::Rows(rows) => {
+                self.report.commits += 1;
+                self.report.rows += rows;
+                self.report.quarantined += settled.quarantined;
+            }
+            Committed::Empty => {}
+            Committed::Raced { .. } => {
+                let what = self.current.as_ref().map(|r| r.what.clone()).unwrap_or_else(|| "an audit log".into());
+                return Err(IngestError::source(SnykError::Setup(format!(
+                    "another tarn moved the checkpoint of Snyk {what} while this one was pulling it; this chunk was not committed (run one puller per source)"
+                ))));
+            }
+        }
+        if let (Some(read), Some(moved)) = (self.current.as_mut(), moved) {
+            read.stored = Some(moved);
+        }
+        Ok(())
+    }
+}
+
+impl Puller<'_> {
+    /// Starts a poll: lists the logs and reads the lake's checkpoints. False
+    /// when the poll has nothing to read.
+    async fn start_poll(&mut self) -> Result<bool, IngestError> {
+        let logs = match logs(&self.client, self.config, self.name, &mut self.report).await {
+            Ok(logs) => logs,
+            Err(e) if !self.once && passing(&e) => {
+                tracing::warn!("{e}; trying again at the next poll");
+                Vec::new()
+            }
+            Err(e) => return Err(IngestError::source(e)),
+        };
+        self.report.silent = 0;
+        // This puller is the only one to move these checkpoints (a commit
+        // says so if not), so one read of the lake serves the whole poll.
+        if !logs.is_empty() {
+            self.checkpoints = self.lake.snapshot()?.checkpoints;
+        }
+        self.logs = logs.into();
+        self.in_poll = !self.logs.is_empty();
+        Ok(self.in_poll)
+    }
 }
 
 /// Whether a failure may pass by itself (an outage, a bad page), so a
 /// long-running puller tries again at its next poll instead of stopping.
-fn passing(error: &IngestError) -> bool {
-    matches!(error, IngestError::Snyk(SnykError::GaveUp { .. } | SnykError::Malformed { .. }))
+fn passing(error: &SnykError) -> bool {
+    matches!(error, SnykError::GaveUp { .. } | SnykError::Malformed { .. })
 }
 
 /// The audit logs to read this poll: the org, or the group and (with
 /// `include_orgs`) each org the group has now.
-async fn logs(
-    client: &Client,
-    config: &SnykConfig,
-    name: &str,
-    report: &mut SnykReport,
-    on_event: &mut (dyn FnMut(Level, &str, &SnykReport) + Send),
-) -> Result<Vec<Log>, IngestError> {
+async fn logs(client: &Client, config: &SnykConfig, name: &str, report: &mut SnykReport) -> Result<Vec<Log>, SnykError> {
     let mut logs = Vec::new();
     let top = match (&config.org, &config.group) {
         (Some(org), _) => Log { kind: "org", id: org.clone(), label: name.to_string(), api_access: false, child: false },
         (None, Some(group)) => Log { kind: "group", id: group.clone(), label: name.to_string(), api_access: false, child: false },
-        (None, None) => unreachable!("checked by SnykConfig::check"),
+        (None, None) => return Err(SnykError::Setup("give the org or group whose audit log to pull (--org ID or --group ID)".into())),
     };
     logs.push(top.clone());
     if config.include_orgs {
-        for (id, org_name) in group_orgs(client, &top.id, report, on_event).await? {
+        for (id, org_name) in group_orgs(client, &top.id, report).await? {
             logs.push(Log { kind: "org", id, label: format!("{name}/{org_name}"), api_access: false, child: true });
         }
     }
@@ -212,12 +315,7 @@ struct Links {
 }
 
 /// The group's orgs (id, slug or name), through the REST API.
-async fn group_orgs(
-    client: &Client,
-    group: &str,
-    report: &mut SnykReport,
-    on_event: &mut (dyn FnMut(Level, &str, &SnykReport) + Send),
-) -> Result<Vec<(String, String)>, IngestError> {
+async fn group_orgs(client: &Client, group: &str, report: &mut SnykReport) -> Result<Vec<(String, String)>, SnykError> {
     let what = format!("the orgs of group {group} (this needs the `View Organizations` permission too)");
     let target = Target { what: &what, kind: "group" };
     let mut url = client.url(&format!("rest/groups/{group}/orgs"))?;
@@ -231,7 +329,10 @@ async fn group_orgs(
                 None,
                 &target,
                 |body| serde_json::from_slice::<OrgList>(body).map_err(|e| e.to_string()),
-                &mut |line| on_event(Level::Warning, line, report),
+                &mut |line| {
+                    let _ = &report;
+                    tracing::warn!("{line}")
+                },
             )
             .await?;
         for org in page.value.data {
@@ -264,251 +365,237 @@ enum Paging {
     V1 { page: u32, done: bool },
 }
 
-/// A chunk being gathered for one commit.
-struct Gathered {
-    tx: Transaction,
-    builder: RowBuilder,
-    records: u64,
-    quarantined: u64,
+/// How reading pages ended.
+enum Paged {
+    /// The chunk is full; the log goes on in the next chunk.
+    Full,
+    /// The log is caught up, stopped, or failed (the error).
+    End(Option<SnykError>),
 }
 
-impl Gathered {
-    fn new(lake: &Lake, log_type: &Arc<LogType>) -> Result<Gathered, IngestError> {
-        Ok(Gathered { tx: lake.begin()?, builder: RowBuilder::new(log_type.clone()), records: 0, quarantined: 0 })
-    }
-
-    fn flush(&mut self) -> Result<(), IngestError> {
-        Ok(crate::ingest::flush(&mut self.tx, &mut self.builder)?)
-    }
-}
-
-/// Reads one audit log from its checkpoint (`stored`, as the lake holds it)
-/// to the newest record, a commit per chunk; what was gathered before a failure is committed first.
-#[allow(clippy::too_many_arguments)]
-async fn pull_log(
-    lake: &Lake,
-    client: &Client,
-    config: &SnykConfig,
-    log: &Log,
+/// One audit log being read from its checkpoint to the newest record.
+struct LogRead {
+    log: Log,
     log_type: Arc<LogType>,
-    mut stored: Option<Value>,
-    stop: &mut watch::Receiver<bool>,
-    report: &mut SnykReport,
-    on_event: &mut (dyn FnMut(Level, &str, &SnykReport) + Send),
-) -> Result<(), IngestError> {
-    let key = log.key();
-    let what = log.what();
-    let checkpoint: Option<Checkpoint> = stored.clone().map(serde_json::from_value).transpose().map_err(|e| {
-        IngestError::Source(format!("the lake's checkpoint of {what} is damaged ({e}); remove its line from _tarn/log.jsonl"))
-    })?;
-    let now = crate::now_micros();
-    let since = checkpoint.as_ref().map_or_else(|| rfc3339(now), |c| c.since.clone());
-    let mut alarmed = checkpoint.as_ref().and_then(|c| c.alarmed.clone());
-    let mut cursor = Cursor::new(checkpoint.as_ref());
-    let oldest = now - SNYK_KEEPS.as_micros() as i64 + 60 * MICROS;
-    let from = config.from().map_err(IngestError::Source)?;
-    let start = match (cursor.last(), from) {
-        (Some(last), Some(_)) => {
-            on_event(
-                Level::Info,
-                &format!("{what}: the lake holds it up to {}; --from applies only to a log never pulled", rfc3339(last)),
-                report,
-            );
-            last
-        }
-        (Some(last), None) => last,
-        (None, Some(from)) if from < oldest => {
-            on_event(Level::Warning, &format!("{what}: Snyk keeps 90 days of audit logs; starting at {}", rfc3339(oldest)), report);
-            oldest
-        }
-        (None, Some(from)) => from,
-        (None, None) => now - DEFAULT_REACH.as_micros() as i64,
-    };
-    let provenance = |shown: &str| Provenance {
-        source_id: key.trim_end_matches(":api.access").to_string(),
-        source_label: log.label.clone(),
-        source_file: Some(shown.to_string()),
-    };
-    let target = Target { what: &what, kind: log.kind };
-    let mut paging = match config.api {
-        Api::Rest => {
-            let mut url = client.url(&format!("rest/{}s/{}/audit_logs/search", log.kind, log.id))?;
-            url.query_pairs_mut()
-                .append_pair("version", REST_VERSION)
-                .append_pair("from", &rfc3339(start))
-                .append_pair("size", PAGE_SIZE)
-                .append_pair("sort_order", "ASC");
-            if log.api_access {
-                url.query_pairs_mut().append_pair("events", "api.access");
+    key: String,
+    what: String,
+    /// The checkpoint as the lake holds it (what a commit expects to move).
+    stored: Option<Value>,
+    since: String,
+    alarmed: Option<String>,
+    cursor: Cursor,
+    paging: Paging,
+    v1_window: (String, String),
+    /// When the read started, microseconds.
+    now: i64,
+}
+
+impl LogRead {
+    /// Starts reading `log` from its checkpoint (`stored`, as the lake holds it).
+    fn start(
+        client: &Client,
+        config: &SnykConfig,
+        log: Log,
+        log_type: Arc<LogType>,
+        stored: Option<Value>,
+        report: &mut SnykReport,
+    ) -> Result<LogRead, IngestError> {
+        let key = log.key();
+        let what = log.what();
+        let checkpoint: Option<Checkpoint> = stored.clone().map(serde_json::from_value).transpose().map_err(|e| {
+            IngestError::source(SnykError::Setup(format!(
+                "the lake's checkpoint of {what} is damaged ({e}); remove its line from _tarn/log.jsonl"
+            )))
+        })?;
+        let now = crate::now_micros();
+        let since = checkpoint.as_ref().map_or_else(|| rfc3339(now), |c| c.since.clone());
+        let alarmed = checkpoint.as_ref().and_then(|c| c.alarmed.clone());
+        let cursor = Cursor::new(checkpoint.as_ref());
+        let oldest = now - SNYK_KEEPS.as_micros() as i64 + 60 * MICROS;
+        let from = config.from().map_err(IngestError::source)?;
+        let start = match (cursor.last(), from) {
+            (Some(last), Some(_)) => {
+                tracing::info!(
+                    counts = %report.counts(),
+                    "{what}: the lake holds it up to {}; --from applies only to a log never pulled",
+                    rfc3339(last)
+                );
+                last
             }
-            Paging::Rest(Some(url))
-        }
-        Api::V1 => Paging::V1 { page: 1, done: false },
-    };
-    let v1_filters = if log.api_access {
-        serde_json::json!({"filters": {"event": "api.access"}})
-    } else {
-        serde_json::json!({"filters": {"excludeEvent": "api.access"}})
-    };
-    let day = |micros: i64| chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default().format("%Y-%m-%d").to_string();
-    let (v1_from, v1_to) = (day(start), day(now));
-    let mut gathered = Gathered::new(lake, &log_type)?;
-    let mut failure = None;
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        let (method, url, body) = match &paging {
-            Paging::Rest(None) | Paging::V1 { done: true, .. } => break,
-            Paging::Rest(Some(url)) => (Method::GET, url.clone(), None),
-            Paging::V1 { page, .. } => {
-                let mut url = client.url(&format!("v1/{}/{}/audit", log.kind, log.id))?;
+            (Some(last), None) => last,
+            (None, Some(from)) if from < oldest => {
+                tracing::warn!("{what}: Snyk keeps 90 days of audit logs; starting at {}", rfc3339(oldest));
+                oldest
+            }
+            (None, Some(from)) => from,
+            (None, None) => now - DEFAULT_REACH.as_micros() as i64,
+        };
+        let paging = match config.api {
+            Api::Rest => {
+                let mut url = client.url(&format!("rest/{}s/{}/audit_logs/search", log.kind, log.id)).map_err(IngestError::source)?;
                 url.query_pairs_mut()
-                    .append_pair("from", &v1_from)
-                    .append_pair("to", &v1_to)
-                    .append_pair("page", &page.to_string())
-                    .append_pair("sortOrder", "ASC");
-                (Method::POST, url, Some(&v1_filters))
+                    .append_pair("version", REST_VERSION)
+                    .append_pair("from", &rfc3339(start))
+                    .append_pair("size", PAGE_SIZE)
+                    .append_pair("sort_order", "ASC");
+                if log.api_access {
+                    url.query_pairs_mut().append_pair("events", "api.access");
+                }
+                Paging::Rest(Some(url))
             }
+            Api::V1 => Paging::V1 { page: 1, done: false },
         };
-        let read = match config.api {
-            Api::Rest => parse_rest_page,
-            Api::V1 => parse_v1_page,
+        let day = |micros: i64| chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default().format("%Y-%m-%d").to_string();
+        let v1_window = (day(start), day(now));
+        Ok(LogRead { log, log_type, key, what, stored, since, alarmed, cursor, paging, v1_window, now })
+    }
+
+    /// Reads pages into `chunk` until it is full, the log is caught up, a
+    /// page fails or `stop` turns true.
+    async fn pages(
+        &mut self,
+        client: &Client,
+        config: &SnykConfig,
+        chunk: &Chunk,
+        stop: &mut watch::Receiver<bool>,
+        report: &mut SnykReport,
+    ) -> Result<Paged, IngestError> {
+        let v1_filters = if self.log.api_access {
+            serde_json::json!({"filters": {"event": "api.access"}})
+        } else {
+            serde_json::json!({"filters": {"excludeEvent": "api.access"}})
         };
-        let mut on_retry = |line: &str| on_event(Level::Warning, &format!("{what}: {line}"), report);
-        let fetch = client.fetch(method, url, body, &target, read, &mut on_retry);
-        // A stop does not wait for retries or a 429's wait: what is gathered is committed.
-        let fetched = tokio::select! {
-            fetched = fetch => fetched.map(|page| (page.value.0, page.value.1, page.shown)),
-            Ok(()) = stop.changed() => break,
-        };
-        let (items, next, shown) = match fetched {
-            Ok(fetched) => fetched,
-            Err(e) => {
-                failure = Some(e);
-                break;
+        let what = self.what.clone();
+        let target = Target { what: &what, kind: self.log.kind };
+        let start_records = chunk.records();
+        loop {
+            if *stop.borrow() {
+                return Ok(Paged::End(None));
             }
-        };
-        match &mut paging {
-            Paging::Rest(url) => *url = next.map(|n| client.url(&n)).transpose()?,
-            Paging::V1 { page, done } => {
-                *done = items.is_empty();
-                *page += 1;
+            let (method, url, body) = match &self.paging {
+                Paging::Rest(None) | Paging::V1 { done: true, .. } => return Ok(Paged::End(None)),
+                Paging::Rest(Some(url)) => (Method::GET, url.clone(), None),
+                Paging::V1 { page, .. } => {
+                    let mut url = client.url(&format!("v1/{}/{}/audit", self.log.kind, self.log.id)).map_err(IngestError::source)?;
+                    url.query_pairs_mut()
+                        .append_pair("from", &self.v1_window.0)
+                        .append_pair("to", &self.v1_window.1)
+                        .append_pair("page", &page.to_string())
+                        .append_pair("sortOrder", "ASC");
+                    (Method::POST, url, Some(&v1_filters))
+                }
+            };
+            let read = match config.api {
+                Api::Rest => parse_rest_page,
+                Api::V1 => parse_v1_page,
+            };
+            let mut on_retry = |line: &str| tracing::warn!("{what}: {line}");
+            let fetch = client.fetch(method, url, body, &target, read, &mut on_retry);
+            // A stop does not wait for retries or a 429's wait: what is gathered is committed.
+            let fetched = tokio::select! {
+                fetched = fetch => fetched.map(|page| (page.value.0, page.value.1, page.shown)),
+                Ok(()) = stop.changed() => return Ok(Paged::End(None)),
+            };
+            let (items, next, shown) = match fetched {
+                Ok(fetched) => fetched,
+                Err(e) => return Ok(Paged::End(Some(e))),
+            };
+            match &mut self.paging {
+                Paging::Rest(url) => *url = next.map(|n| client.url(&n)).transpose().map_err(IngestError::source)?,
+                Paging::V1 { page, done } => {
+                    *done = items.is_empty();
+                    *page += 1;
+                }
+            }
+            report.pages += 1;
+            self.push_page(chunk, &items, &shown, report)?;
+            if chunk.records() - start_records >= config.chunk_size.max(1) {
+                return Ok(Paged::Full);
             }
         }
-        report.pages += 1;
-        let provenance = provenance(&shown);
-        let parsed_at = crate::now_micros();
+    }
+
+    /// Decodes a page's new records into the chunk.
+    fn push_page(&mut self, chunk: &Chunk, items: &[Box<RawValue>], shown: &str, report: &mut SnykReport) -> Result<(), IngestError> {
+        let provenance = Provenance {
+            source_id: self.key.trim_end_matches(":api.access").to_string(),
+            source_label: self.log.label.clone(),
+            source_file: Some(shown.to_string()),
+        };
         for (index, item) in items.iter().enumerate() {
             report.records += 1;
             let text = item.get();
-            let value: Value = serde_json::from_str(text).expect("a RawValue is JSON");
-            let value = super::to_schema_names(&log_type.name, value);
-            if let Some(created) = value.get("created").and_then(Value::as_str).and_then(parse_time)
-                && !cursor.admit(created, &fingerprint(&value))
+            let value = serde_json::from_str::<Value>(text).map(|v| super::to_schema_names(&self.log_type.name, v));
+            if let Ok(value) = &value
+                && let Some(created) = value.get("created").and_then(Value::as_str).and_then(parse_time)
+                && !self.cursor.admit(created, &fingerprint(value))
             {
                 report.already_ingested += 1;
                 continue;
             }
-            gathered.records += 1;
-            if let Err(refusal) = gathered.builder.push(text, value, &provenance, parsed_at) {
-                gathered.quarantined += 1;
-                gathered.tx.quarantine(QuarantineRow {
-                    log_type: log_type.name.clone(),
-                    reason: refusal.0,
-                    raw: text.to_string(),
-                    source_id: provenance.source_id.clone(),
-                    source_label: provenance.source_label.clone(),
-                    source_file: provenance.source_file.clone(),
-                    position: index as u64 + 1,
-                    parse_time: parsed_at,
-                });
-            }
-            if gathered.builder.len() >= BATCH_ROWS {
-                gathered.flush()?;
-            }
+            let record = Record { text, value: value.map_err(|e| e.to_string()), position: index as u64 + 1 };
+            chunk.push(&self.log_type, record, crate::ingest::unchanged, &provenance)?;
         }
-        if gathered.records >= config.chunk_size.max(1) {
-            let value = serde_json::to_value(cursor.checkpoint(&since, alarmed.clone())).expect("a checkpoint serialises");
-            commit(std::mem::replace(&mut gathered, Gathered::new(lake, &log_type)?), &key, stored.clone(), value.clone(), &what, report)?;
-            stored = Some(value);
-            on_event(Level::Info, "", report);
-        }
+        Ok(())
     }
-    // The drop-off alarm looks at the ordinary events only.
-    let mut alarm = None;
-    if let (Some(after), false, None) = (config.alarm_after().map_err(IngestError::Source)?, log.api_access, &failure) {
-        let quiet_from = cursor.last().unwrap_or_else(|| parse_time(&since).unwrap_or(now));
+
+    /// The drop-off alarm (ordinary events only): the alarm row to write,
+    /// if the log has been silent past `alarm_after` and not alarmed yet.
+    fn drop_off(&mut self, config: &SnykConfig, report: &mut SnykReport) -> Result<Option<AlarmRow>, IngestError> {
+        let Some(after) = config.alarm_after().map_err(IngestError::source)? else { return Ok(None) };
+        if self.log.api_access {
+            return Ok(None);
+        }
+        let quiet_from = self.cursor.last().unwrap_or_else(|| parse_time(&self.since).unwrap_or(self.now));
         let now = crate::now_micros();
         let silent = Duration::from_micros((now - quiet_from).max(0) as u64);
-        if silent >= after {
-            report.silent += 1;
-            let newest = cursor.last().map_or_else(|| format!("none since tarn started pulling it at {since}"), rfc3339);
-            let message = format!(
-                "log drop-off: no events from Snyk {} ({}) for {} (alarm after {}); newest event: {newest}",
-                log.what(),
-                log.label,
-                crate::duration::show(silent),
-                crate::duration::show(after)
-            );
-            on_event(Level::Error, &message, report);
-            // One alarm row a silence: none yet, or the last was raised before the newest event.
-            let raised_before = alarmed.as_deref().and_then(parse_time);
-            if raised_before.is_none_or(|raised| raised < quiet_from) {
-                alarm = Some(AlarmRow {
-                    alarm: "log drop-off".into(),
-                    source_id: key.clone(),
-                    source_label: log.label.clone(),
-                    log_type: log_type.name.clone(),
-                    message,
-                    last_event_time: cursor.last(),
-                    silent_seconds: silent.as_secs() as i64,
-                    threshold_seconds: after.as_secs() as i64,
-                    raised_at: now,
-                });
-                alarmed = Some(rfc3339(now));
-            }
-        } else {
-            alarmed = None;
+        if silent < after {
+            self.alarmed = None;
+            return Ok(None);
         }
+        report.silent += 1;
+        let newest = self.cursor.last().map_or_else(|| format!("none since tarn started pulling it at {}", self.since), rfc3339);
+        let message = format!(
+            "log drop-off: no events from Snyk {} ({}) for {} (alarm after {}); newest event: {newest}",
+            self.log.what(),
+            self.log.label,
+            crate::duration::show(silent),
+            crate::duration::show(after)
+        );
+        tracing::error!("{message}");
+        // One alarm row a silence: none yet, or the last was raised before the newest event.
+        let raised_before = self.alarmed.as_deref().and_then(parse_time);
+        if !raised_before.is_none_or(|raised| raised < quiet_from) {
+            return Ok(None);
+        }
+        self.alarmed = Some(rfc3339(now));
+        Ok(Some(AlarmRow {
+            alarm: "log drop-off".into(),
+            source_id: self.key.clone(),
+            source_label: self.log.label.clone(),
+            log_type: self.log_type.name.clone(),
+            message,
+            last_event_time: self.cursor.last(),
+            silent_seconds: silent.as_secs() as i64,
+            threshold_seconds: after.as_secs() as i64,
+            raised_at: now,
+        }))
     }
-    let value = serde_json::to_value(cursor.checkpoint(&since, alarmed)).expect("a checkpoint serialises");
-    if stored.as_ref() != Some(&value) || alarm.is_some() {
+
+    /// Puts the log's checkpoint (and an alarm row) in the chunk when it
+    /// moved; returns the checkpoint the chunk moves it to.
+    fn checkpoint_move(&mut self, chunk: &Chunk, alarm: Option<AlarmRow>, report: &mut SnykReport) -> Result<Option<Value>, IngestError> {
+        let checkpoint = self.cursor.checkpoint(&self.since, self.alarmed.clone());
+        let value = serde_json::to_value(checkpoint).map_err(|e| IngestError::source(SnykError::Setup(format!("cannot write the checkpoint of {}: {e}", self.what))))?;
+        if self.stored.as_ref() == Some(&value) && alarm.is_none() && chunk.records() == 0 {
+            return Ok(None);
+        }
         if let Some(alarm) = alarm {
-            gathered.tx.write(ALARMS_TABLE, &alarms_batch(&[alarm]).map_err(crate::lake::LakeError::from)?)?;
+            chunk.write(ALARMS_TABLE, &alarms_batch(&[alarm]).map_err(crate::lake::LakeError::from)?)?;
             report.alarms_raised += 1;
         }
-        commit(gathered, &key, stored, value, &what, report)?;
-    }
-    on_event(Level::Info, "", report);
-    match failure {
-        Some(e) => Err(e.into()),
-        None => Ok(()),
-    }
-}
-
-/// Commits a chunk with the checkpoint that covers it.
-fn commit(
-    mut gathered: Gathered,
-    key: &str,
-    expected: Option<Value>,
-    checkpoint: Value,
-    what: &str,
-    report: &mut SnykReport,
-) -> Result<(), IngestError> {
-    gathered.flush()?;
-    gathered.tx.checkpoint(key, expected, checkpoint);
-    match gathered.tx.commit("pull snyk", false)? {
-        CommitOutcome::Committed { rows, .. } => {
-            report.commits += 1;
-            report.rows += rows;
-            report.quarantined += gathered.quarantined;
-            Ok(())
-        }
-        CommitOutcome::Empty => Ok(()),
-        CommitOutcome::AlreadyConsumed(_) => Err(IngestError::Source(format!(
-            "another tarn moved the checkpoint of Snyk {what} while this one was pulling it; this chunk was not committed (run one puller per source)"
-        ))),
+        chunk.checkpoint(&self.key, self.stored.clone(), value.clone());
+        Ok(Some(value))
     }
 }
 

@@ -47,7 +47,7 @@ pub fn quarantine_schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
-pub(super) fn quarantine_batch(rows: &[QuarantineRow]) -> Result<RecordBatch, ArrowError> {
+pub(crate) fn quarantine_batch(rows: &[QuarantineRow]) -> Result<RecordBatch, ArrowError> {
     let strings = |get: fn(&QuarantineRow) -> Option<&str>| -> ArrayRef { Arc::new(rows.iter().map(get).collect::<StringArray>()) };
     let times =
         || -> ArrayRef { Arc::new(TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.parse_time)).with_timezone("UTC")) };

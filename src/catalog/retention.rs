@@ -5,8 +5,9 @@
 //! store shows is never dropped. A partition goes only once all of its hour
 //! is older than the cutoff, so no row a store still keeps is lost.
 
-use super::{Lake, LakeError};
-use crate::eds::EventDataStore;
+use crate::ingest::{IngestError, Maintenance};
+use crate::lake::{CommitOutcome, Lake};
+use super::eds::EventDataStore;
 use std::collections::BTreeMap;
 
 const HOUR_MICROS: i64 = 3_600_000_000;
@@ -68,7 +69,7 @@ impl RetentionReport {
 }
 
 /// Applies the stores' retention at `now` (microseconds).
-pub fn apply(lake: &Lake, stores: &[EventDataStore], now: i64, dry_run: bool) -> Result<RetentionReport, LakeError> {
+pub fn apply(lake: &Lake, stores: &[EventDataStore], now: i64, dry_run: bool) -> Result<RetentionReport, IngestError> {
     let mut keep: BTreeMap<&str, u32> = BTreeMap::new();
     for store in stores {
         for table in &store.tables {
@@ -77,7 +78,7 @@ pub fn apply(lake: &Lake, stores: &[EventDataStore], now: i64, dry_run: bool) ->
         }
     }
     let snapshot = lake.snapshot()?;
-    let mut tx = lake.begin()?;
+    let retention = Maintenance::begin(lake, "retention")?;
     let mut tables = Vec::new();
     for (table, days) in keep {
         let cutoff = now - days as i64 * DAY_MICROS;
@@ -89,7 +90,7 @@ pub fn apply(lake: &Lake, stores: &[EventDataStore], now: i64, dry_run: bool) ->
                 dropped.files += 1;
                 dropped.rows += file.rows;
                 dropped.bytes += file.bytes;
-                tx.remove(&file.path);
+                retention.chunk().remove(&file.path);
             }
         }
         dropped.partitions = partitions.len();
@@ -97,7 +98,7 @@ pub fn apply(lake: &Lake, stores: &[EventDataStore], now: i64, dry_run: bool) ->
     }
     let mut commit = None;
     if !dry_run && tables.iter().any(|d| d.files > 0) {
-        if let super::CommitOutcome::Committed { id, .. } = tx.commit("retention", true)? {
+        if let CommitOutcome::Committed { id, .. } = retention.commit()? {
             commit = Some(id);
         }
         remove_empty_partition_dirs(lake, &tables);

@@ -50,7 +50,7 @@ pub fn alarms_schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
-/// Rows for the alarms table, to write with [`super::Transaction::write`].
+/// Rows for the alarms table, to write with [`crate::lake::Transaction::write`].
 pub fn alarms_batch(rows: &[AlarmRow]) -> Result<RecordBatch, ArrowError> {
     let strings = |get: fn(&AlarmRow) -> &str| -> ArrayRef { Arc::new(rows.iter().map(|r| Some(get(r))).collect::<StringArray>()) };
     let times = |get: fn(&AlarmRow) -> Option<i64>| -> ArrayRef {

@@ -2,15 +2,20 @@
 //! and backfill (`tarn pull s3`), which lists CloudTrail keys by date prefix
 //! (`.../CloudTrail/<region>/YYYY/MM/DD/`) and never walks the whole bucket.
 
-use super::aws::error_text;
+use super::cloudtrail;
+use super::{AwsError, error_text};
 use super::sqs::message::ObjectRef;
-use crate::ingest::{Chunk, CommitStep, IngestOptions, Job};
+use crate::ingest::{Chunk, Committed, Fill, IngestError, Job, Settled, Source, drive};
 use crate::lake::Lake;
-use crate::schema::Registry;
+use crate::schema::{LogType, Registry};
+use crate::sources::file::{IngestOptions, log_type_for};
 use chrono::NaiveDate;
 use futures::StreamExt;
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::watch;
 
 /// The ledger identity of an object version: `s3://bucket/key#etag`.
 pub fn input_id(bucket: &str, key: &str, etag: &str) -> String {
@@ -25,8 +30,7 @@ pub fn skip_reason(object: &ObjectRef, log_type_given: bool) -> Option<String> {
     if object.size == Some(0) {
         return Some("an empty object".into());
     }
-    let cloudtrail = ["/CloudTrail/", "/CloudTrail-Digest/", "/CloudTrail-Insight/"].iter().any(|p| object.key.contains(p));
-    if !cloudtrail && !log_type_given {
+    if cloudtrail::log_type_of(&object.key).is_none() && !log_type_given {
         return Some("not a CloudTrail key; pass --log-type to ingest it".into());
     }
     None
@@ -36,19 +40,19 @@ pub fn skip_reason(object: &ObjectRef, log_type_given: bool) -> Option<String> {
 /// becomes a decode job, or the reason it could not be read.
 pub async fn fetch(
     s3: &aws_sdk_s3::Client,
-    objects: Vec<ObjectRef>,
+    objects: Vec<(ObjectRef, Arc<LogType>)>,
     dir: &Path,
     concurrency: usize,
 ) -> Vec<(ObjectRef, Result<Job, String>)> {
-    let downloads = objects.into_iter().enumerate().map(|(i, object)| async move {
+    let downloads = objects.into_iter().enumerate().map(|(i, (object, log_type))| async move {
         let target = dir.join(format!("{:06}-{:x}", i, crate::unique_seed()));
-        let result = download(s3, &object, &target).await;
+        let result = download(s3, &object, &target, log_type).await;
         (object, result)
     });
     futures::stream::iter(downloads).buffer_unordered(concurrency.max(1)).collect().await
 }
 
-async fn download(s3: &aws_sdk_s3::Client, object: &ObjectRef, target: &Path) -> Result<Job, String> {
+async fn download(s3: &aws_sdk_s3::Client, object: &ObjectRef, target: &Path, log_type: Arc<LogType>) -> Result<Job, String> {
     let shown = format!("s3://{}/{}", object.bucket, object.key);
     let response =
         s3.get_object().bucket(&object.bucket).key(&object.key).send().await.map_err(|e| format!("{shown}: {}", error_text(&e)))?;
@@ -59,7 +63,7 @@ async fn download(s3: &aws_sdk_s3::Client, object: &ObjectRef, target: &Path) ->
         let bytes = bytes.map_err(|e| format!("{shown}: download cut off: {}", error_text(&e)))?;
         file.write_all(&bytes).map_err(|e| format!("{}: {e}", target.display()))?;
     }
-    Ok(Job { path: target.to_path_buf(), input: Some(input_id(&object.bucket, &object.key, &etag)), source_file: shown })
+    Ok(Job { path: target.to_path_buf(), input: Some(input_id(&object.bucket, &object.key, &etag)), source_file: shown, log_type })
 }
 
 /// The object a job was downloaded from.
@@ -107,7 +111,7 @@ pub async fn list_by_date(
     prefix: &str,
     from: NaiveDate,
     to: NaiveDate,
-) -> Result<Vec<ObjectRef>, String> {
+) -> Result<Vec<ObjectRef>, AwsError> {
     let mut frontier = vec![if prefix.is_empty() || prefix.ends_with('/') { prefix.to_string() } else { format!("{prefix}/") }];
     let mut region_roots = Vec::new();
     // AWSLogs/[o-org/]<account>/CloudTrail[-Digest|-Insight]/<region>/: at most six levels down.
@@ -115,7 +119,7 @@ pub async fn list_by_date(
         let mut next = Vec::new();
         for path in frontier {
             let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-            let is_trail_dir = |part: &str| matches!(part, "CloudTrail" | "CloudTrail-Digest" | "CloudTrail-Insight");
+            let is_trail_dir = cloudtrail::is_trail_folder;
             if parts.len() >= 2 && is_trail_dir(parts[parts.len() - 2]) {
                 region_roots.push(path);
             } else if parts.last().is_some_and(|p| is_trail_dir(p)) {
@@ -143,7 +147,7 @@ pub async fn list_by_date(
                     .set_continuation_token(token)
                     .send()
                     .await
-                    .map_err(|e| format!("listing s3://{bucket}/{day_prefix}: {}", error_text(&e)))?;
+                    .map_err(|e| AwsError::Call { what: format!("listing s3://{bucket}/{day_prefix}"), answer: error_text(&e) })?;
                 for object in page.contents() {
                     objects.push(ObjectRef {
                         bucket: bucket.to_string(),
@@ -157,13 +161,14 @@ pub async fn list_by_date(
                     break;
                 }
             }
-            day = day.succ_opt().expect("dates go on");
+            let Some(next) = day.succ_opt() else { break };
+            day = next;
         }
     }
     Ok(objects)
 }
 
-async fn common_prefixes(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>, String> {
+async fn common_prefixes(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>, AwsError> {
     let mut found = Vec::new();
     let mut token = None;
     loop {
@@ -175,7 +180,7 @@ async fn common_prefixes(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) ->
             .set_continuation_token(token)
             .send()
             .await
-            .map_err(|e| format!("listing s3://{bucket}/{prefix}: {}", error_text(&e)))?;
+            .map_err(|e| AwsError::Call { what: format!("listing s3://{bucket}/{prefix}"), answer: error_text(&e) })?;
         found.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_string)));
         token = page.next_continuation_token().map(str::to_string);
         if token.is_none() {
@@ -194,6 +199,105 @@ pub struct BackfillRange {
     pub to: NaiveDate,
 }
 
+/// The backfill source: listed objects, fetched a batch at a time.
+struct Backfill<'a> {
+    s3: &'a aws_sdk_s3::Client,
+    registry: &'a Registry,
+    options: &'a IngestOptions,
+    pending: VecDeque<ObjectRef>,
+    downloads: Downloads,
+    report: BackfillReport,
+}
+
+#[async_trait::async_trait]
+impl Source for Backfill<'_> {
+    fn operation(&self) -> &'static str {
+        "pull s3"
+    }
+
+    fn force(&self) -> bool {
+        self.options.force
+    }
+
+    async fn fill(&mut self, chunk: &Chunk, _stop: &mut watch::Receiver<bool>) -> Result<Fill, IngestError> {
+        if self.pending.is_empty() {
+            return Ok(Fill::Done);
+        }
+        let settings = self.options.decode_settings();
+        while !self.pending.is_empty() && chunk.records() < self.options.chunk_records {
+            let batch = self.next_batch(chunk);
+            let mut jobs = Vec::new();
+            for (_, fetched) in fetch(self.s3, batch, &self.downloads.0, 8).await {
+                match fetched {
+                    Ok(job) => jobs.push(job),
+                    Err(problem) => {
+                        tracing::warn!("{problem}");
+                        self.report.failed.push(problem);
+                    }
+                }
+            }
+            let paths: Vec<PathBuf> = jobs.iter().map(|j| j.path.clone()).collect();
+            // Every fetched object is decoded: the chunk limit is checked between batches.
+            chunk.decode_files(jobs, &settings, u64::MAX).await?;
+            for path in paths {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        Ok(Fill::More)
+    }
+
+    async fn settle(&mut self, settled: Settled) -> Result<(), IngestError> {
+        for (_, problem) in settled.failed {
+            tracing::warn!("{problem}");
+            self.report.failed.push(problem);
+        }
+        self.report.already_ingested += settled.already;
+        match settled.outcome {
+            Committed::Rows(rows) => {
+                self.report.commits += 1;
+                self.report.rows += rows;
+                self.report.objects += settled.inputs.len() as u64;
+                self.report.quarantined += settled.quarantined;
+            }
+            Committed::Empty => {}
+            Committed::Raced { redo, taken } => {
+                // Another writer (a live SQS intake) took some objects first:
+                // fetch the others again.
+                self.report.already_ingested += taken;
+                self.pending.extend(redo.iter().filter_map(object_of));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Backfill<'_> {
+    /// Up to 16 objects to fetch next, with their log types; the others are
+    /// skipped or already in the lake.
+    fn next_batch(&mut self, chunk: &Chunk) -> Vec<(ObjectRef, Arc<LogType>)> {
+        let mut batch = Vec::new();
+        while batch.len() < 16 {
+            let Some(object) = self.pending.pop_front() else { break };
+            let shown = format!("s3://{}/{}", object.bucket, object.key);
+            if let Some(reason) = skip_reason(&object, self.options.log_type.is_some()) {
+                tracing::warn!("{shown}: skipped: {reason}");
+                self.report.skipped += 1;
+            } else if object.etag.as_ref().is_some_and(|e| chunk.has_seen(&input_id(&object.bucket, &object.key, e))) {
+                self.report.already_ingested += 1;
+            } else {
+                match log_type_for(self.registry, Path::new(&object.key), self.options.log_type.as_deref()) {
+                    Ok(log_type) => batch.push((object, log_type)),
+                    Err(problem) => {
+                        tracing::warn!("{shown}: {problem}");
+                        self.report.failed.push(problem);
+                    }
+                }
+            }
+        }
+        batch
+    }
+}
+
 /// Backfill: ingests the objects of `range`, skipping those the lake already
 /// holds (by key and ETag, the same identity the SQS intake uses, so the two
 /// can overlap).
@@ -203,74 +307,12 @@ pub async fn backfill(
     s3: &aws_sdk_s3::Client,
     range: &BackfillRange,
     options: &IngestOptions,
-    on_problem: &mut dyn FnMut(&str),
-) -> Result<BackfillReport, crate::ingest::IngestError> {
-    let listed = list_by_date(s3, &range.bucket, &range.prefix, range.from, range.to).await.map_err(crate::ingest::IngestError::Source)?;
-    let mut report = BackfillReport { listed: listed.len() as u64, ..BackfillReport::default() };
-    let mut pending: std::collections::VecDeque<ObjectRef> = listed.into();
-    let downloads = Downloads::new(lake).map_err(|e| crate::ingest::IngestError::Source(e.to_string()))?;
-    let mut seen = if options.force { Default::default() } else { lake.snapshot()?.inputs };
-    while !pending.is_empty() {
-        let chunk = Chunk::new(lake, std::mem::take(&mut seen))?;
-        while !pending.is_empty() && chunk.records() < options.chunk_records {
-            let mut batch = Vec::new();
-            while batch.len() < 16 {
-                let Some(object) = pending.pop_front() else { break };
-                if let Some(reason) = skip_reason(&object, options.log_type.is_some()) {
-                    on_problem(&format!("s3://{}/{}: skipped: {reason}", object.bucket, object.key));
-                    report.skipped += 1;
-                } else if object.etag.as_ref().is_some_and(|e| chunk.has_seen(&input_id(&object.bucket, &object.key, e))) {
-                    report.already_ingested += 1;
-                } else {
-                    batch.push(object);
-                }
-            }
-            let mut jobs = Vec::new();
-            for (_, fetched) in fetch(s3, batch, &downloads.0, 8).await {
-                match fetched {
-                    Ok(job) => jobs.push(job),
-                    Err(problem) => {
-                        on_problem(&problem);
-                        report.failed.push(problem);
-                    }
-                }
-            }
-            let paths: Vec<PathBuf> = jobs.iter().map(|j| j.path.clone()).collect();
-            // Every fetched object is decoded: the chunk limit is checked between batches.
-            let whole = IngestOptions { chunk_records: u64::MAX, ..options.clone() };
-            tokio::task::block_in_place(|| chunk.decode(jobs, registry, &whole))?;
-            for path in paths {
-                let _ = std::fs::remove_file(path);
-            }
-        }
-        let mut decoded = chunk.finish();
-        seen = std::mem::take(&mut decoded.seen);
-        for (_, problem) in std::mem::take(&mut decoded.failed) {
-            on_problem(&problem);
-            report.failed.push(problem);
-        }
-        report.already_ingested += decoded.already.len() as u64;
-        let (objects, quarantined) = (decoded.inputs.len() as u64, decoded.quarantined);
-        match crate::ingest::commit(decoded, "pull s3", options.force)? {
-            CommitStep::Committed { rows } => {
-                report.commits += 1;
-                report.rows += rows;
-                report.objects += objects;
-                report.quarantined += quarantined;
-            }
-            CommitStep::Empty => {}
-            CommitStep::Raced { redo, taken } => {
-                // Another writer (a live SQS intake) took some objects first:
-                // fetch the others again.
-                report.already_ingested += taken;
-                for job in redo {
-                    if let Some(input) = &job.input {
-                        seen.remove(input);
-                    }
-                    pending.extend(object_of(&job));
-                }
-            }
-        }
-    }
-    Ok(report)
+) -> Result<BackfillReport, IngestError> {
+    let listed = list_by_date(s3, &range.bucket, &range.prefix, range.from, range.to).await.map_err(IngestError::source)?;
+    let downloads = Downloads::new(lake).map_err(|e| IngestError::source(AwsError::Local { path: lake.root().join("_tarn/downloads").display().to_string(), source: e }))?;
+    let report = BackfillReport { listed: listed.len() as u64, ..BackfillReport::default() };
+    let mut source = Backfill { s3, registry, options, pending: listed.into(), downloads, report };
+    let (_never, stop) = watch::channel(false);
+    drive(lake, &mut source, true, stop).await?;
+    Ok(source.report)
 }

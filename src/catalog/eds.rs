@@ -155,7 +155,7 @@ impl EventDataStore {
 /// lower-case UUID.
 ///
 /// ```
-/// use tarn::eds::parse_id;
+/// use tarn::catalog::eds::parse_id;
 /// let arn = "arn:aws:cloudtrail:eu-west-1:111122223333:eventdatastore/5E2676F8-9FCE-46EF-8142-3E36A94E6691";
 /// assert_eq!(parse_id(arn).as_deref(), Some("5e2676f8-9fce-46ef-8142-3e36a94e6691"));
 /// assert_eq!(parse_id("my-store"), None);

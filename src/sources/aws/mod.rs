@@ -3,6 +3,26 @@
 //! for S3-compatible or local servers, which also switches S3 to path-style
 //! addressing.
 
+pub mod cloudtrail;
+pub mod s3;
+pub mod sqs;
+
+/// What went wrong reaching AWS or keeping what came from it.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    /// An AWS call failed: what tarn was doing, and the service's answer
+    /// (see [`error_text`]), with what to check where that helps.
+    #[error("{what}: {answer}")]
+    Call { what: String, answer: String },
+    /// A local file or folder for downloads could not be written.
+    #[error("{path}")]
+    Local {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Where and how to reach AWS.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AwsOptions {
@@ -27,15 +47,6 @@ pub async fn clients(options: &AwsOptions) -> (aws_sdk_s3::Client, aws_sdk_sqs::
 }
 
 /// An SDK error as one line, with the service's code and message.
-pub fn error_text<E: std::error::Error>(error: &E) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+pub fn error_text<E: std::error::Error + 'static>(error: &E) -> String {
+    crate::error_line(error)
 }

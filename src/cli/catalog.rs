@@ -1,0 +1,154 @@
+//! `tarn eds` and `tarn retention`: the event data store catalog and what it
+//! keeps.
+
+use super::{Setup, stores};
+use anyhow::{Result, anyhow, bail};
+use clap::Subcommand;
+use std::process::ExitCode;
+use tarn::catalog::eds::{Catalog, EventDataStore};
+use tarn::lake::Lake;
+
+#[derive(Subcommand)]
+pub enum EdsCommand {
+    /// List the stores: id, name, category, tables, retention.
+    List,
+    /// Show one store (by id, ARN or name).
+    Show { store: String },
+    /// Create a store in the lake's catalog.
+    Create {
+        /// 3 to 128 letters, digits, '.', '_' or '-'.
+        #[arg(long)]
+        name: String,
+        /// Management or Data (the CloudTrail columns), or ActivityAuditLog (Lake's integration columns).
+        #[arg(long, value_enum, ignore_case = true)]
+        category: tarn::catalog::eds::Category,
+        /// A lake table the store shows (repeat for several).
+        #[arg(long = "table", required = true)]
+        tables: Vec<String>,
+        /// A UUID or an event data store ARN (a store carried over from Lake keeps its id); generated if absent.
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long, default_value_t = tarn::catalog::eds::DEFAULT_RETENTION_DAYS)]
+        retention_days: u32,
+        #[arg(long, value_enum, default_value = "extendable")]
+        billing_mode: tarn::catalog::eds::BillingMode,
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        termination_protection: bool,
+    },
+    /// Change a store's name, retention or termination protection.
+    Update {
+        store: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        retention_days: Option<u32>,
+        #[arg(long, action = clap::ArgAction::Set)]
+        termination_protection: Option<bool>,
+    },
+    /// Delete a store (its tables and rows stay in the lake).
+    Delete { store: String },
+}
+
+#[derive(Subcommand)]
+pub enum RetentionCommand {
+    /// Drop whole hour partitions older than the longest retention of the stores over each table.
+    Apply {
+        /// Say what would be dropped, drop nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+pub fn eds(setup: &Setup, command: EdsCommand) -> Result<ExitCode> {
+    let (config, registry) = (&setup.config, &setup.registry);
+    let lake = Lake::open(&config.lake)?;
+    let mut catalog = Catalog::load(&lake, &config.event_data_stores)?;
+    let known_tables = |tables: &[String]| -> Result<()> {
+        for table in tables {
+            if !registry.iter().any(|t| &t.table == table) {
+                let names: Vec<&str> = registry.iter().map(|t| t.table.as_str()).collect();
+                bail!("'{table}' is not a lake table (tables: {})", names.join(", "));
+            }
+        }
+        Ok(())
+    };
+    let show = |store: &EventDataStore| {
+        println!("id:                     {}", store.id);
+        println!("arn:                    {}", store.arn());
+        println!("name:                   {}", store.name);
+        println!("category:               {}", store.category);
+        println!("tables:                 {}", store.tables.join(", "));
+        println!("retention:              {} days ({:?} billing)", store.retention_days, store.billing_mode);
+        println!("termination protection: {}", if store.termination_protection { "on" } else { "off" });
+        println!("defined in:             {}", if store.from_config { "tarn.yml" } else { "the lake catalog" });
+        if !store.created.is_empty() {
+            println!("created:                {}", store.created);
+        }
+    };
+    match command {
+        EdsCommand::List => {
+            println!("{:<36}  {:<20} {:<16} {:>9}  {:<10} tables", "id", "name", "category", "retention", "protected");
+            for store in catalog.stores() {
+                println!(
+                    "{:<36}  {:<20} {:<16} {:>4} days  {:<10} {}",
+                    store.id,
+                    store.name,
+                    store.category.to_string(),
+                    store.retention_days,
+                    if store.termination_protection { "yes" } else { "no" },
+                    store.tables.join(", ")
+                );
+            }
+        }
+        EdsCommand::Show { store } => show(catalog.find(&store)?),
+        EdsCommand::Create { name, category, tables, id, retention_days, billing_mode, termination_protection } => {
+            known_tables(&tables)?;
+            let (id, arn) = match id {
+                Some(given) => tarn::catalog::eds::parse_given_id(&given).map_err(|e| anyhow!("--{e}"))?,
+                None => (tarn::catalog::eds::new_id(), None),
+            };
+            let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
+            let store = EventDataStore {
+                id,
+                arn,
+                retention_days,
+                billing_mode,
+                termination_protection,
+                ..EventDataStore::new(&name, category, &tables)
+            };
+            let created = catalog.create(store)?;
+            println!("created event data store {} ({})", created.name, created.id);
+            println!("query it with: tarn query \"SELECT count(*) FROM {}\"", created.id);
+        }
+        EdsCommand::Update { store, name, retention_days, termination_protection } => {
+            let updated = catalog.update(&store, |s| {
+                if let Some(name) = name {
+                    s.name = name;
+                }
+                if let Some(days) = retention_days {
+                    s.retention_days = days;
+                }
+                if let Some(on) = termination_protection {
+                    s.termination_protection = on;
+                }
+            })?;
+            show(&updated);
+        }
+        EdsCommand::Delete { store } => {
+            let deleted = catalog.delete(&store)?;
+            println!("deleted event data store {} ({}); its tables and rows stay in the lake", deleted.name, deleted.id);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn retention(setup: &Setup, command: RetentionCommand) -> Result<ExitCode> {
+    let RetentionCommand::Apply { dry_run } = command;
+    let lake = Lake::open(&setup.config.lake)?;
+    let stores = stores(&setup.config, &lake)?;
+    let report = tarn::catalog::retention::apply(&lake, &stores, tarn::now_micros(), dry_run)?;
+    for line in report.lines() {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,177 @@
+//! `tarn ingest file`, `tarn pull sqs|snyk|s3` and `tarn run`: the commands
+//! that bring records into the lake, and the lines they print.
+
+use super::{Setup, runtime, stores};
+use anyhow::{Result, anyhow, bail};
+use clap::Subcommand;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tarn::config::Source;
+use tarn::daemon::Daemon;
+use tarn::lake::Lake;
+use tarn::sources::aws::AwsOptions;
+use tarn::sources::aws::sqs::SqsConfig;
+use tarn::sources::file::{IngestOptions, IngestReport};
+use tarn::sources::snyk::SnykConfig;
+
+#[derive(Subcommand)]
+pub enum IngestCommand {
+    /// Ingest local files or directories (gzip or plain JSON, arrays, NDJSON, CloudTrail, Snyk pages).
+    File {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The log type (AWS.CloudTrail, Snyk.GroupAudit, ...); CloudTrail keys are recognised without it.
+        #[arg(long)]
+        log_type: Option<String>,
+        /// Ingest files again even if the lake already holds them.
+        #[arg(long)]
+        force: bool,
+        /// Records per commit.
+        #[arg(long, default_value_t = IngestOptions::default().chunk_records)]
+        chunk_size: u64,
+        /// The p_source_label of the rows.
+        #[arg(long, default_value = "tarn ingest file")]
+        label: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PullCommand {
+    /// CloudTrail objects announced on an SQS queue (S3, SNS, CloudTrail or EventBridge notifications).
+    Sqs {
+        #[command(flatten)]
+        config: SqsConfig,
+        /// Drain the queue, commit, and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Snyk audit logs of an org or a group (and its orgs), from the REST or v1 API; resumes where the lake stands.
+    Snyk {
+        #[command(flatten)]
+        config: SnykConfig,
+        /// Catch up, commit, and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Backfill CloudTrail objects from a bucket, listed by date prefix.
+    S3 {
+        #[arg(long)]
+        bucket: String,
+        /// For example AWSLogs/111111111111/CloudTrail/ (or any level above it).
+        #[arg(long, default_value = "AWSLogs/")]
+        prefix: String,
+        /// First day (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        from: String,
+        /// Last day, included (default: today).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        log_type: Option<String>,
+        #[arg(long, default_value_t = 100_000)]
+        chunk_size: u64,
+        /// AWS region (default: the standard AWS resolution).
+        #[arg(long)]
+        region: Option<String>,
+        /// An S3/SQS-compatible endpoint (also AWS_ENDPOINT_URL); uses path-style S3 addressing.
+        #[arg(long)]
+        endpoint_url: Option<String>,
+    },
+}
+
+pub fn ingest(setup: &Setup, command: IngestCommand) -> Result<ExitCode> {
+    let IngestCommand::File { paths, log_type, force, chunk_size, label } = command;
+    if let Some(name) = &log_type {
+        setup.registry.get(name)?;
+    }
+    let lake = Lake::open(&setup.config.lake)?;
+    let options = IngestOptions { log_type, force, chunk_records: chunk_size.max(1), source_label: label, ..IngestOptions::default() };
+    let report = tarn::sources::file::ingest_files(&lake, &setup.registry, &paths, &options)?;
+    println!("{}", ingest_line(&report));
+    Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+/// The summary line of a file ingest.
+pub fn ingest_line(report: &IngestReport) -> String {
+    format!(
+        "ingested {} rows from {} files in {} commits; {} records quarantined; {} files already in the lake; {} files failed ({:.1} MB read)",
+        report.rows,
+        report.files,
+        report.commits,
+        report.quarantined,
+        report.already_ingested,
+        report.failed.len(),
+        report.bytes as f64 / 1e6
+    )
+}
+
+pub fn pull(setup: Setup, command: PullCommand) -> Result<ExitCode> {
+    match command {
+        PullCommand::Sqs { config, once } => run_sources(setup, vec![("sqs".into(), Source::Sqs(config))], once, false),
+        PullCommand::Snyk { config, once } => {
+            config.check()?;
+            run_sources(setup, vec![("snyk".into(), Source::Snyk(config))], once, false)
+        }
+        PullCommand::S3 { bucket, prefix, from, to, log_type, chunk_size, region, endpoint_url } => {
+            let day = |text: &str| {
+                chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| anyhow!("'{text}' is not a day; write it like 2026-11-01"))
+            };
+            let from = day(&from)?;
+            let to = match to {
+                Some(to) => day(&to)?,
+                None => chrono::Utc::now().date_naive(),
+            };
+            let lake = Lake::open(&setup.config.lake)?;
+            let options = IngestOptions {
+                log_type,
+                chunk_records: chunk_size.max(1),
+                source_id: format!("s3:{bucket}"),
+                source_label: format!("s3://{bucket}/{prefix}"),
+                ..IngestOptions::default()
+            };
+            let report = runtime()?.block_on(async {
+                let (s3, _) = tarn::sources::aws::clients(&AwsOptions { region, endpoint_url }).await;
+                let range = tarn::sources::aws::s3::BackfillRange { bucket, prefix, from, to };
+                tarn::sources::aws::s3::backfill(&lake, &setup.registry, &s3, &range, &options).await
+            })?;
+            println!(
+                "listed {} objects; ingested {} rows from {} objects in {} commits; {} already in the lake; {} skipped; {} quarantined; {} failed",
+                report.listed,
+                report.rows,
+                report.objects,
+                report.commits,
+                report.already_ingested,
+                report.skipped,
+                report.quarantined,
+                report.failed.len()
+            );
+            Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+    }
+}
+
+pub fn run(setup: Setup, once: bool) -> Result<ExitCode> {
+    if setup.config.sources.is_empty() {
+        bail!("no sources in the config; add them under `sources:` in tarn.yml (see the README), or use `tarn pull`");
+    }
+    let sources = setup.config.sources.clone().into_iter().collect();
+    let retention = setup.config.apply_retention;
+    run_sources(setup, sources, once, retention)
+}
+
+/// Runs sources with the daemon and prints each one's summary.
+fn run_sources(setup: Setup, sources: Vec<(String, Source)>, once: bool, apply_retention: bool) -> Result<ExitCode> {
+    let lake = Lake::open(&setup.config.lake)?;
+    let retention = if apply_retention { Some(stores(&setup.config, &lake)?) } else { None };
+    let daemon = Daemon { lake, registry: Arc::new(setup.registry), sources, once, retention };
+    let outcome = runtime()?.block_on(daemon.run())?;
+    for source in &outcome.sources {
+        super::log::end_progress();
+        match &source.result {
+            Ok(summary) => println!("{}: {summary}", source.name),
+            Err(e) => eprintln!("error: {}: {}", source.name, tarn::error_line(e)),
+        }
+    }
+    Ok(ExitCode::from(outcome.exit_code()))
+}

@@ -1,0 +1,158 @@
+//! The command line: clap's argument types (library configs flattened in
+//! where a command takes one), one module per group of commands, and the
+//! output they print. `anyhow` lives here, at the binary's edge, and nowhere
+//! in the library.
+
+mod catalog;
+mod demo;
+mod ingest;
+pub mod log;
+mod query;
+mod rules;
+mod tooling;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tarn::config::Config;
+use tarn::lake::Lake;
+use tarn::schema::Registry;
+use tarn::sql::Sql;
+
+#[derive(Parser)]
+#[command(name = "tarn", version, about = "A local security data lake: CloudTrail and Snyk audit logs in Parquet, queried with SQL")]
+pub struct Cli {
+    /// Config file (default: ./tarn.yml if it exists).
+    #[arg(long, global = true, env = "TARN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Lake directory (overrides the config; default ./lake).
+    #[arg(long, global = true, env = "TARN_LAKE")]
+    pub lake: Option<PathBuf>,
+    /// How tarn reports what it does on stderr: lines for people, or JSON
+    /// objects for a log pipeline. RUST_LOG (e.g. `tarn=debug`) shows more.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: log::LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Ingest logs into the lake.
+    #[command(subcommand)]
+    Ingest(ingest::IngestCommand),
+    /// List the lake's tables: rows, time range, partitions, files.
+    Tables,
+    /// Run one SQL query and print the result.
+    Query {
+        sql: String,
+        #[arg(long, short, value_enum, default_value = "table")]
+        format: tarn::sql::Format,
+    },
+    /// The interactive SQL shell.
+    Sql {
+        #[arg(long, short, value_enum, default_value = "table")]
+        format: tarn::sql::Format,
+    },
+    /// Log schemas: list, check a file, show one.
+    #[command(subcommand)]
+    Schema(query::SchemaCommand),
+    /// Quarantined records.
+    #[command(subcommand)]
+    Quarantine(query::QuarantineCommand),
+    /// Pull logs from a source.
+    #[command(subcommand)]
+    Pull(ingest::PullCommand),
+    /// Run every source configured in tarn.yml (until stopped, or once).
+    Run {
+        /// Drain each source once, commit, and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Event data stores (CloudTrail Lake's): queries name them by id.
+    #[command(subcommand)]
+    Eds(catalog::EdsCommand),
+    /// Retention: drop partitions older than every store that shows them keeps.
+    #[command(subcommand)]
+    Retention(catalog::RetentionCommand),
+    /// Detection rules: test them offline, run them over the lake, start a new one.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
+    /// Write realistic sample CloudTrail and Snyk logs.
+    Generate(demo::GenerateArgs),
+    /// Generate a sample, ingest it and run a few queries: tarn's main job, with no account needed.
+    Demo {
+        /// Where the sample logs go (the lake is --lake, default ./lake).
+        #[arg(long, default_value = "sample")]
+        sample: PathBuf,
+    },
+    /// tarn.yml: check it.
+    #[command(subcommand)]
+    Config(tooling::ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print tarn's man page (roff), e.g. `tarn man > tarn.1`.
+    Man,
+}
+
+/// What every command starts from: the config and the schemas.
+pub struct Setup {
+    pub config: Config,
+    pub registry: Registry,
+}
+
+fn setup(cli: &Cli) -> Result<Setup> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(lake) = &cli.lake {
+        config.lake = lake.clone();
+    }
+    let registry = Registry::load(&config.schema_dirs)?;
+    Ok(Setup { config, registry })
+}
+
+/// The event data stores of the config and the lake.
+fn stores(config: &Config, lake: &Lake) -> Result<Vec<tarn::catalog::eds::EventDataStore>> {
+    Ok(tarn::catalog::eds::Catalog::load(lake, &config.event_data_stores)?.stores().cloned().collect())
+}
+
+/// A query session over the lake and its event data stores.
+fn open_session(setup: &Setup, lake: &Lake, runtime: &tokio::runtime::Runtime) -> Result<Sql> {
+    let stores = stores(&setup.config, lake)?;
+    Ok(runtime.block_on(Sql::open(lake, &setup.registry, &stores))?)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the query runtime")
+}
+
+/// Runs a parsed command line; the exit code, or the error to print.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Completions { shell } => return tooling::completions(*shell),
+        Command::Man => return tooling::man(),
+        Command::Config(command) => return tooling::config(&cli, command),
+        _ => {}
+    }
+    let setup = setup(&cli)?;
+    match cli.command {
+        Command::Ingest(command) => ingest::ingest(&setup, command),
+        Command::Pull(command) => ingest::pull(setup, command),
+        Command::Run { once } => ingest::run(setup, once),
+        Command::Tables => query::tables(&setup),
+        Command::Query { sql, format } => query::query(&setup, &sql, format),
+        Command::Sql { format } => query::shell(&setup, format),
+        Command::Schema(command) => query::schema(&setup, command),
+        Command::Quarantine(command) => query::quarantine(&setup, command),
+        Command::Eds(command) => catalog::eds(&setup, command),
+        Command::Retention(command) => catalog::retention(&setup, command),
+        Command::Rules(command) => rules::rules(&setup, command),
+        Command::Generate(args) => demo::generate(args),
+        Command::Demo { sample } => demo::demo(&setup, &sample),
+        Command::Completions { .. } | Command::Man | Command::Config(_) => Ok(ExitCode::SUCCESS),
+    }
+}

@@ -1,0 +1,27 @@
+//! Formats: bytes in, raw records out. A reader here knows how records are
+//! laid out in a file or an API page (gzip members, `{"Records":[...]}`,
+//! arrays, NDJSON, Snyk REST pages) and nothing of schemas, lakes or
+//! sources, so every source reads its bytes through the same code.
+
+pub mod json;
+
+use serde_json::{Map, Value};
+
+/// One record as the source holds it.
+#[derive(Debug)]
+pub struct RawRecord {
+    /// The record's original text, stored as the row's `eventjson`.
+    pub text: String,
+    /// The record to check against the schema, or why it is not JSON.
+    pub value: Result<Value, String>,
+    /// Where it sits in its input: the record number (from 1) in a JSON
+    /// array or `Records`, or the line number in NDJSON.
+    pub position: u64,
+}
+
+/// Whether a JSON object is a Snyk REST audit-log search page
+/// (`{"data": {"items": [...]}, "jsonapi": ..., "links": ...}`).
+pub fn is_rest_page(object: &Map<String, Value>) -> bool {
+    object.get("data").and_then(|d| d.get("items")).is_some_and(Value::is_array)
+        && (object.contains_key("jsonapi") || object.contains_key("links"))
+}

@@ -1,0 +1,333 @@
+//! A chunk: the rows, quarantine rows, consumed inputs and checkpoints of one
+//! lake commit, filled by a source. Files are decoded into it by parallel
+//! workers on blocking threads (they share its transaction); records a source
+//! already holds (API pages) are pushed into it one by one. Either way every
+//! record goes through [`super::decode::decode_record`].
+
+use super::IngestError;
+use super::decode::{Record, RecordAdapter, decode_record, quarantine_row};
+use crate::formats::RawRecord;
+use crate::formats::json::{self, ReadError};
+use crate::lake::{Lake, LakeError, QuarantineRow, Transaction};
+use crate::schema::{LogType, Provenance, RowBuilder};
+use datafusion::arrow::record_batch::RecordBatch;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Rows decoded before they are handed to the lake writer as one batch.
+const BATCH_ROWS: usize = 2048;
+
+/// One input to decode: a local file and what it stands for.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The local file to read.
+    pub path: PathBuf,
+    /// Its identity in the lake's ledger; None to use its content hash.
+    pub input: Option<String>,
+    /// `p_source_file` of its rows: the path, or `s3://bucket/key`.
+    pub source_file: String,
+    /// The log type its records are decoded under.
+    pub log_type: Arc<LogType>,
+}
+
+/// How a source's files are decoded: the rows' provenance and the source's
+/// record adapter.
+#[derive(Debug, Clone)]
+pub struct DecodeSettings {
+    /// `p_source_id` and `p_source_label` of the rows.
+    pub source_id: String,
+    pub source_label: String,
+    pub adapt: RecordAdapter,
+}
+
+/// The state a chunk's decode workers share.
+struct Shared {
+    tx: Transaction,
+    queue: VecDeque<Job>,
+    /// Inputs already in the lake (unless forced) or taken by this run.
+    seen: HashSet<String>,
+    records: u64,
+    inputs: Vec<(Job, String)>,
+    quarantined: u64,
+    bytes: u64,
+    failed: Vec<(Job, String)>,
+    already: Vec<Job>,
+    /// Builders of records pushed one by one, by log type.
+    builders: BTreeMap<String, RowBuilder>,
+}
+
+/// A chunk being filled. Sources fill it; the driver commits it and only then
+/// lets the source acknowledge what it consumed.
+pub struct Chunk {
+    shared: Arc<Mutex<Shared>>,
+}
+
+/// A chunk after filling, ready to commit.
+pub struct Decoded {
+    pub(super) tx: Transaction,
+    /// Jobs not taken because the chunk was full.
+    pub left: VecDeque<Job>,
+    /// The inputs whose records are in the chunk, with their identity.
+    pub inputs: Vec<(Job, String)>,
+    /// Inputs that could not be read, with the reason.
+    pub failed: Vec<(Job, String)>,
+    /// Inputs skipped because the lake (or this run) already has them.
+    pub already: Vec<Job>,
+    pub records: u64,
+    pub quarantined: u64,
+    /// Bytes read, after decompression.
+    pub bytes: u64,
+}
+
+impl Decoded {
+    /// Quarantines a row that is not a record's (a message given up on).
+    pub fn quarantine(&mut self, row: QuarantineRow) {
+        self.quarantined += 1;
+        self.tx.quarantine(row);
+    }
+}
+
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Files are decoded by this many threads at once; they share the writer.
+fn worker_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4)
+}
+
+impl Chunk {
+    /// Starts a chunk. `seen` holds the inputs to skip.
+    pub(super) fn new(lake: &Lake, seen: HashSet<String>) -> Result<Chunk, LakeError> {
+        let shared = Shared {
+            tx: lake.begin()?,
+            queue: VecDeque::new(),
+            seen,
+            records: 0,
+            inputs: Vec::new(),
+            quarantined: 0,
+            bytes: 0,
+            failed: Vec::new(),
+            already: Vec::new(),
+            builders: BTreeMap::new(),
+        };
+        Ok(Chunk { shared: Arc::new(Mutex::new(shared)) })
+    }
+
+    /// Decodes `jobs` into the chunk on parallel workers (blocking threads,
+    /// so other sources go on meanwhile), until they are done or the chunk
+    /// holds `limit` records; jobs left over are in [`Decoded::left`].
+    pub async fn decode_files(&self, jobs: Vec<Job>, settings: &DecodeSettings, limit: u64) -> Result<(), IngestError> {
+        lock(&self.shared).queue.extend(jobs);
+        let (shared, settings) = (self.shared.clone(), settings.clone());
+        let decode = move || {
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..worker_count()).map(|_| scope.spawn(|| work(&shared, &settings, limit))).collect();
+                workers.into_iter().map(|w| w.join().unwrap_or(Err(LakeError::WorkerPanicked))).collect::<Result<(), _>>()
+            })
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(_) => tokio::task::spawn_blocking(decode).await.map_err(|_| LakeError::WorkerPanicked)??,
+            Err(_) => decode()?,
+        }
+        Ok(())
+    }
+
+    /// Decodes one record a source holds (an API page's item) into the chunk,
+    /// or quarantines it.
+    pub fn push(&self, log_type: &Arc<LogType>, record: Record<'_>, adapt: RecordAdapter, provenance: &Provenance) -> Result<(), IngestError> {
+        let mut guard = lock(&self.shared);
+        let shared = &mut *guard;
+        shared.records += 1;
+        let builder = shared.builders.entry(log_type.name.clone()).or_insert_with(|| RowBuilder::new(log_type.clone()));
+        if let Err(row) = decode_record(builder, record, adapt, provenance, crate::now_micros()) {
+            shared.quarantined += 1;
+            shared.tx.quarantine(row);
+        }
+        if builder.len() >= BATCH_ROWS
+            && let Some(batch) = builder.finish().map_err(LakeError::from)?
+        {
+            shared.tx.write(&log_type.table, &batch)?;
+        }
+        Ok(())
+    }
+
+    /// Writes rows tarn makes itself (alarms, alerts) with the chunk.
+    pub fn write(&self, table: &str, batch: &RecordBatch) -> Result<(), IngestError> {
+        Ok(lock(&self.shared).tx.write(table, batch)?)
+    }
+
+    /// Quarantines a row that is not a record's (a message given up on).
+    pub fn quarantine(&self, row: QuarantineRow) {
+        let mut shared = lock(&self.shared);
+        shared.quarantined += 1;
+        shared.tx.quarantine(row);
+    }
+
+    /// Moves a source's checkpoint with the chunk (see [`Transaction::checkpoint`]).
+    pub fn checkpoint(&self, key: &str, expected: Option<serde_json::Value>, value: serde_json::Value) {
+        lock(&self.shared).tx.checkpoint(key, expected, value);
+    }
+
+    /// Takes a committed file out of the lake with the chunk.
+    pub fn remove(&self, path: &str) {
+        lock(&self.shared).tx.remove(path);
+    }
+
+    /// Records in the chunk so far.
+    pub fn records(&self) -> u64 {
+        lock(&self.shared).records
+    }
+
+    /// Whether the lake (or this run) already holds `input`.
+    pub fn has_seen(&self, input: &str) -> bool {
+        lock(&self.shared).seen.contains(input)
+    }
+
+    /// Ends filling: pending pushed rows are written.
+    pub(super) fn finish(self) -> Result<Decoded, IngestError> {
+        let shared = match Arc::try_unwrap(self.shared) {
+            Ok(mutex) => mutex.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()),
+            Err(_) => return Err(LakeError::WorkerPanicked.into()),
+        };
+        let mut tx = shared.tx;
+        for mut builder in shared.builders.into_values() {
+            if let Some(batch) = builder.finish().map_err(LakeError::from)? {
+                tx.write(&builder.log_type().table, &batch)?;
+            }
+        }
+        Ok(Decoded {
+            tx,
+            left: shared.queue,
+            inputs: shared.inputs,
+            failed: shared.failed,
+            already: shared.already,
+            records: shared.records,
+            quarantined: shared.quarantined,
+            bytes: shared.bytes,
+        })
+    }
+}
+
+/// One worker: takes jobs from the queue until it is empty or the chunk is full.
+fn work(shared: &Mutex<Shared>, settings: &DecodeSettings, limit: u64) -> Result<(), LakeError> {
+    let mut builders: BTreeMap<String, RowBuilder> = BTreeMap::new();
+    let next_job = || {
+        let mut chunk = lock(shared);
+        if chunk.records >= limit { None } else { chunk.queue.pop_front() }
+    };
+    while let Some(job) = next_job() {
+        let input = match job.input.clone().map_or_else(|| fingerprint(&job.path), Ok) {
+            Ok(input) => input,
+            Err(e) => {
+                let problem = format!("{}: cannot read it: {e}", job.source_file);
+                lock(shared).failed.push((job, problem));
+                continue;
+            }
+        };
+        {
+            let mut chunk = lock(shared);
+            if !chunk.seen.insert(input.clone()) {
+                chunk.already.push(job);
+                continue;
+            }
+        }
+        let builder = builders.entry(job.log_type.name.clone()).or_insert_with(|| RowBuilder::new(job.log_type.clone()));
+        match decode_file(shared, builder, &job, settings)? {
+            Ok(FileCounts { records, bytes }) => {
+                let mut chunk = lock(shared);
+                chunk.tx.consume(input.clone());
+                chunk.inputs.push((job, input));
+                chunk.records += records;
+                chunk.bytes += bytes;
+            }
+            Err(problem) => {
+                let mut chunk = lock(shared);
+                chunk.seen.remove(&input);
+                chunk.failed.push((job, problem));
+            }
+        }
+    }
+    for builder in builders.values_mut() {
+        write_rows(shared, builder)?;
+    }
+    Ok(())
+}
+
+struct FileCounts {
+    records: u64,
+    bytes: u64,
+}
+
+/// Reads one file into `builder` (and quarantine). The outer error is the
+/// lake's; the inner one says why the file was skipped.
+fn decode_file(
+    shared: &Mutex<Shared>,
+    builder: &mut RowBuilder,
+    job: &Job,
+    settings: &DecodeSettings,
+) -> Result<Result<FileCounts, String>, LakeError> {
+    let provenance = Provenance {
+        source_id: settings.source_id.clone(),
+        source_label: settings.source_label.clone(),
+        source_file: Some(job.source_file.clone()),
+    };
+    let parse_time = crate::now_micros();
+    let mut counts = FileCounts { records: 0, bytes: 0 };
+    let result = json::read(&job.path, &mut |raw: RawRecord| -> Result<(), LakeError> {
+        counts.bytes += raw.text.len() as u64 + 1;
+        counts.records += 1;
+        let record = Record { text: &raw.text, value: raw.value, position: raw.position };
+        if let Err(row) = decode_record(builder, record, settings.adapt, &provenance, parse_time) {
+            let mut chunk = lock(shared);
+            chunk.quarantined += 1;
+            chunk.tx.quarantine(row);
+        }
+        if builder.len() >= BATCH_ROWS {
+            write_rows(shared, builder)?;
+        }
+        Ok(())
+    });
+    match result {
+        Ok(_) => Ok(Ok(counts)),
+        Err(ReadError::Sink(e)) => Err(e),
+        Err(ReadError::Broken { after, reason }) => {
+            // The records before the break are kept; the break itself is
+            // quarantined so it shows up beside them.
+            let reason = format!("the file is cut off or not valid JSON after record {after}: {reason}");
+            let row = quarantine_row(&builder.log_type().name, reason, String::new(), &provenance, after + 1, parse_time);
+            let mut chunk = lock(shared);
+            chunk.quarantined += 1;
+            chunk.tx.quarantine(row);
+            Ok(Ok(counts))
+        }
+        Err(e) => Ok(Err(format!("{}: skipped: {e}", job.source_file))),
+    }
+}
+
+/// Decodes the builder's pending rows and writes them to the chunk.
+fn write_rows(shared: &Mutex<Shared>, builder: &mut RowBuilder) -> Result<(), LakeError> {
+    if let Some(batch) = builder.finish()? {
+        lock(shared).tx.write(&builder.log_type().table, &batch)?;
+    }
+    Ok(())
+}
+
+/// A file's content identity: `sha256:<hex>`.
+fn fingerprint(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let digest = hasher.finalize();
+    Ok(format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+}
