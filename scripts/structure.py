@@ -91,7 +91,8 @@ def main():
         for m in re.finditer(r"\.expect\(|\.unwrap\(\)|\bpanic!\(|\bunreachable!\(|\btodo!\(", code):
             findings["panics"].append(f"{rel}:{line_of(m.start())}: {m.group(0)}")
         if not rel.startswith(os.path.join("src", "ingest")):
-            for m in re.finditer(r"\.commit\(", code):
+            # The lake's commit takes the operation (and force); Maintenance::commit() does not.
+            for m in re.finditer(r"\.commit\(\s*[^)\s]", code):
                 findings["commits_outside_ingest"].append(f"{rel}:{line_of(m.start())}")
     failed = False
     for key, limit in LIMITS.items():

@@ -363,7 +363,7 @@ impl Catalog {
             updated = Some(store.clone());
             Ok(())
         })?;
-        Ok(updated.expect("set by the edit"))
+        updated.ok_or_else(|| EdsError::Invalid(format!("{id} was deleted meanwhile")))
     }
 
     /// Deletes a store of the lake's catalog (its tables and rows stay).
@@ -451,7 +451,7 @@ fn read_catalog(lake: &Lake) -> Result<CatalogFile, EdsError> {
 fn write_catalog(lake: &Lake, file: &CatalogFile) -> Result<(), EdsError> {
     let path = catalog_path(lake);
     let temporary = path.with_extension(format!("tmp-{}", crate::unique_seed()));
-    let text = serde_json::to_vec_pretty(file).expect("stores serialize");
+    let text = serde_json::to_vec_pretty(file).map_err(|e| EdsError::Invalid(format!("cannot write the catalog: {e}")))?;
     std::fs::write(&temporary, text).map_err(io_error(&temporary))?;
     std::fs::rename(&temporary, &path).map_err(io_error(&path))?;
     Ok(())

@@ -6,7 +6,7 @@
 //! and arrays are streamed record by record, so memory does not grow with the
 //! size of a file.
 
-use super::{RawRecord, is_rest_page};
+use super::{NotJson, RawRecord, is_rest_page};
 use flate2::read::MultiGzDecoder;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -105,7 +105,7 @@ fn single<E>(keys: Vec<(String, Box<RawValue>)>, sink: &mut dyn FnMut(RawRecord)
         if i > 0 {
             text.push(',');
         }
-        text.push_str(&serde_json::to_string(key).expect("a string serialises"));
+        text.push_str(&Value::String(key.clone()).to_string());
         text.push(':');
         text.push_str(value.get());
     }
@@ -147,7 +147,7 @@ fn read_ndjson<E>(path: &Path, sink: &mut dyn FnMut(RawRecord) -> Result<(), E>)
         if text.is_empty() {
             continue;
         }
-        let value = serde_json::from_str::<Value>(text).map_err(|e| format!("line {number} is not JSON: {e}"));
+        let value = serde_json::from_str::<Value>(text).map_err(|error| NotJson::Line { line: number, error });
         if records == 0 && value.is_err() && !text.starts_with('{') {
             return Err(ReadError::NotJson(format!("line {number} is not JSON")));
         }
@@ -171,7 +171,7 @@ impl<E> Stream<'_, E> {
     fn deliver(&mut self, raw: &RawValue) -> Result<(), String> {
         self.count += 1;
         let text = raw.get().to_string();
-        let value = serde_json::from_str::<Value>(&text).map_err(|e| e.to_string());
+        let value = serde_json::from_str::<Value>(&text).map_err(NotJson::Record);
         let record = RawRecord { text, value, position: self.count };
         (self.sink)(record).map_err(|e| {
             self.sink_error = Some(e);

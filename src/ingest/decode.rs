@@ -4,6 +4,7 @@
 //! through [`decode_record`], so a record is judged the same way wherever it
 //! comes from.
 
+use crate::formats::NotJson;
 use crate::lake::QuarantineRow;
 use crate::schema::{Provenance, RowBuilder};
 use serde_json::Value;
@@ -24,7 +25,7 @@ pub struct Record<'a> {
     /// The original text (the row's `eventjson`, or the quarantined bytes).
     pub text: &'a str,
     /// The parsed record, or why the text is not JSON.
-    pub value: Result<Value, String>,
+    pub value: Result<Value, NotJson>,
     /// The record or line number in its input, from 1.
     pub position: u64,
 }

@@ -49,7 +49,7 @@ pub fn replay_quarantine(
             };
             let provenance =
                 Provenance { source_id: kept.source_id.clone(), source_label: kept.source_label.clone(), source_file: kept.source_file.clone() };
-            let value = serde_json::from_str::<serde_json::Value>(&kept.raw).map_err(|e| e.to_string());
+            let value = serde_json::from_str::<serde_json::Value>(&kept.raw).map_err(crate::formats::NotJson::Record);
             let builder = builders.entry(target.name.clone()).or_insert_with(|| RowBuilder::new(target.clone()));
             let record = Record { text: &kept.raw, value, position: kept.position };
             match decode_record(builder, record, adapt, &provenance, parse_time) {

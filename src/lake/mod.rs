@@ -41,6 +41,10 @@ pub enum LakeError {
     NotQuarantine { path: String, column: String },
     #[error("a decode worker stopped unexpectedly; nothing of the chunk was committed, run the command again")]
     WorkerPanicked,
+    #[error("rows for table {table} have no p_event_time timestamp column; this is a bug in tarn, please report it")]
+    NoEventTime { table: String },
+    #[error("writing the commit log: {0}")]
+    Serialize(#[from] serde_json::Error),
     #[error("a source's task stopped unexpectedly ({0}); what it committed is in the lake, run again for the rest")]
     Task(String),
 }

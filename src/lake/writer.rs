@@ -4,7 +4,7 @@
 use super::log::{Commit, FileEntry, Snapshot};
 use super::system::{QUARANTINE_TABLE, QuarantineRow, quarantine_batch};
 use super::{Lake, LakeError, io_error, partition_dir};
-use datafusion::arrow::array::{AsArray, UInt32Array};
+use datafusion::arrow::array::{AsArray, TimestampMicrosecondArray, UInt32Array};
 use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -72,7 +72,7 @@ impl Transaction {
         let staging_lock = File::create(&lock_path).map_err(io_error(&lock_path))?;
         staging_lock.lock().map_err(io_error(&lock_path))?;
         let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("level 3 is valid")))
+            .set_compression(ZstdLevel::try_new(3).map_or(Compression::SNAPPY, Compression::ZSTD))
             .set_max_row_group_row_count(Some(128 * 1024))
             // The original record is unique per row: a dictionary only costs memory.
             .set_column_dictionary_enabled(ColumnPath::from(crate::schema::RAW_COLUMN), false)
@@ -108,19 +108,17 @@ impl Transaction {
     /// Writes rows of `table`. The batch must have a `p_event_time` column;
     /// rows go to the partition of their UTC hour.
     pub fn write(&mut self, table: &str, batch: &RecordBatch) -> Result<(), LakeError> {
-        let times =
-            batch.column_by_name("p_event_time").expect("every table has p_event_time").as_primitive::<TimestampMicrosecondType>().clone();
+        let times = event_times(table, batch)?;
         let mut by_hour: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
         for (row, time) in times.iter().enumerate() {
             by_hour.entry(time.unwrap_or_default().div_euclid(HOUR_MICROS)).or_default().push(row as u32);
         }
-        if by_hour.len() == 1 {
-            let hour = *by_hour.keys().next().expect("one hour");
-            return self.write_hour(table, hour, batch, &times);
+        if let [(hour, _)] = by_hour.iter().collect::<Vec<_>>()[..] {
+            return self.write_hour(table, *hour, batch, &times);
         }
         for (hour, rows) in by_hour {
             let part = take_record_batch(batch, &UInt32Array::from(rows))?;
-            let part_times = part.column_by_name("p_event_time").expect("kept").as_primitive::<TimestampMicrosecondType>().clone();
+            let part_times = event_times(table, &part)?;
             self.write_hour(table, hour, &part, &part_times)?;
         }
         Ok(())
@@ -136,8 +134,9 @@ impl Transaction {
         self.clock += 1;
         let key = (table.to_string(), hour);
         if !self.open.contains_key(&key) {
-            if self.open.len() >= MAX_OPEN_FILES {
-                let oldest = self.open.iter().min_by_key(|(_, f)| f.last_use).map(|(k, _)| k.clone()).expect("not empty");
+            if self.open.len() >= MAX_OPEN_FILES
+                && let Some(oldest) = self.open.iter().min_by_key(|(_, f)| f.last_use).map(|(k, _)| k.clone())
+            {
                 self.close(&oldest)?;
             }
             let (dir, partition) = partition_dir(table, hour * HOUR_MICROS);
@@ -158,7 +157,7 @@ impl Transaction {
             };
             self.open.insert(key.clone(), OpenFile { writer, staged, entry, last_use: 0 });
         }
-        let file = self.open.get_mut(&key).expect("opened above");
+        let Some(file) = self.open.get_mut(&key) else { return Ok(()) };
         file.writer.write(batch)?;
         file.last_use = self.clock;
         file.entry.rows += batch.num_rows() as u64;
@@ -223,7 +222,7 @@ impl Transaction {
         // The manifest lets the next writer undo the moves of a crashed commit.
         let manifest: Vec<&str> = self.closed.iter().map(|(_, e)| e.path.as_str()).collect();
         let manifest_path = self.dir.join("manifest.json");
-        fs::write(&manifest_path, serde_json::to_vec(&manifest).expect("strings serialise")).map_err(io_error(&manifest_path))?;
+        fs::write(&manifest_path, serde_json::to_vec(&manifest)?).map_err(io_error(&manifest_path))?;
 
         let _lock = self.lake.lock()?;
         recover(&self.lake)?;
@@ -245,8 +244,9 @@ impl Transaction {
         }
         for (staged, entry) in &self.closed {
             let target = self.lake.root.join(&entry.path);
-            let parent = target.parent().expect("partition files have a directory");
-            fs::create_dir_all(parent).map_err(io_error(parent))?;
+            if let Some(parent) = target.parent() {
+                fs::create_dir_all(parent).map_err(io_error(parent))?;
+            }
             fs::rename(staged, &target).map_err(io_error(&target))?;
         }
         let commit = Commit {
@@ -280,7 +280,7 @@ fn append_commit(lake: &Lake, snapshot: &Snapshot, commit: &Commit) -> Result<()
     let file = File::options().create(true).append(false).write(true).truncate(false).open(&path).map_err(io_error(&path))?;
     // Drop a line cut by a crash, then append ours in one write.
     file.set_len(snapshot.whole_len).map_err(io_error(&path))?;
-    let mut line = serde_json::to_vec(commit).expect("a commit serialises");
+    let mut line = serde_json::to_vec(commit)?;
     line.push(b'\n');
     use std::io::{Seek, SeekFrom};
     let mut file = file;
@@ -311,10 +311,11 @@ fn recover(lake: &Lake) -> Result<(), LakeError> {
         }
         if let Ok(manifest) = fs::read(dir.join("manifest.json")) {
             let paths: Vec<String> = serde_json::from_slice(&manifest).unwrap_or_default();
-            if snapshot.is_none() {
-                snapshot = Some(lake.snapshot()?);
-            }
-            let live = &snapshot.as_ref().expect("read above").files;
+            let live = match &snapshot {
+                Some(snapshot) => snapshot,
+                None => snapshot.insert(lake.snapshot()?),
+            };
+            let live = &live.files;
             for path in paths.iter().filter(|p| !live.contains_key(*p)) {
                 let _ = fs::remove_file(lake.root.join(path));
             }
@@ -322,4 +323,13 @@ fn recover(lake: &Lake) -> Result<(), LakeError> {
         let _ = fs::remove_dir_all(&dir);
     }
     Ok(())
+}
+
+/// A batch's `p_event_time` column, which every lake table has.
+fn event_times(table: &str, batch: &RecordBatch) -> Result<TimestampMicrosecondArray, LakeError> {
+    batch
+        .column_by_name("p_event_time")
+        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+        .cloned()
+        .ok_or_else(|| LakeError::NoEventTime { table: table.to_string() })
 }

@@ -43,7 +43,7 @@ pub async fn fetch(
     objects: Vec<(ObjectRef, Arc<LogType>)>,
     dir: &Path,
     concurrency: usize,
-) -> Vec<(ObjectRef, Result<Job, String>)> {
+) -> Vec<(ObjectRef, Result<Job, AwsError>)> {
     let downloads = objects.into_iter().enumerate().map(|(i, (object, log_type))| async move {
         let target = dir.join(format!("{:06}-{:x}", i, crate::unique_seed()));
         let result = download(s3, &object, &target, log_type).await;
@@ -52,16 +52,22 @@ pub async fn fetch(
     futures::stream::iter(downloads).buffer_unordered(concurrency.max(1)).collect().await
 }
 
-async fn download(s3: &aws_sdk_s3::Client, object: &ObjectRef, target: &Path, log_type: Arc<LogType>) -> Result<Job, String> {
+async fn download(s3: &aws_sdk_s3::Client, object: &ObjectRef, target: &Path, log_type: Arc<LogType>) -> Result<Job, AwsError> {
     let shown = format!("s3://{}/{}", object.bucket, object.key);
-    let response =
-        s3.get_object().bucket(&object.bucket).key(&object.key).send().await.map_err(|e| format!("{shown}: {}", error_text(&e)))?;
+    let local = |source| AwsError::Local { path: target.display().to_string(), source };
+    let response = s3
+        .get_object()
+        .bucket(&object.bucket)
+        .key(&object.key)
+        .send()
+        .await
+        .map_err(|e| AwsError::Call { what: shown.clone(), answer: error_text(&e) })?;
     let etag = response.e_tag().unwrap_or_default().to_string();
     let mut body = response.body;
-    let mut file = std::fs::File::create(target).map_err(|e| format!("{}: {e}", target.display()))?;
+    let mut file = std::fs::File::create(target).map_err(local)?;
     while let Some(bytes) = body.next().await {
-        let bytes = bytes.map_err(|e| format!("{shown}: download cut off: {}", error_text(&e)))?;
-        file.write_all(&bytes).map_err(|e| format!("{}: {e}", target.display()))?;
+        let bytes = bytes.map_err(|e| AwsError::Call { what: format!("{shown}: download cut off"), answer: error_text(&e) })?;
+        file.write_all(&bytes).map_err(local)?;
     }
     Ok(Job { path: target.to_path_buf(), input: Some(input_id(&object.bucket, &object.key, &etag)), source_file: shown, log_type })
 }
@@ -231,6 +237,7 @@ impl Source for Backfill<'_> {
                 match fetched {
                     Ok(job) => jobs.push(job),
                     Err(problem) => {
+                        let problem = crate::error_line(&problem);
                         tracing::warn!("{problem}");
                         self.report.failed.push(problem);
                     }

@@ -533,7 +533,7 @@ impl LogRead {
                 report.already_ingested += 1;
                 continue;
             }
-            let record = Record { text, value: value.map_err(|e| e.to_string()), position: index as u64 + 1 };
+            let record = Record { text, value: value.map_err(crate::formats::NotJson::Record), position: index as u64 + 1 };
             chunk.push(&self.log_type, record, crate::ingest::unchanged, &provenance)?;
         }
         Ok(())

@@ -331,7 +331,10 @@ impl Intake<'_> {
             for (object, fetched) in fetch(&self.s3, objects, &self.downloads.0, DOWNLOADS).await {
                 match fetched {
                     Ok(job) => jobs.push(job),
-                    Err(problem) => held(&self.held).object_failed(&format!("s3://{}/{}", object.bucket, object.key), &problem),
+                    Err(problem) => {
+                        let shown = format!("s3://{}/{}", object.bucket, object.key);
+                        held(&self.held).object_failed(&shown, &crate::error_line(&problem))
+                    }
                 }
             }
             let paths: Vec<_> = jobs.iter().map(|j| j.path.clone()).collect();
