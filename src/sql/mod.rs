@@ -13,7 +13,8 @@ mod table;
 
 pub use functions::parse_cidr;
 pub use print::{Format, lake_value, write as write_results};
-pub use table::{LakeTable, PARTITION_COLUMNS};
+pub use prune::PARTITION_COLUMNS;
+pub use table::LakeTable;
 
 use crate::eds::EventDataStore;
 use crate::lake::{ALARMS_TABLE, Lake, LakeError, QUARANTINE_TABLE, Snapshot, alarms_schema, quarantine_schema};
