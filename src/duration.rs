@@ -3,6 +3,14 @@
 
 use std::time::Duration;
 
+/// Text that is not a duration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{text}' is not a duration; write it like 90s, 30m, 6h or 7d")]
+pub struct DurationError {
+    /// The text as given.
+    pub text: String,
+}
+
 /// Parses `6h`, `30m`, `1h30m`, `7d`, `90s`.
 ///
 /// ```
@@ -10,8 +18,8 @@ use std::time::Duration;
 /// assert_eq!(tarn::duration::parse("1h30m"), Ok(Duration::from_secs(5400)));
 /// assert!(tarn::duration::parse("6 hours").is_err());
 /// ```
-pub fn parse(text: &str) -> Result<Duration, String> {
-    let wrong = || format!("'{text}' is not a duration; write it like 90s, 30m, 6h or 7d");
+pub fn parse(text: &str) -> Result<Duration, DurationError> {
+    let wrong = || DurationError { text: text.to_string() };
     let mut seconds: u64 = 0;
     let mut number = String::new();
     for c in text.trim().chars() {

@@ -34,7 +34,8 @@ impl Plan {
             cloudtrail_events: 20_000,
             events_per_file: 250,
             snyk_events: 2_000,
-            start: DateTime::parse_from_rfc3339("2026-11-17T00:00:00Z").expect("valid").with_timezone(&Utc),
+            // 2026-11-17T00:00:00Z.
+            start: DateTime::UNIX_EPOCH + Duration::days(20_774),
             hours: 72,
         }
     }
@@ -74,7 +75,8 @@ impl Rng {
         &items[self.below(items.len() as u64) as usize]
     }
     fn hex(&mut self, len: usize) -> String {
-        (0..len).map(|_| char::from_digit(self.below(16) as u32, 16).expect("hex digit")).collect()
+        const DIGITS: &[u8] = b"0123456789abcdef";
+        (0..len).map(|_| DIGITS[self.below(16) as usize] as char).collect()
     }
     fn alnum(&mut self, len: usize) -> String {
         const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -149,16 +151,7 @@ pub fn generate(plan: &Plan) -> io::Result<Generated> {
         let window_start = plan.start + Duration::seconds(span_secs * file_index as i64 / files.max(1) as i64 / 300 * 300);
         let mut records = Vec::with_capacity(count as usize);
         for _ in 0..count {
-            let mut pick = rng.below(total_weight);
-            let event = EVENTS.iter().find(|e| {
-                if pick < e.3 {
-                    true
-                } else {
-                    pick -= e.3;
-                    false
-                }
-            });
-            let event = event.expect("weights cover the range");
+            let event = weighted_event(rng.below(total_weight));
             let time = window_start + Duration::milliseconds(rng.below(300_000) as i64);
             let record = cloudtrail_record(&mut rng, event, account, region, time);
             *generated.events_by_name.entry(event.1.to_string()).or_default() += 1;
@@ -171,7 +164,7 @@ pub fn generate(plan: &Plan) -> io::Result<Generated> {
             rng.alnum(16)
         );
         let path = plan.out.join(key);
-        let text = serde_json::to_string(&json!({ "Records": records })).expect("json serialises");
+        let text = serde_json::to_string(&json!({ "Records": records }))?;
         write_gzip(&path, text.as_bytes())?;
         generated.cloudtrail_bytes += text.len() as u64;
         generated.cloudtrail_events += count;
@@ -183,22 +176,104 @@ pub fn generate(plan: &Plan) -> io::Result<Generated> {
     Ok(generated)
 }
 
+/// The event whose weight range holds `pick` (below the total weight; the
+/// last event beyond it).
+fn weighted_event(mut pick: u64) -> &'static (&'static str, &'static str, bool, u64) {
+    for event in &EVENTS {
+        if pick < event.3 {
+            return event;
+        }
+        pick -= event.3;
+    }
+    &EVENTS[EVENTS.len() - 1]
+}
+
 fn write_gzip(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    fs::create_dir_all(path.parent().expect("a key has a directory"))?;
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
     let mut encoder = GzEncoder::new(BufWriter::new(File::create(path)?), Compression::new(6));
     encoder.write_all(bytes)?;
     encoder.finish()?.flush()
 }
 
+/// Who acts in one generated event, drawn before its identity.
+struct Actor {
+    user: &'static str,
+    role: &'static str,
+    other_account: &'static str,
+    access_key: String,
+    session_created: String,
+    mfa: &'static str,
+}
+
+impl Actor {
+    fn draw(rng: &mut Rng, time: DateTime<Utc>) -> Actor {
+        let user = *rng.pick(&USERS);
+        let role = *rng.pick(&ROLES);
+        let other_account = *rng.pick(&ACCOUNTS);
+        let access_key = format!("ASIA{}", rng.alnum(16).to_uppercase());
+        let session_created = (time - Duration::minutes(rng.below(600) as i64)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let mfa = if rng.chance(70) { "true" } else { "false" };
+        Actor { user, role, other_account, access_key, session_created, mfa }
+    }
+}
+
+/// The resources an event may name, drawn for every event.
+struct Targets {
+    bucket: String,
+    instance: String,
+    group_id: String,
+    key_id: String,
+}
+
+impl Targets {
+    fn draw(rng: &mut Rng) -> Targets {
+        let bucket = format!("{}-{}", rng.pick(&["logs", "backups", "website", "data-lake"]), rng.pick(&ACCOUNTS));
+        let instance = format!("i-0{}", rng.hex(16));
+        let group_id = format!("sg-0{}", rng.hex(16));
+        let key_id = rng.uuid();
+        Targets { bucket, instance, group_id, key_id }
+    }
+}
+
 fn cloudtrail_record(rng: &mut Rng, event: &(&str, &str, bool, u64), account: &str, region: &str, time: DateTime<Utc>) -> Value {
     let (source, name, read_only, _) = *event;
-    let user = *rng.pick(&USERS);
-    let role = *rng.pick(&ROLES);
-    let other_account = *rng.pick(&ACCOUNTS);
-    let access_key = format!("ASIA{}", rng.alnum(16).to_uppercase());
-    let session_created = (time - Duration::minutes(rng.below(600) as i64)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let mfa = if rng.chance(70) { "true" } else { "false" };
-    let identity = match (name, rng.below(20)) {
+    let actor = Actor::draw(rng, time);
+    let identity = identity(rng, name, account, &actor);
+    let source_ip = source_ip(rng);
+    let targets = Targets::draw(rng);
+    let (request, response, resources) = parameters(rng, name, account, region, &actor, &targets);
+    let mut record = json!({
+        "eventVersion": "1.09",
+        "userIdentity": identity,
+        "eventTime": time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": if source == "iam.amazonaws.com" || source == "signin.amazonaws.com" { "us-east-1" } else { region },
+        "sourceIPAddress": source_ip,
+        "userAgent": rng.pick(&AGENTS),
+        "requestParameters": request,
+        "responseElements": response,
+        "requestID": rng.uuid(),
+        "eventID": rng.uuid(),
+        "readOnly": read_only,
+        "eventType": if name == "ConsoleLogin" { "AwsConsoleSignIn" } else { "AwsApiCall" },
+        "managementEvent": !matches!(name, "GetObject" | "PutObject" | "Invoke"),
+        "recipientAccountId": account,
+        "eventCategory": if matches!(name, "GetObject" | "PutObject" | "Invoke") { "Data" } else { "Management" },
+        "tlsDetails": {"tlsVersion": *rng.pick(&["TLSv1.3", "TLSv1.3", "TLSv1.2", "TLSv1"]), "cipherSuite": "TLS_AES_128_GCM_SHA256", "clientProvidedHostHeader": format!("{}.{region}.amazonaws.com", source.trim_end_matches(".amazonaws.com"))}
+    });
+    if let Some(map) = record.as_object_mut() {
+        add_details(rng, map, name, resources, actor.mfa);
+    }
+    record
+}
+
+/// The `userIdentity` of an event.
+fn identity(rng: &mut Rng, name: &str, account: &str, actor: &Actor) -> Value {
+    let Actor { user, role, ref access_key, ref session_created, mfa, .. } = *actor;
+    match (name, rng.below(20)) {
         ("ConsoleLogin", 0) => {
             json!({"type": "Root", "principalId": account, "arn": format!("arn:aws:iam::{account}:root"), "accountId": account})
         }
@@ -225,18 +300,24 @@ fn cloudtrail_record(rng: &mut Rng, event: &(&str, &str, bool, u64), account: &s
                 }
             })
         }
-    };
-    let source_ip = match rng.below(10) {
+    }
+}
+
+/// A `sourceIPAddress`: a service, or an IPv4 or IPv6 address.
+fn source_ip(rng: &mut Rng) -> String {
+    match rng.below(10) {
         0 => "AWS Internal".to_string(),
         1 => "ec2.amazonaws.com".to_string(),
         2 => format!("2001:db8:{:x}::{:x}", rng.below(65535), rng.below(65535)),
         _ => format!("{}.{}.{}.{}", [198, 203, 192, 52][rng.below(4) as usize], rng.below(256), rng.below(256), 1 + rng.below(254)),
-    };
-    let bucket = format!("{}-{}", rng.pick(&["logs", "backups", "website", "data-lake"]), rng.pick(&ACCOUNTS));
-    let instance = format!("i-0{}", rng.hex(16));
-    let group_id = format!("sg-0{}", rng.hex(16));
-    let key_id = rng.uuid();
-    let (request, response, resources): (Value, Value, Value) = match name {
+    }
+}
+
+/// An event's `requestParameters`, `responseElements` and `resources`.
+fn parameters(rng: &mut Rng, name: &str, account: &str, region: &str, actor: &Actor, targets: &Targets) -> (Value, Value, Value) {
+    let Actor { user, role, other_account, .. } = *actor;
+    let Targets { bucket, instance, group_id, key_id } = targets;
+    match name {
         "AssumeRole" => (
             json!({"roleArn": format!("arn:aws:iam::{other_account}:role/{role}"), "roleSessionName": user, "durationSeconds": 3600}),
             json!({"credentials": {"accessKeyId": format!("ASIA{}", rng.alnum(16).to_uppercase()), "sessionToken": rng.alnum(40), "expiration": "Nov 21, 2026, 11:00:00 AM"}, "assumedRoleUser": {"assumedRoleId": format!("AROA{}:{user}", rng.alnum(17).to_uppercase()), "arn": format!("arn:aws:sts::{other_account}:assumed-role/{role}/{user}")}}),
@@ -318,28 +399,12 @@ fn cloudtrail_record(rng: &mut Rng, event: &(&str, &str, bool, u64), account: &s
         "DeleteDetector" => (json!({"detectorId": rng.hex(32)}), Value::Null, Value::Null),
         "StopConfigurationRecorder" => (json!({"configurationRecorderName": "default"}), Value::Null, Value::Null),
         _ => (Value::Null, Value::Null, Value::Null),
-    };
-    let mut record = json!({
-        "eventVersion": "1.09",
-        "userIdentity": identity,
-        "eventTime": time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        "eventSource": source,
-        "eventName": name,
-        "awsRegion": if source == "iam.amazonaws.com" || source == "signin.amazonaws.com" { "us-east-1" } else { region },
-        "sourceIPAddress": source_ip,
-        "userAgent": rng.pick(&AGENTS),
-        "requestParameters": request,
-        "responseElements": response,
-        "requestID": rng.uuid(),
-        "eventID": rng.uuid(),
-        "readOnly": read_only,
-        "eventType": if name == "ConsoleLogin" { "AwsConsoleSignIn" } else { "AwsApiCall" },
-        "managementEvent": !matches!(name, "GetObject" | "PutObject" | "Invoke"),
-        "recipientAccountId": account,
-        "eventCategory": if matches!(name, "GetObject" | "PutObject" | "Invoke") { "Data" } else { "Management" },
-        "tlsDetails": {"tlsVersion": *rng.pick(&["TLSv1.3", "TLSv1.3", "TLSv1.2", "TLSv1"]), "cipherSuite": "TLS_AES_128_GCM_SHA256", "clientProvidedHostHeader": format!("{}.{region}.amazonaws.com", source.trim_end_matches(".amazonaws.com"))}
-    });
-    let map = record.as_object_mut().expect("an object");
+    }
+}
+
+/// What only some events have: resources, login details, a shared event
+/// id, an error, a VPC endpoint.
+fn add_details(rng: &mut Rng, map: &mut serde_json::Map<String, Value>, name: &str, resources: Value, mfa: &str) {
     if !resources.is_null() {
         map.insert("resources".into(), resources);
     }
@@ -363,7 +428,6 @@ fn cloudtrail_record(rng: &mut Rng, event: &(&str, &str, bool, u64), account: &s
     if rng.chance(2) {
         map.insert("vpcEndpointId".into(), json!(format!("vpce-{}", rng.hex(17))));
     }
-    record
 }
 
 const SNYK_EVENTS: [&str; 16] = [
@@ -385,7 +449,7 @@ const SNYK_EVENTS: [&str; 16] = [
     "user.logged_in",
 ];
 
-fn snyk_record(rng: &mut Rng, group: &str, orgs: &[String], users: &[String], time: DateTime<Utc>) -> Value {
+fn snyk_record(rng: &mut Rng, group: &str, orgs: &[String], users: &[String], time: DateTime<Utc>) -> serde_json::Map<String, Value> {
     let event = *rng.pick(&SNYK_EVENTS);
     let user = if event == "org.project.issue.create" || rng.chance(5) { None } else { Some(rng.pick(users).clone()) };
     let project = event.starts_with("org.project").then(|| rng.uuid());
@@ -412,14 +476,16 @@ fn snyk_record(rng: &mut Rng, group: &str, orgs: &[String], users: &[String], ti
         "user.logged_in" => json!({"loginMethod": rng.pick(&["sso", "github"]), "ip": format!("203.0.113.{}", rng.below(255))}),
         _ => json!({}),
     };
-    let mut record =
-        json!({"groupId": group, "event": event, "content": content, "created": time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()});
-    let map = record.as_object_mut().expect("an object");
+    let mut record = serde_json::Map::new();
+    record.insert("groupId".into(), json!(group));
+    record.insert("event".into(), json!(event));
+    record.insert("content".into(), content);
+    record.insert("created".into(), json!(time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()));
     if !event.starts_with("group.") {
-        map.insert("orgId".into(), json!(rng.pick(orgs)));
+        record.insert("orgId".into(), json!(rng.pick(orgs)));
     }
-    map.insert("userId".into(), user.map_or(Value::Null, Value::String));
-    map.insert("projectId".into(), project.map_or(Value::Null, Value::String));
+    record.insert("userId".into(), user.map_or(Value::Null, Value::String));
+    record.insert("projectId".into(), project.map_or(Value::Null, Value::String));
     record
 }
 
@@ -438,10 +504,10 @@ fn write_snyk(plan: &Plan, rng: &mut Rng, generated: &mut Generated) -> io::Resu
     fs::create_dir_all(&org_dir)?;
     let mut page = Vec::new();
     for i in 0..group_events {
-        page.push(snyk_record(rng, &group, &orgs, &users, time_of(i, group_events)));
+        page.push(Value::Object(snyk_record(rng, &group, &orgs, &users, time_of(i, group_events))));
         if page.len() == 100 || i + 1 == group_events {
             let path = group_dir.join(format!("v1-page-{:05}.json", generated.snyk_group_files.len() + 1));
-            fs::write(&path, serde_json::to_vec_pretty(&page).expect("json serialises"))?;
+            fs::write(&path, serde_json::to_vec_pretty(&page)?)?;
             generated.snyk_group_files.push(path);
             generated.snyk_events += page.len() as u64;
             page.clear();
@@ -450,11 +516,10 @@ fn write_snyk(plan: &Plan, rng: &mut Rng, generated: &mut Generated) -> io::Resu
     for i in 0..org_events {
         let mut record = snyk_record(rng, &group, &orgs, &users, time_of(i, org_events));
         // REST items: snake_case ids, no group id on org-level logs, missing rather than null.
-        let map = record.as_object_mut().expect("an object");
-        map.remove("groupId");
-        map.insert("orgId".into(), json!(orgs[0]));
+        record.remove("groupId");
+        record.insert("orgId".into(), json!(orgs[0]));
         let mut item = serde_json::Map::new();
-        for (key, value) in std::mem::take(map) {
+        for (key, value) in record {
             let key = match key.as_str() {
                 "orgId" => "org_id".to_string(),
                 "userId" => "user_id".to_string(),
@@ -472,11 +537,29 @@ fn write_snyk(plan: &Plan, rng: &mut Rng, generated: &mut Generated) -> io::Resu
             let next =
                 format!("/rest/orgs/{}/audit_logs/search?cursor={}&size=100&sort_order=ASC&version=2024-04-29", orgs[0], rng.alnum(24));
             let body = json!({"data": {"type": "audit_log_search", "items": page}, "jsonapi": {"version": "1.0"}, "links": {"next": next}});
-            fs::write(&path, serde_json::to_vec(&body).expect("json serialises"))?;
+            fs::write(&path, serde_json::to_vec(&body)?)?;
             generated.snyk_org_files.push(path);
             generated.snyk_events += page.len() as u64;
             page.clear();
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_start_is_the_17th_of_november_2026() {
+        assert_eq!(Plan::new(Path::new("out")).start.to_rfc3339(), "2026-11-17T00:00:00+00:00");
+    }
+
+    #[test]
+    fn every_pick_below_the_total_weight_finds_its_event() {
+        let total: u64 = EVENTS.iter().map(|e| e.3).sum();
+        assert_eq!(weighted_event(0).1, "AssumeRole");
+        assert_eq!(weighted_event(30).1, "GetCallerIdentity");
+        assert_eq!(weighted_event(total - 1).1, "StopConfigurationRecorder");
+    }
 }

@@ -2,10 +2,27 @@
 //! means for alerting: its row id, event time, alert title and dedup key.
 
 use super::Rule;
-use crate::sql::{Sql, lake_value};
+use crate::sql::{Sql, SqlError, lake_value};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, TimestampMicrosecondType};
 use serde_json::Value;
+
+/// A rule's query that failed, or returned rows alerts cannot be made of.
+#[derive(Debug, thiserror::Error)]
+pub enum MatchError {
+    #[error(transparent)]
+    Query(#[from] SqlError),
+    #[error("the query returns no {column} column; a rule's SELECT returns p_row_id and p_event_time of each matching row (SELECT * does)")]
+    MissingColumn { column: &'static str },
+    #[error("p_row_id must be the table's row id (text) and p_event_time a timestamp")]
+    ColumnTypes,
+    #[error("{path}: the query returns no column {first}")]
+    NoColumn { path: String, first: String },
+    #[error("{path}: {segment} is inside a {data_type} column, which has no fields")]
+    NotStruct { path: String, segment: String, data_type: DataType },
+    #[error("{path}: no field {segment}")]
+    NoField { path: String, segment: String },
+}
 
 /// One row a rule matched.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,10 +34,10 @@ pub struct Match {
 }
 
 /// Runs the rule's queries and reads their matching rows.
-pub async fn matches(sql: &Sql, rule: &Rule) -> Result<Vec<Match>, String> {
+pub async fn matches(sql: &Sql, rule: &Rule) -> Result<Vec<Match>, MatchError> {
     let mut found = Vec::new();
     for query in &rule.queries {
-        let (_, batches) = sql.query(query).await.map_err(|e| e.0)?;
+        let (_, batches) = sql.query(query).await?;
         for batch in &batches {
             read_batch(rule, batch, &mut found)?;
         }
@@ -28,18 +45,12 @@ pub async fn matches(sql: &Sql, rule: &Rule) -> Result<Vec<Match>, String> {
     Ok(found)
 }
 
-fn read_batch(rule: &Rule, batch: &RecordBatch, found: &mut Vec<Match>) -> Result<(), String> {
-    let need = |name: &str| {
-        batch.column_by_name(name).cloned().ok_or_else(|| {
-            format!(
-                "the query returns no {name} column; a rule's SELECT returns p_row_id and p_event_time of each matching row (SELECT * does)"
-            )
-        })
-    };
+fn read_batch(rule: &Rule, batch: &RecordBatch, found: &mut Vec<Match>) -> Result<(), MatchError> {
+    let need = |column: &'static str| batch.column_by_name(column).cloned().ok_or(MatchError::MissingColumn { column });
     let row_ids = need("p_row_id")?;
     let times = need("p_event_time")?;
     if row_ids.data_type() != &DataType::Utf8 || !matches!(times.data_type(), DataType::Timestamp(..)) {
-        return Err("p_row_id must be the table's row id (text) and p_event_time a timestamp".into());
+        return Err(MatchError::ColumnTypes);
     }
     let title = rule.alert_title.as_deref().map(Template::parse);
     let title_fields: Vec<FieldColumn> =
@@ -68,16 +79,19 @@ pub struct Template {
 
 impl Template {
     pub fn parse(text: &str) -> Template {
-        let mut pieces = vec![String::new()];
+        let mut pieces = Vec::new();
+        // The text since the last placeholder.
+        let mut literal = String::new();
         let mut rest = text;
         while let Some(open) = rest.find('{') {
             let Some(close) = rest[open..].find('}') else { break };
-            pieces.last_mut().expect("starts with text").push_str(&rest[..open]);
+            literal.push_str(&rest[..open]);
+            pieces.push(std::mem::take(&mut literal));
             pieces.push(rest[open + 1..open + close].trim().to_string());
-            pieces.push(String::new());
             rest = &rest[open + close + 1..];
         }
-        pieces.last_mut().expect("ends with text").push_str(rest);
+        literal.push_str(rest);
+        pieces.push(literal);
         Template { pieces }
     }
 
@@ -106,7 +120,7 @@ struct FieldColumn {
 }
 
 impl FieldColumn {
-    fn find(batch: &RecordBatch, path: &str) -> Result<FieldColumn, String> {
+    fn find(batch: &RecordBatch, path: &str) -> Result<FieldColumn, MatchError> {
         let mut segments = path.split('.');
         let first = segments.next().unwrap_or_default();
         let schema = batch.schema();
@@ -114,7 +128,7 @@ impl FieldColumn {
             .fields()
             .iter()
             .position(|f| f.name().eq_ignore_ascii_case(first))
-            .ok_or_else(|| format!("{path}: the query returns no column {first}"))?;
+            .ok_or_else(|| MatchError::NoColumn { path: path.to_string(), first: first.to_string() })?;
         let mut column = batch.column(index).clone();
         let mut json_path = Vec::new();
         for segment in segments {
@@ -123,10 +137,16 @@ impl FieldColumn {
                 continue;
             }
             let DataType::Struct(fields) = column.data_type() else {
-                return Err(format!("{path}: {segment} is inside a {} column, which has no fields", column.data_type()));
+                return Err(MatchError::NotStruct {
+                    path: path.to_string(),
+                    segment: segment.to_string(),
+                    data_type: column.data_type().clone(),
+                });
             };
-            let child =
-                fields.iter().position(|f| f.name().eq_ignore_ascii_case(segment)).ok_or_else(|| format!("{path}: no field {segment}"))?;
+            let child = fields
+                .iter()
+                .position(|f| f.name().eq_ignore_ascii_case(segment))
+                .ok_or_else(|| MatchError::NoField { path: path.to_string(), segment: segment.to_string() })?;
             column = column.as_struct().column(child).clone();
         }
         Ok(FieldColumn { path: path.to_string(), column, json_path })

@@ -16,30 +16,108 @@ mod sigma;
 mod skeleton;
 
 pub use crate::lake::{ALERTS_TABLE, AlertRow, alerts_batch, alerts_schema};
-pub use rule_tests::{Outcome, TestReport, junit_xml, test_rules};
+pub use matches::MatchError;
+pub use panther::{ExpressionError, QueryError};
+pub use predicate::PredicateError;
+pub use rule_tests::{Outcome, TestError, TestReport, junit_xml, test_rules};
 pub use run::{RunReport, run_rules};
+pub use sigma::SigmaError;
 pub use skeleton::skeleton;
 
 use crate::lake::LakeError;
 use crate::schema::Registry;
+use crate::sql::SqlError;
+use datafusion::arrow::error::ArrowError;
 use std::path::{Path, PathBuf};
 
-/// What went wrong with rules: a rule file, a rule's SQL, or the lake.
+/// What went wrong with rules: a rule file, a rule's run, or the lake.
 #[derive(Debug, thiserror::Error)]
 pub enum RuleError {
     /// A rule file that cannot be used, with the key at fault.
     #[error("{file}: {message}")]
     Invalid { file: String, message: String },
-    #[error("rule {rule}: {message}")]
-    Rule { rule: String, message: String },
+    /// A rule file whose text, detection or tests cannot be used.
+    #[error("{file}: {problem}")]
+    File {
+        file: String,
+        #[source]
+        problem: FileProblem,
+    },
+    /// A rule whose run failed (its state did not move).
+    #[error("rule {rule}: {error}")]
+    Rule {
+        rule: String,
+        #[source]
+        error: RunError,
+    },
     #[error(transparent)]
     Lake(#[from] LakeError),
-    /// Rule files that cannot be read.
-    #[error("{0}")]
-    Read(String),
-    /// A run that could not commit its alerts.
-    #[error("{0}")]
-    Run(String),
+    #[error(transparent)]
+    Commit(#[from] crate::ingest::IngestError),
+    /// A rule directory that cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: no such file or directory (give a rule file or a directory of rules)", path.display())]
+    Missing { path: PathBuf },
+    #[error("cannot build the alert rows: {0}")]
+    AlertRows(#[source] ArrowError),
+    /// Another run moved the state of these rules first; this one wrote nothing.
+    #[error("another rules run committed first for {rules}; nothing was written: run again")]
+    Raced { rules: String },
+}
+
+/// What is wrong in a rule file beyond one key's value.
+#[derive(Debug, thiserror::Error)]
+pub enum FileProblem {
+    #[error("cannot read: {0}")]
+    Read(#[source] std::io::Error),
+    #[error("not valid YAML: {0}")]
+    Yaml(#[source] serde_yaml::Error),
+    /// tarn's format: a key missing, unknown or of the wrong type
+    /// (serde_yaml's message names the key and the line).
+    #[error("{}", panther::yaml_message(.0))]
+    Keys(#[source] serde_yaml::Error),
+    /// Sigma's `tests`, which are not tarn's test list.
+    #[error("tests: {0}")]
+    SigmaTests(#[source] serde_yaml::Error),
+    #[error("detection: {0}")]
+    Sigma(#[from] SigmaError),
+    #[error(transparent)]
+    Expression(#[from] ExpressionError),
+    /// The detection as SQL over a log type's table (`key` is the rule
+    /// format's name of the detection).
+    #[error("{key}: {error}")]
+    Queries {
+        key: &'static str,
+        #[source]
+        error: QueryError,
+    },
+    #[error("LogTypes: a rule needs at least one log type, like AWS.CloudTrail")]
+    NoLogTypes,
+    #[error("LogTypes: {name} is not a known log type; expected one of {known}")]
+    UnknownLogType { name: String, known: String },
+    #[error("{at}.LogType: {name} is not one of the rule's LogTypes ({log_types})")]
+    TestLogType { at: String, name: String, log_types: String },
+    #[error("{at}.LogType: the rule has several log types; expected the one of this test's records")]
+    TestLogTypeMissing { at: String },
+    #[error("{at}: expected Log (one record) or Logs (a list of records), not both")]
+    TestRecords { at: String },
+    #[error("{at}.Log: the text is not JSON: {source}")]
+    TestRecordText { at: String, source: serde_json::Error },
+}
+
+/// Why one rule's run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("its saved state in the lake cannot be read ({0}); it was not run")]
+    ReadState(#[source] serde_json::Error),
+    #[error("its new state cannot be saved ({0}); its alerts were not written")]
+    SaveState(#[source] serde_json::Error),
+    /// The session over the lake could not be opened.
+    #[error(transparent)]
+    Open(SqlError),
+    #[error(transparent)]
+    Match(#[from] MatchError),
 }
 
 /// How bad an alert is (Panther's five levels).
@@ -142,13 +220,13 @@ pub fn load(path: &Path, registry: &Registry) -> Result<Vec<Rule>, Vec<RuleError
 }
 
 fn rule_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), RuleError> {
-    let io = |e: std::io::Error| RuleError::Read(format!("cannot read {}: {e}", path.display()));
+    let io = |source: std::io::Error| RuleError::Read { path: path.to_path_buf(), source };
     if path.is_file() {
         files.push(path.to_path_buf());
         return Ok(());
     }
     if !path.exists() {
-        return Err(RuleError::Read(format!("{}: no such file or directory (give a rule file or a directory of rules)", path.display())));
+        return Err(RuleError::Missing { path: path.to_path_buf() });
     }
     for entry in std::fs::read_dir(path).map_err(io)? {
         let entry = entry.map_err(io)?.path();
@@ -163,11 +241,15 @@ fn rule_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), RuleError> {
 
 /// Loads one rule file: Sigma if it has a `logsource`, tarn's format otherwise.
 pub fn load_file(file: &Path, registry: &Registry) -> Result<Rule, RuleError> {
-    let text = std::fs::read_to_string(file).map_err(|e| invalid(file, format!("cannot read: {e}")))?;
-    let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| invalid(file, format!("not valid YAML: {e}")))?;
+    let text = std::fs::read_to_string(file).map_err(|e| problem(file, FileProblem::Read(e)))?;
+    let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| problem(file, FileProblem::Yaml(e)))?;
     if value.get("logsource").is_some() { sigma::parse(file, &value, registry) } else { panther::parse(file, &text, registry) }
 }
 
 fn invalid(file: &Path, message: String) -> RuleError {
     RuleError::Invalid { file: file.display().to_string(), message }
+}
+
+fn problem(file: &Path, problem: impl Into<FileProblem>) -> RuleError {
+    RuleError::File { file: file.display().to_string(), problem: problem.into() }
 }

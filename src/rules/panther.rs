@@ -4,13 +4,59 @@
 //! (`Query`), plus `DedupKey`. Python rules (`Filename`) are not run.
 
 use super::matches::Template;
-use super::predicate::{Predicate, Test, like_escape};
-use super::{Rule, RuleError, RuleTest, Severity, invalid};
-use crate::schema::Registry;
+use super::predicate::{Predicate, PredicateError, Test, like_escape};
+use super::{FileProblem, Rule, RuleError, RuleTest, Severity, invalid, problem};
+use crate::schema::{Registry, SchemaError};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
+
+/// A detection that cannot become SQL over one of the rule's tables.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    LogType(#[from] SchemaError),
+    #[error("{log_type}: {error}")]
+    Predicate {
+        log_type: String,
+        #[source]
+        error: PredicateError,
+    },
+    /// A field of the alert title or dedup key that is not a column.
+    #[error("{log_type}: {path} names no column ({first} is not one)")]
+    NoColumn { log_type: String, path: String, first: String },
+}
+
+/// An item of a `Detection` list that is not a match expression; `at` is
+/// its place in the list (`Detection[0].Any[1]`).
+#[derive(Debug, thiserror::Error)]
+pub enum ExpressionError {
+    #[error("{at}: expected a mapping with Key/KeyPath and Condition, or Any/All/OnlyOne/None")]
+    NotMapping { at: String },
+    #[error("{at}.{group}: expected a list of match expressions")]
+    GroupNotList { at: String, group: &'static str },
+    #[error("{at}: unknown key {key}; expected Key or KeyPath, Condition, Value or Values (or Any, All, OnlyOne, None)")]
+    UnknownKey { at: String, key: String },
+    #[error("{at}.KeyPath: {path}: list indexes are not supported; use a Query")]
+    ListIndex { at: String, path: String },
+    #[error("{at}: expected Key (a field) or KeyPath (a dotted path), one of them")]
+    NoKey { at: String },
+    #[error("{at}.Condition: missing; expected one of {CONDITIONS}")]
+    NoCondition { at: String },
+    #[error("{at}.Condition: {condition} is not a condition; expected one of {CONDITIONS}")]
+    UnknownCondition { at: String, condition: String },
+    #[error("{at}.Value: {condition} needs a Value")]
+    NoValue { at: String, condition: String },
+    #[error("{at}.Value: {source}")]
+    Value { at: String, source: serde_json::Error },
+    #[error("{at}.Values: expected a list")]
+    ValuesNotList { at: String },
+    #[error("{at}.Values: {condition} needs Values (a list)")]
+    NoValues { at: String, condition: String },
+    #[error("{at}.Value: {condition} needs text, not {value}")]
+    NotText { at: String, condition: String, value: Value },
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,7 +139,7 @@ pub(super) struct TestFile {
 }
 
 pub(super) fn parse(file: &Path, text: &str, registry: &Registry) -> Result<Rule, RuleError> {
-    let raw: RuleFile = serde_yaml::from_str(text).map_err(|e| invalid(file, yaml_error(e)))?;
+    let raw: RuleFile = serde_yaml::from_str(text).map_err(|e| problem(file, FileProblem::Keys(e)))?;
     let fail = |message: String| invalid(file, message);
     if raw.filename.is_some() {
         return Err(fail(
@@ -113,7 +159,7 @@ pub(super) fn parse(file: &Path, text: &str, registry: &Registry) -> Result<Rule
     }
     let severity = Severity::parse(&raw.severity)
         .ok_or_else(|| fail(format!("Severity: {} is not a severity; expected one of {}", raw.severity, Severity::NAMES)))?;
-    let log_types = check_log_types(&raw.log_types, registry).map_err(fail)?;
+    let log_types = check_log_types(&raw.log_types, registry).map_err(|e| problem(file, e))?;
     if raw.dedup_minutes < 1 {
         return Err(fail(format!("DedupPeriodMinutes: {} is not a period; expected whole minutes, 1 or more", raw.dedup_minutes)));
     }
@@ -128,12 +174,13 @@ pub(super) fn parse(file: &Path, text: &str, registry: &Registry) -> Result<Rule
                     .enumerate()
                     .map(|(i, item)| expression(item, &format!("Detection[{i}]")))
                     .collect::<Result<_, _>>()
-                    .map_err(fail)?,
+                    .map_err(|e| problem(file, e))?,
             );
             let title = raw.alert_title.as_deref().map(Template::parse);
             let mut fields: Vec<&str> = title.iter().flat_map(Template::fields).collect();
             fields.extend(raw.dedup_key.iter().map(String::as_str));
-            match_queries(&predicate, &log_types, &fields, registry).map_err(|e| fail(format!("Detection: {e}")))?
+            match_queries(&predicate, &log_types, &fields, registry)
+                .map_err(|error| problem(file, FileProblem::Queries { key: "Detection", error }))?
         }
         (None, Some(query)) => {
             let start = query.trim_start().to_lowercase();
@@ -148,7 +195,7 @@ pub(super) fn parse(file: &Path, text: &str, registry: &Registry) -> Result<Rule
             ));
         }
     };
-    let tests = tests(raw.tests, &log_types).map_err(fail)?;
+    let tests = tests(raw.tests, &log_types).map_err(|e| problem(file, e))?;
     let mut references = match raw.reference {
         References::None => Vec::new(),
         References::One(r) => vec![r],
@@ -185,7 +232,7 @@ pub(super) fn parse(file: &Path, text: &str, registry: &Registry) -> Result<Rule
 }
 
 /// serde_yaml's message, which names the key (`Tests[0].Name: …`) and the line.
-fn yaml_error(error: serde_yaml::Error) -> String {
+pub(super) fn yaml_message(error: &serde_yaml::Error) -> String {
     let text = error.to_string();
     match text.strip_prefix(".: ") {
         Some(rest) => rest.to_string(),
@@ -193,14 +240,14 @@ fn yaml_error(error: serde_yaml::Error) -> String {
     }
 }
 
-fn check_log_types(log_types: &[String], registry: &Registry) -> Result<Vec<String>, String> {
+fn check_log_types(log_types: &[String], registry: &Registry) -> Result<Vec<String>, FileProblem> {
     if log_types.is_empty() {
-        return Err("LogTypes: a rule needs at least one log type, like AWS.CloudTrail".into());
+        return Err(FileProblem::NoLogTypes);
     }
     for name in log_types {
         if registry.get(name).is_err() {
             let known: Vec<&str> = registry.iter().map(|t| t.name.as_str()).collect();
-            return Err(format!("LogTypes: {name} is not a known log type; expected one of {}", known.join(", ")));
+            return Err(FileProblem::UnknownLogType { name: name.clone(), known: known.join(", ") });
         }
     }
     Ok(log_types.to_vec())
@@ -214,21 +261,21 @@ pub(super) fn match_queries(
     log_types: &[String],
     fields: &[&str],
     registry: &Registry,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, QueryError> {
     log_types
         .iter()
         .map(|name| {
-            let log_type = registry.get(name).map_err(|e| e.to_string())?;
+            let log_type = registry.get(name)?;
             let schema = &log_type.arrow_schema;
-            let filter = predicate.to_sql(schema).map_err(|e| format!("{name}: {e}"))?;
+            let filter = predicate.to_sql(schema).map_err(|error| QueryError::Predicate { log_type: name.clone(), error })?;
             let mut columns = vec!["p_row_id".to_string(), "p_event_time".to_string()];
             for path in fields {
                 let first = path.split('.').next().unwrap_or_default();
-                let column = schema
-                    .fields()
-                    .iter()
-                    .find(|f| f.name().eq_ignore_ascii_case(first))
-                    .ok_or_else(|| format!("{name}: {path} names no column ({first} is not one)"))?;
+                let column = schema.fields().iter().find(|f| f.name().eq_ignore_ascii_case(first)).ok_or_else(|| QueryError::NoColumn {
+                    log_type: name.clone(),
+                    path: path.to_string(),
+                    first: first.to_string(),
+                })?;
                 if !columns.contains(column.name()) {
                     columns.push(column.name().clone());
                 }
@@ -239,29 +286,29 @@ pub(super) fn match_queries(
         .collect()
 }
 
-pub(super) fn tests(raw: Vec<TestFile>, log_types: &[String]) -> Result<Vec<RuleTest>, String> {
+pub(super) fn tests(raw: Vec<TestFile>, log_types: &[String]) -> Result<Vec<RuleTest>, FileProblem> {
     raw.into_iter()
         .enumerate()
         .map(|(i, test)| {
             let at = format!("Tests[{i}] ({})", test.name);
             let log_type = match (test.log_type, log_types) {
                 (Some(name), _) if log_types.contains(&name) => name,
-                (Some(name), _) => {
-                    return Err(format!("{at}.LogType: {name} is not one of the rule's LogTypes ({})", log_types.join(", ")));
-                }
+                (Some(name), _) => return Err(FileProblem::TestLogType { at, name, log_types: log_types.join(", ") }),
                 (None, [only]) => only.clone(),
-                (None, _) => return Err(format!("{at}.LogType: the rule has several log types; expected the one of this test's records")),
+                (None, _) => return Err(FileProblem::TestLogTypeMissing { at }),
             };
             let records = match (test.log, test.logs) {
                 (Some(log), None) => vec![log],
                 (None, Some(logs)) if !logs.is_empty() => logs,
-                _ => return Err(format!("{at}: expected Log (one record) or Logs (a list of records), not both")),
+                _ => return Err(FileProblem::TestRecords { at }),
             };
             let records = records
                 .into_iter()
                 .map(|record| match record {
                     // A record pasted as JSON text.
-                    Value::String(text) => serde_json::from_str(&text).map_err(|e| format!("{at}.Log: the text is not JSON: {e}")),
+                    Value::String(text) => {
+                        serde_json::from_str(&text).map_err(|source| FileProblem::TestRecordText { at: at.clone(), source })
+                    }
                     other => Ok(other),
                 })
                 .collect::<Result<_, _>>()?;
@@ -271,13 +318,12 @@ pub(super) fn tests(raw: Vec<TestFile>, log_types: &[String]) -> Result<Vec<Rule
 }
 
 /// One item of a `Detection` list.
-fn expression(item: &serde_yaml::Value, at: &str) -> Result<Predicate, String> {
-    let map =
-        item.as_mapping().ok_or_else(|| format!("{at}: expected a mapping with Key/KeyPath and Condition, or Any/All/OnlyOne/None"))?;
+fn expression(item: &serde_yaml::Value, at: &str) -> Result<Predicate, ExpressionError> {
+    let map = item.as_mapping().ok_or_else(|| ExpressionError::NotMapping { at: at.to_string() })?;
     let get = |key: &str| map.get(key);
     for group in ["All", "Any", "OnlyOne", "None"] {
         if let Some(items) = get(group) {
-            let items = items.as_sequence().ok_or_else(|| format!("{at}.{group}: expected a list of match expressions"))?;
+            let items = items.as_sequence().ok_or_else(|| ExpressionError::GroupNotList { at: at.to_string(), group })?;
             let parts: Vec<Predicate> =
                 items.iter().enumerate().map(|(i, item)| expression(item, &format!("{at}.{group}[{i}]"))).collect::<Result<_, _>>()?;
             return Ok(match group {
@@ -291,49 +337,46 @@ fn expression(item: &serde_yaml::Value, at: &str) -> Result<Predicate, String> {
     for key in map.keys() {
         let key = key.as_str().unwrap_or_default();
         if !matches!(key, "Key" | "KeyPath" | "Condition" | "Value" | "Values") {
-            return Err(format!(
-                "{at}: unknown key {key}; expected Key or KeyPath, Condition, Value or Values (or Any, All, OnlyOne, None)"
-            ));
+            return Err(ExpressionError::UnknownKey { at: at.to_string(), key: key.to_string() });
         }
     }
     let path = match (get("Key").and_then(|k| k.as_str()), get("KeyPath").and_then(|k| k.as_str())) {
         (Some(key), None) => key.to_string(),
         (None, Some(path)) if path.contains('[') => {
-            return Err(format!("{at}.KeyPath: {path}: list indexes are not supported; use a Query"));
+            return Err(ExpressionError::ListIndex { at: at.to_string(), path: path.to_string() });
         }
         (None, Some(path)) => path.to_string(),
-        _ => return Err(format!("{at}: expected Key (a field) or KeyPath (a dotted path), one of them")),
+        _ => return Err(ExpressionError::NoKey { at: at.to_string() }),
     };
-    let condition =
-        get("Condition").and_then(|c| c.as_str()).ok_or_else(|| format!("{at}.Condition: missing; expected one of {CONDITIONS}"))?;
-    let value = || -> Result<Value, String> {
-        let value = get("Value").ok_or_else(|| format!("{at}.Value: {condition} needs a Value"))?;
-        serde_json::to_value(value).map_err(|e| format!("{at}.Value: {e}"))
+    let condition = get("Condition").and_then(|c| c.as_str()).ok_or_else(|| ExpressionError::NoCondition { at: at.to_string() })?;
+    let value = || -> Result<Value, ExpressionError> {
+        let value = get("Value").ok_or_else(|| ExpressionError::NoValue { at: at.to_string(), condition: condition.to_string() })?;
+        serde_json::to_value(value).map_err(|source| ExpressionError::Value { at: at.to_string(), source })
     };
-    let values = || -> Result<Vec<Value>, String> {
+    let values = || -> Result<Vec<Value>, ExpressionError> {
         match (get("Values"), get("Value")) {
             (Some(values), _) => match serde_json::to_value(values) {
                 Ok(Value::Array(items)) => Ok(items),
-                _ => Err(format!("{at}.Values: expected a list")),
+                _ => Err(ExpressionError::ValuesNotList { at: at.to_string() }),
             },
             (None, Some(_)) => Ok(vec![value()?]),
-            (None, None) => Err(format!("{at}.Values: {condition} needs Values (a list)")),
+            (None, None) => Err(ExpressionError::NoValues { at: at.to_string(), condition: condition.to_string() }),
         }
     };
-    let text = |v: Value| -> Result<String, String> {
+    let text = |v: Value| -> Result<String, ExpressionError> {
         match v {
             Value::String(s) => Ok(s),
             Value::Number(n) => Ok(n.to_string()),
-            other => Err(format!("{at}.Value: {condition} needs text, not {other}")),
+            other => Err(ExpressionError::NotText { at: at.to_string(), condition: condition.to_string(), value: other }),
         }
     };
     let field = |test: Test| Predicate::field(&path, test);
     let like = |pattern: String| field(Test::Like { pattern, case_insensitive: false });
     let not = |p: Predicate| Predicate::Not(Box::new(p));
     let equals = |value: Value| field(Test::Equals { value, case_insensitive: false });
-    let compare = |op: &'static str| -> Result<Predicate, String> { Ok(field(Test::Compare { op, value: value()? })) };
-    let cidrs = || -> Result<Predicate, String> {
-        Ok(Predicate::Any(values()?.into_iter().map(|v| Ok(field(Test::InCidr(text(v)?)))).collect::<Result<_, String>>()?))
+    let compare = |op: &'static str| -> Result<Predicate, ExpressionError> { Ok(field(Test::Compare { op, value: value()? })) };
+    let cidrs = || -> Result<Predicate, ExpressionError> {
+        Ok(Predicate::Any(values()?.into_iter().map(|v| Ok(field(Test::InCidr(text(v)?)))).collect::<Result<_, ExpressionError>>()?))
     };
     let private = || Predicate::Any(PRIVATE_RANGES.iter().map(|r| field(Test::InCidr(r.to_string()))).collect());
     Ok(match condition {
@@ -359,7 +402,7 @@ fn expression(item: &serde_yaml::Value, at: &str) -> Result<Predicate, String> {
         "IsIPAddressNotInCIDR" => Predicate::All(vec![not(field(Test::IsNull)), not(cidrs()?)]),
         "IsIPAddressPrivate" => private(),
         "IsIPAddressPublic" => Predicate::All(vec![field(Test::InCidr("::/0".into())).or_v4(&path), not(private())]),
-        other => return Err(format!("{at}.Condition: {other} is not a condition; expected one of {CONDITIONS}")),
+        other => return Err(ExpressionError::UnknownCondition { at: at.to_string(), condition: other.to_string() }),
     })
 }
 

@@ -10,6 +10,31 @@
 use datafusion::arrow::datatypes::{DataType, Schema};
 use serde_json::Value;
 
+/// A field test that cannot become SQL over a table, with the field's path.
+#[derive(Debug, thiserror::Error)]
+pub enum PredicateError {
+    #[error("field {path}: {first} is not a column of the table (its columns: {columns})")]
+    UnknownColumn { path: String, first: String, columns: String },
+    #[error("field {path}: {segment} is not a field of {parent} (its fields: {fields})")]
+    UnknownField { path: String, segment: String, parent: String, fields: String },
+    #[error("field {path}: {parent} is {data_type}, which has no field {segment}")]
+    NotNested { path: String, parent: String, data_type: DataType, segment: String },
+    #[error("field {path}: {test} needs a text field")]
+    NeedsText { path: String, test: &'static str },
+    #[error("field {path}: {pattern} is not a valid regular expression: {}", crate::sql::one_line(&source.to_string()))]
+    Regex { path: String, pattern: String, source: regex::Error },
+    #[error("field {path}: {cidr} is not a CIDR range (like 10.0.0.0/8)")]
+    Cidr { path: String, cidr: String },
+    #[error("field {path}: {value} is not a value to compare with (give a string, number or boolean)")]
+    NotAValue { path: String, value: Value },
+    #[error("field {path} is a boolean; {text} is not true or false")]
+    NotBoolean { path: String, text: String },
+    #[error("field {path} is a number; {text} is not")]
+    NotNumber { path: String, text: String },
+    #[error("field {path} holds nested values; only a null test applies to it (name a field inside it)")]
+    Nested { path: String },
+}
+
 /// A condition on one record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Predicate {
@@ -60,8 +85,8 @@ impl Predicate {
 
     /// The predicate as a SQL boolean expression over `schema`'s columns;
     /// never NULL, so `NOT` means "does not match".
-    pub fn to_sql(&self, schema: &Schema) -> Result<String, String> {
-        let join = |parts: &[Predicate], word: &str, empty: &str| -> Result<String, String> {
+    pub fn to_sql(&self, schema: &Schema) -> Result<String, PredicateError> {
+        let join = |parts: &[Predicate], word: &str, empty: &str| -> Result<String, PredicateError> {
             if parts.is_empty() {
                 return Ok(empty.to_string());
             }
@@ -76,7 +101,7 @@ impl Predicate {
                 let cases: Vec<String> = parts
                     .iter()
                     .map(|p| Ok(format!("CASE WHEN {} THEN 1 ELSE 0 END", p.to_sql(schema)?)))
-                    .collect::<Result<_, String>>()?;
+                    .collect::<Result<_, PredicateError>>()?;
                 let sum = format!("({})", cases.join(" + "));
                 Ok(match max {
                     Some(max) => format!("({sum} >= {min} AND {sum} <= {max})"),
@@ -109,14 +134,14 @@ struct Resolved {
 }
 
 /// Resolves a dotted path against a table's columns.
-fn resolve(schema: &Schema, path: &str) -> Result<Resolved, String> {
+fn resolve(schema: &Schema, path: &str) -> Result<Resolved, PredicateError> {
     let mut segments = path.split('.');
     let first = segments.next().unwrap_or_default();
-    let field = schema
-        .fields()
-        .iter()
-        .find(|f| f.name().eq_ignore_ascii_case(first))
-        .ok_or_else(|| format!("field {path}: {first} is not a column of the table (its columns: {})", column_list(schema)))?;
+    let field = schema.fields().iter().find(|f| f.name().eq_ignore_ascii_case(first)).ok_or_else(|| PredicateError::UnknownColumn {
+        path: path.to_string(),
+        first: first.to_string(),
+        columns: column_list(schema),
+    })?;
     let mut sql = format!("\"{}\"", field.name());
     let mut data_type = field.data_type().clone();
     let rest: Vec<&str> = segments.collect();
@@ -125,7 +150,12 @@ fn resolve(schema: &Schema, path: &str) -> Result<Resolved, String> {
             DataType::Struct(children) => {
                 let child = children.iter().find(|f| f.name().eq_ignore_ascii_case(segment)).ok_or_else(|| {
                     let names: Vec<&str> = children.iter().map(|f| f.name().as_str()).collect();
-                    format!("field {path}: {segment} is not a field of {sql} (its fields: {})", names.join(", "))
+                    PredicateError::UnknownField {
+                        path: path.to_string(),
+                        segment: segment.to_string(),
+                        parent: sql.clone(),
+                        fields: names.join(", "),
+                    }
                 })?;
                 sql = format!("{sql}['{}']", child.name());
                 data_type = child.data_type().clone();
@@ -135,7 +165,14 @@ fn resolve(schema: &Schema, path: &str) -> Result<Resolved, String> {
                 let json_path: String = rest[i..].iter().map(|s| format!(".{s}")).collect();
                 return Ok(Resolved { sql: format!("json_extract_scalar({sql}, '${}')", escape(&json_path)), kind: Kind::Text });
             }
-            other => return Err(format!("field {path}: {sql} is {other}, which has no field {segment}")),
+            other => {
+                return Err(PredicateError::NotNested {
+                    path: path.to_string(),
+                    parent: sql,
+                    data_type: other.clone(),
+                    segment: segment.to_string(),
+                });
+            }
         }
     }
     let kind = match data_type {
@@ -154,10 +191,10 @@ fn column_list(schema: &Schema) -> String {
 }
 
 impl Test {
-    fn to_sql(&self, field: &Resolved, path: &str) -> Result<String, String> {
+    fn to_sql(&self, field: &Resolved, path: &str) -> Result<String, PredicateError> {
         let x = &field.sql;
-        let needs_text = |what: &str| -> Result<(), String> {
-            if field.kind == Kind::Text { Ok(()) } else { Err(format!("field {path}: {what} needs a text field")) }
+        let needs_text = |test: &'static str| -> Result<(), PredicateError> {
+            if field.kind == Kind::Text { Ok(()) } else { Err(PredicateError::NeedsText { path: path.to_string(), test }) }
         };
         Ok(match self {
             Test::IsNull => format!("{x} IS NULL"),
@@ -189,39 +226,41 @@ impl Test {
             }
             Test::InCidr(cidr) => {
                 needs_text("a CIDR match")?;
-                crate::sql::parse_cidr(cidr).ok_or_else(|| format!("field {path}: {cidr} is not a CIDR range (like 10.0.0.0/8)"))?;
+                crate::sql::parse_cidr(cidr).ok_or_else(|| PredicateError::Cidr { path: path.to_string(), cidr: cidr.clone() })?;
                 format!("ip_in_cidr({x}, '{}')", escape(cidr))
             }
         })
     }
 }
 
-fn regex_check(pattern: &str, path: &str) -> Result<(), String> {
-    regex::Regex::new(pattern)
-        .map(|_| ())
-        .map_err(|e| format!("field {path}: {pattern} is not a valid regular expression: {}", crate::sql::one_line(&e.to_string())))
+fn regex_check(pattern: &str, path: &str) -> Result<(), PredicateError> {
+    regex::Regex::new(pattern).map(|_| ()).map_err(|source| PredicateError::Regex {
+        path: path.to_string(),
+        pattern: pattern.to_string(),
+        source,
+    })
 }
 
 /// A rule's value as a SQL literal for a field of `kind`.
-fn literal(kind: Kind, value: &Value, path: &str) -> Result<String, String> {
+fn literal(kind: Kind, value: &Value, path: &str) -> Result<String, PredicateError> {
     let text = match value {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
-        other => return Err(format!("field {path}: {other} is not a value to compare with (give a string, number or boolean)")),
+        other => return Err(PredicateError::NotAValue { path: path.to_string(), value: other.clone() }),
     };
     match kind {
         Kind::Text => Ok(format!("'{}'", escape(&text))),
         Kind::Bool => match text.to_lowercase().as_str() {
             "true" | "false" => Ok(text.to_lowercase()),
-            _ => Err(format!("field {path} is a boolean; {text} is not true or false")),
+            _ => Err(PredicateError::NotBoolean { path: path.to_string(), text }),
         },
         Kind::Number => match text.parse::<f64>() {
             Ok(_) => Ok(text),
-            Err(_) => Err(format!("field {path} is a number; {text} is not")),
+            Err(_) => Err(PredicateError::NotNumber { path: path.to_string(), text }),
         },
         Kind::Time => Ok(format!("CAST('{}' AS TIMESTAMP)", escape(&text))),
-        Kind::Nested => Err(format!("field {path} holds nested values; only a null test applies to it (name a field inside it)")),
+        Kind::Nested => Err(PredicateError::Nested { path: path.to_string() }),
     }
 }
 
@@ -260,7 +299,11 @@ mod tests {
     #[test]
     fn paths_resolve_case_insensitively_into_structs_and_json() {
         let schema = schema();
-        let equals = |path: &str| Predicate::field(path, Test::Equals { value: Value::from("x"), case_insensitive: false }).to_sql(&schema);
+        let equals = |path: &str| {
+            Predicate::field(path, Test::Equals { value: Value::from("x"), case_insensitive: false })
+                .to_sql(&schema)
+                .map_err(|e| e.to_string())
+        };
         assert_eq!(equals("eventName").unwrap(), "coalesce(\"eventname\" = 'x', false)");
         assert_eq!(equals("userIdentity.Type").unwrap(), "coalesce(\"useridentity\"['type'] = 'x', false)");
         assert_eq!(
@@ -275,7 +318,9 @@ mod tests {
     #[test]
     fn literals_follow_the_column_type() {
         let schema = schema();
-        let equals = |value: Value| Predicate::field("readOnly", Test::Equals { value, case_insensitive: false }).to_sql(&schema);
+        let equals = |value: Value| {
+            Predicate::field("readOnly", Test::Equals { value, case_insensitive: false }).to_sql(&schema).map_err(|e| e.to_string())
+        };
         assert_eq!(equals(Value::Bool(false)).unwrap(), "coalesce(\"readonly\" = false, false)");
         assert_eq!(equals(Value::from("True")).unwrap(), "coalesce(\"readonly\" = true, false)");
         assert!(equals(Value::from("maybe")).unwrap_err().contains("is a boolean"));

@@ -4,21 +4,44 @@
 //! no network.
 
 use super::Rule;
-use super::matches::matches;
+use super::matches::{MatchError, matches};
 use crate::catalog::eds::EventDataStore;
-use crate::schema::{Provenance, Registry, RowBuilder};
-use crate::sql::Sql;
+use crate::schema::{Provenance, Refusal, Registry, RowBuilder, SchemaError};
+use crate::sql::{Sql, SqlError};
+use datafusion::arrow::error::ArrowError;
 use std::time::Instant;
 
+/// Why a test could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum TestError {
+    #[error(transparent)]
+    LogType(#[from] SchemaError),
+    /// `record` counts from 1.
+    #[error("record {record} does not pass the {log_type} schema: {refusal}")]
+    Refused {
+        record: usize,
+        log_type: String,
+        #[source]
+        refusal: Refusal,
+    },
+    #[error("the records do not decode: {0}")]
+    Decode(#[source] ArrowError),
+    /// The in-memory session over the records could not be opened.
+    #[error(transparent)]
+    Session(SqlError),
+    #[error("the rule's query failed: {0}")]
+    Query(#[source] MatchError),
+}
+
 /// One test's result.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Outcome {
     pub rule: String,
     pub test: String,
     pub expected: bool,
     /// Whether the rule matched; or why the test could not run (a record
     /// its schema refuses, a query that fails).
-    pub actual: Result<bool, String>,
+    pub actual: Result<bool, TestError>,
     pub seconds: f64,
 }
 
@@ -73,21 +96,22 @@ pub async fn test_rules(rules: &[Rule], registry: &Registry, stores: &[EventData
     report
 }
 
-async fn run_test(rule: &Rule, test: &super::RuleTest, registry: &Registry, stores: &[EventDataStore]) -> Result<bool, String> {
-    let log_type = registry.get(&test.log_type).map_err(|e| e.to_string())?;
+async fn run_test(rule: &Rule, test: &super::RuleTest, registry: &Registry, stores: &[EventDataStore]) -> Result<bool, TestError> {
+    let log_type = registry.get(&test.log_type)?;
     let mut builder = RowBuilder::new(log_type.clone());
     let provenance = Provenance { source_id: format!("test:{}", rule.id), source_label: test.name.clone(), source_file: None };
     let now = crate::now_micros();
     for (i, record) in test.records.iter().enumerate() {
         let raw = record.to_string();
         let decoded = crate::ingest::Record { text: &raw, value: Ok(record.clone()), position: i as u64 + 1 };
-        crate::ingest::decode_record(&mut builder, decoded, crate::sources::adapt, &provenance, now)
-            .map_err(|refused| format!("record {} does not pass the {} schema: {}", i + 1, log_type.name, refused.reason))?;
+        crate::ingest::decode_record(&mut builder, decoded, crate::sources::adapt, &provenance, now).map_err(|refused| {
+            TestError::Refused { record: i + 1, log_type: log_type.name.clone(), refusal: Refusal(refused.reason) }
+        })?;
     }
-    let batch = builder.finish().map_err(|e| format!("the records do not decode: {e}"))?;
+    let batch = builder.finish().map_err(TestError::Decode)?;
     let rows = batch.into_iter().map(|b| (log_type.table.clone(), b)).collect();
-    let sql = Sql::open_memory(rows, registry, stores).await.map_err(|e| e.0)?;
-    let found = matches(&sql, rule).await.map_err(|e| format!("the rule's query failed: {e}"))?;
+    let sql = Sql::open_memory(rows, registry, stores).await.map_err(TestError::Session)?;
+    let found = matches(&sql, rule).await.map_err(TestError::Query)?;
     Ok(!found.is_empty())
 }
 

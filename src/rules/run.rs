@@ -16,8 +16,9 @@
 
 use crate::lake::{ALERTS_TABLE, AlertRow, alerts_batch};
 use super::matches::{Match, matches};
-use super::{Rule, RuleError};
+use super::{Rule, RuleError, RunError};
 use crate::catalog::eds::EventDataStore;
+use crate::ingest::Maintenance;
 use crate::lake::{CommitOutcome, Lake};
 use crate::schema::Registry;
 use crate::sql::{LakePart, Sql};
@@ -96,7 +97,7 @@ pub async fn run_rules(
             Some(value) => match serde_json::from_value(value.clone()) {
                 Ok(state) => state,
                 Err(e) => {
-                    report.errors.push(rule_error(rule, format!("its saved state in the lake cannot be read ({e}); it was not run")));
+                    report.errors.push(rule_error(rule, RunError::ReadState(e)));
                     continue;
                 }
             },
@@ -105,13 +106,17 @@ pub async fn run_rules(
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => {
                 let part = LakePart { after_commit: state.commit, from };
-                entry.insert(Sql::open_part(lake, snapshot.clone(), part, registry, stores).await.map_err(|e| rule_error(rule, e.0))?)
+                entry.insert(
+                    Sql::open_part(lake, snapshot.clone(), part, registry, stores)
+                        .await
+                        .map_err(|e| rule_error(rule, RunError::Open(e)))?,
+                )
             }
         };
         let found = match matches(sql, rule).await {
             Ok(found) => found,
             Err(e) => {
-                report.errors.push(rule_error(rule, e));
+                report.errors.push(rule_error(rule, RunError::Match(e)));
                 continue;
             }
         };
@@ -125,34 +130,40 @@ pub async fn run_rules(
             continue;
         }
         next.commit = snapshot.last_commit;
+        let after = match serde_json::to_value(&next) {
+            Ok(after) => after,
+            Err(e) => {
+                report.errors.push(rule_error(rule, RunError::SaveState(e)));
+                continue;
+            }
+        };
         report.alerts.extend(alerts);
-        moves.push((key, before, serde_json::to_value(&next).expect("a state serialises")));
+        moves.push((key, before, after));
     }
-    let mut tx = lake.begin()?;
+    // Alerts land in the commit that moves the rules' state, through ingest's commit.
+    let run = Maintenance::begin(lake, "rules run")?;
     if !report.alerts.is_empty() {
-        let batch = alerts_batch(&report.alerts).map_err(|e| RuleError::Run(format!("cannot build the alert rows: {e}")))?;
-        tx.write(ALERTS_TABLE, &batch)?;
+        let batch = alerts_batch(&report.alerts).map_err(RuleError::AlertRows)?;
+        run.chunk().write(ALERTS_TABLE, &batch)?;
     }
     for (key, before, after) in moves {
         if before.as_ref() != Some(&after) {
-            tx.checkpoint(&key, before, after);
+            run.chunk().checkpoint(&key, before, after);
         }
     }
-    match tx.commit("rules run", false)? {
+    match run.commit()? {
         CommitOutcome::Committed { id, .. } => report.commit = Some(id),
         CommitOutcome::Empty => {}
         CommitOutcome::AlreadyConsumed(keys) => {
-            return Err(RuleError::Run(format!(
-                "another rules run committed first for {}; nothing was written: run again",
-                keys.iter().map(|k| k.trim_start_matches("rule:")).collect::<Vec<_>>().join(", ")
-            )));
+            let rules = keys.iter().map(|k| k.trim_start_matches("rule:")).collect::<Vec<_>>().join(", ");
+            return Err(RuleError::Raced { rules });
         }
     }
     Ok(report)
 }
 
-fn rule_error(rule: &Rule, message: String) -> RuleError {
-    RuleError::Rule { rule: rule.id.clone(), message }
+fn rule_error(rule: &Rule, error: RunError) -> RuleError {
+    RuleError::Rule { rule: rule.id.clone(), error }
 }
 
 /// Adds one run's new matches to a rule's groups: returns the new state and
@@ -164,15 +175,18 @@ pub fn fold(rule: &Rule, mut state: RuleState, mut found: Vec<Match>, from: i64,
     let mut fresh: HashMap<String, Vec<String>> = HashMap::new();
     for m in found {
         let joins = state.groups.get(&m.dedup_key).is_some_and(|g| (m.time - g.first).abs() < period);
-        if !joins {
-            if let Some(mut old) = state.groups.remove(&m.dedup_key) {
-                let rows = fresh.remove(&m.dedup_key).unwrap_or_default();
-                settle(rule, &m.dedup_key, &mut old, rows, now, &mut out);
-            }
-            let group = Group { first: m.time, last: m.time, count: 0, title: m.title.clone(), alert_id: None, pending: Vec::new() };
-            state.groups.insert(m.dedup_key.clone(), group);
+        if !joins && let Some(mut old) = state.groups.remove(&m.dedup_key) {
+            let rows = fresh.remove(&m.dedup_key).unwrap_or_default();
+            settle(rule, &m.dedup_key, &mut old, rows, now, &mut out);
         }
-        let group = state.groups.get_mut(&m.dedup_key).expect("inserted above");
+        let group = state.groups.entry(m.dedup_key.clone()).or_insert_with(|| Group {
+            first: m.time,
+            last: m.time,
+            count: 0,
+            title: m.title.clone(),
+            alert_id: None,
+            pending: Vec::new(),
+        });
         group.count += 1;
         group.first = group.first.min(m.time);
         group.last = group.last.max(m.time);
@@ -182,8 +196,10 @@ pub fn fold(rule: &Rule, mut state: RuleState, mut found: Vec<Match>, from: i64,
     keys.sort();
     for key in keys {
         let rows = fresh.remove(&key).unwrap_or_default();
-        let group = state.groups.get_mut(&key).expect("a group for each fresh key");
-        settle(rule, &key, group, rows, now, &mut out);
+        // Every fresh key has its group: the loop above made it.
+        if let Some(group) = state.groups.get_mut(&key) {
+            settle(rule, &key, group, rows, now, &mut out);
+        }
     }
     // No row the next runs judge (p_event_time >= from) can join these.
     state.groups.retain(|_, g| g.first + period > from);
@@ -196,19 +212,20 @@ fn settle(rule: &Rule, key: &str, group: &mut Group, rows: Vec<String>, now: i64
     if rows.is_empty() {
         return;
     }
-    let (kind, row_ids) = match &group.alert_id {
-        Some(_) => ("updated", rows),
+    let (kind, alert_id, row_ids) = match &group.alert_id {
+        Some(alert_id) => ("updated", alert_id.clone(), rows),
         None => {
             group.pending.extend(rows);
             if group.count < rule.threshold {
                 return;
             }
-            group.alert_id = Some(format!("{:016x}", crate::unique_seed()));
-            ("raised", std::mem::take(&mut group.pending))
+            let alert_id = format!("{:016x}", crate::unique_seed());
+            group.alert_id = Some(alert_id.clone());
+            ("raised", alert_id, std::mem::take(&mut group.pending))
         }
     };
     out.push(AlertRow {
-        alert_id: group.alert_id.clone().expect("set above"),
+        alert_id,
         rule_id: rule.id.clone(),
         severity: rule.severity.as_str().to_string(),
         title: group.title.clone(),

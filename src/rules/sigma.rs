@@ -15,13 +15,68 @@
 
 use super::panther::{TestFile, match_queries, tests};
 use super::predicate::{Predicate, Test};
-use super::{Rule, RuleError, Severity, invalid};
+use super::{FileProblem, Rule, RuleError, Severity, invalid, problem};
 use crate::schema::Registry;
 use serde_json::Value;
 use serde_yaml::Value as Yaml;
 use std::path::Path;
 
 const LOG_TYPE: &str = "AWS.CloudTrail";
+
+/// A Sigma `detection` that tarn cannot compile, with the construct named.
+#[derive(Debug, thiserror::Error)]
+pub enum SigmaError {
+    #[error("expected string keys")]
+    KeyNotString,
+    #[error("timeframe: time windows are not supported (use a tarn rule with Threshold and DedupPeriodMinutes)")]
+    Timeframe,
+    #[error("condition: missing")]
+    NoCondition,
+    #[error("condition: expected a string or a list of strings")]
+    ConditionType,
+    /// A problem inside the search identifier `name`.
+    #[error("{name}: {error}")]
+    Search {
+        name: String,
+        #[source]
+        error: Box<SigmaError>,
+    },
+    #[error("{name}: expected field names as keys")]
+    FieldNames { name: String },
+    /// A search (`name`) or a field key (`key|…`) without a field.
+    #[error("{name}: keyword searches (values without a field) are not supported; name the field")]
+    Keywords { name: String },
+    #[error("{name}: expected a map of fields or a list of maps")]
+    SearchType { name: String },
+    #[error("{key}: the modifier {modifier} is not supported (supported: {MODIFIERS})")]
+    Modifier { key: String, modifier: String },
+    #[error("{key}: i, m and s modify re; add re")]
+    RegexFlags { key: String },
+    #[error("{key}: {source}")]
+    Values { key: String, source: serde_json::Error },
+    #[error("{key}: an empty list of values")]
+    NoValues { key: String },
+    #[error("{key}: exists takes true or false")]
+    Exists { key: String },
+    #[error("{key}: {value} is not a value to match")]
+    NotMatchable { key: String, value: Value },
+    #[error("condition: {text}: aggregations (`| count() …`) are not supported")]
+    Aggregation { text: String },
+    #[error("condition: {text}: unexpected {token}")]
+    Unexpected { text: String, token: String },
+    #[error("condition: ends where a search identifier was expected")]
+    Ends,
+    #[error("condition: a ( is not closed")]
+    NotClosed,
+    #[error("condition: {quantifier} of what?")]
+    OfWhat { quantifier: String },
+    #[error("condition: {quantifier} of: expected 1, all or a number")]
+    Quantifier { quantifier: String },
+    #[error("condition: {name} is not a search identifier of the detection")]
+    UnknownSearch { name: String },
+    #[error("condition: {target} matches no search identifier")]
+    NoMatch { target: String },
+}
 
 pub(super) fn parse(file: &Path, value: &Yaml, registry: &Registry) -> Result<Rule, RuleError> {
     let fail = |message: String| invalid(file, message);
@@ -62,14 +117,15 @@ pub(super) fn parse(file: &Path, value: &Yaml, registry: &Registry) -> Result<Ru
     };
     let detection =
         value.get("detection").and_then(Yaml::as_mapping).ok_or_else(|| fail("detection: missing; expected a mapping".into()))?;
-    let predicate = compile_detection(detection).map_err(|e| fail(format!("detection: {e}")))?;
+    let predicate = compile_detection(detection).map_err(|e| problem(file, e))?;
     let log_types = vec![LOG_TYPE.to_string()];
-    let queries = match_queries(&predicate, &log_types, &[], registry).map_err(|e| fail(format!("detection: {e}")))?;
+    let queries = match_queries(&predicate, &log_types, &[], registry)
+        .map_err(|error| problem(file, FileProblem::Queries { key: "detection", error }))?;
     let raw_tests: Vec<TestFile> = match value.get("tests") {
         None => Vec::new(),
-        Some(tests) => serde_yaml::from_value(tests.clone()).map_err(|e| fail(format!("tests: {e}")))?,
+        Some(tests) => serde_yaml::from_value(tests.clone()).map_err(|e| problem(file, FileProblem::SigmaTests(e)))?,
     };
-    let tests = tests(raw_tests, &log_types).map_err(fail)?;
+    let tests = tests(raw_tests, &log_types).map_err(|e| problem(file, e))?;
     let tags = list("tags")?;
     let mitre = tags.iter().filter_map(|t| t.strip_prefix("attack.t")).map(|t| format!("T{}", t.to_uppercase())).collect();
     let id = text("id").unwrap_or_else(|| file.file_stem().unwrap_or_default().to_string_lossy().to_string());
@@ -94,61 +150,67 @@ pub(super) fn parse(file: &Path, value: &Yaml, registry: &Registry) -> Result<Ru
 }
 
 /// The `detection` section as one predicate.
-fn compile_detection(detection: &serde_yaml::Mapping) -> Result<Predicate, String> {
+fn compile_detection(detection: &serde_yaml::Mapping) -> Result<Predicate, SigmaError> {
     let mut searches: Vec<(String, Predicate)> = Vec::new();
     let mut condition = None;
     for (key, body) in detection {
-        let name = key.as_str().ok_or("expected string keys")?;
+        let name = key.as_str().ok_or(SigmaError::KeyNotString)?;
         match name {
             "condition" => condition = Some(body),
-            "timeframe" => {
-                return Err("timeframe: time windows are not supported (use a tarn rule with Threshold and DedupPeriodMinutes)".into());
-            }
+            "timeframe" => return Err(SigmaError::Timeframe),
             _ => searches.push((name.to_string(), search(name, body)?)),
         }
     }
-    let condition = condition.ok_or("condition: missing")?;
+    let condition = condition.ok_or(SigmaError::NoCondition)?;
     let conditions: Vec<&str> = match condition {
         Yaml::String(text) => vec![text.as_str()],
-        Yaml::Sequence(items) => {
-            items.iter().map(|i| i.as_str().ok_or("condition: expected a string or a list of strings")).collect::<Result<_, _>>()?
-        }
-        _ => return Err("condition: expected a string or a list of strings".into()),
+        Yaml::Sequence(items) => items.iter().map(|i| i.as_str().ok_or(SigmaError::ConditionType)).collect::<Result<_, _>>()?,
+        _ => return Err(SigmaError::ConditionType),
     };
     let parts = conditions.into_iter().map(|c| Condition::parse(c, &searches)).collect::<Result<Vec<_>, _>>()?;
-    Ok(if parts.len() == 1 { parts.into_iter().next().expect("one") } else { Predicate::Any(parts) })
+    Ok(one_or(parts, Predicate::Any))
+}
+
+/// The only part, or the parts combined.
+fn one_or(mut parts: Vec<Predicate>, combine: fn(Vec<Predicate>) -> Predicate) -> Predicate {
+    match parts.pop() {
+        Some(only) if parts.is_empty() => only,
+        Some(last) => {
+            parts.push(last);
+            combine(parts)
+        }
+        None => combine(parts),
+    }
 }
 
 /// One search identifier: a map (every field matches) or a list of maps
 /// (any of them matches).
-fn search(name: &str, body: &Yaml) -> Result<Predicate, String> {
+fn search(name: &str, body: &Yaml) -> Result<Predicate, SigmaError> {
     match body {
         Yaml::Mapping(map) => {
             let parts = map
                 .iter()
-                .map(|(key, values)| field(key.as_str().ok_or_else(|| format!("{name}: expected field names as keys"))?, values))
-                .collect::<Result<_, String>>()
-                .map_err(|e| format!("{name}: {e}"))?;
+                .map(|(key, values)| field(key.as_str().ok_or_else(|| SigmaError::FieldNames { name: name.to_string() })?, values))
+                .collect::<Result<_, SigmaError>>()
+                .map_err(|error| SigmaError::Search { name: name.to_string(), error: Box::new(error) })?;
             Ok(Predicate::All(parts))
         }
         Yaml::Sequence(items) if items.iter().all(Yaml::is_mapping) => {
             Ok(Predicate::Any(items.iter().map(|item| search(name, item)).collect::<Result<_, _>>()?))
         }
-        Yaml::Sequence(_) | Yaml::String(_) => {
-            Err(format!("{name}: keyword searches (values without a field) are not supported; name the field"))
-        }
-        _ => Err(format!("{name}: expected a map of fields or a list of maps")),
+        Yaml::Sequence(_) | Yaml::String(_) => Err(SigmaError::Keywords { name: name.to_string() }),
+        _ => Err(SigmaError::SearchType { name: name.to_string() }),
     }
 }
 
 const MODIFIERS: &str = "contains, startswith, endswith, all, re (with i, m, s), cidr, exists, cased, lt, lte, gt, gte";
 
 /// `field|modifier|…: value or list of values`.
-fn field(key: &str, values: &Yaml) -> Result<Predicate, String> {
+fn field(key: &str, values: &Yaml) -> Result<Predicate, SigmaError> {
     let mut parts = key.split('|');
     let path = parts.next().unwrap_or_default().to_string();
     if path.is_empty() {
-        return Err(format!("{key}: keyword searches (values without a field) are not supported; name the field"));
+        return Err(SigmaError::Keywords { name: key.to_string() });
     }
     let modifiers: Vec<&str> = parts.collect();
     let has = |m: &str| modifiers.contains(&m);
@@ -171,26 +233,26 @@ fn field(key: &str, values: &Yaml) -> Result<Predicate, String> {
                 | "gt"
                 | "gte"
         ) {
-            return Err(format!("{key}: the modifier {m} is not supported (supported: {MODIFIERS})"));
+            return Err(SigmaError::Modifier { key: key.to_string(), modifier: m.to_string() });
         }
     }
     if (has("i") || has("m") || has("s")) && !has("re") {
-        return Err(format!("{key}: i, m and s modify re; add re"));
+        return Err(SigmaError::RegexFlags { key: key.to_string() });
     }
-    let values: Vec<Value> = match serde_json::to_value(values).map_err(|e| format!("{key}: {e}"))? {
+    let values: Vec<Value> = match serde_json::to_value(values).map_err(|source| SigmaError::Values { key: key.to_string(), source })? {
         Value::Array(items) => items,
         one => vec![one],
     };
     if values.is_empty() {
-        return Err(format!("{key}: an empty list of values"));
+        return Err(SigmaError::NoValues { key: key.to_string() });
     }
-    let one = |value: Value| -> Result<Predicate, String> {
+    let one = |value: Value| -> Result<Predicate, SigmaError> {
         let test = |test: Test| Predicate::field(&path, test);
         if has("exists") {
             return match value {
                 Value::Bool(true) => Ok(Predicate::Not(Box::new(test(Test::IsNull)))),
                 Value::Bool(false) => Ok(test(Test::IsNull)),
-                _ => Err(format!("{key}: exists takes true or false")),
+                _ => Err(SigmaError::Exists { key: key.to_string() }),
             };
         }
         if value.is_null() {
@@ -205,7 +267,7 @@ fn field(key: &str, values: &Yaml) -> Result<Predicate, String> {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
-            other => return Err(format!("{key}: {other} is not a value to match")),
+            other => return Err(SigmaError::NotMatchable { key: key.to_string(), value: other.clone() }),
         };
         if has("re") {
             let flags: String = ["i", "m", "s"].into_iter().filter(|f| has(f)).collect();
@@ -243,11 +305,13 @@ fn like_pattern(text: &str) -> (String, bool) {
     let mut wild = false;
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
+        if c == '\\'
+            && let Some(next) = chars.next_if(|next| matches!(next, '*' | '?' | '\\'))
+        {
+            out.push_str(&super::predicate::like_escape(&next.to_string()));
+            continue;
+        }
         match c {
-            '\\' if matches!(chars.peek(), Some('*' | '?' | '\\')) => {
-                let next = chars.next().expect("peeked");
-                out.push_str(&super::predicate::like_escape(&next.to_string()));
-            }
             '*' => {
                 wild = true;
                 out.push('%');
@@ -267,10 +331,9 @@ fn unescape(text: &str) -> String {
     let mut out = String::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '\\' && matches!(chars.peek(), Some('*' | '?' | '\\')) {
-            out.push(chars.next().expect("peeked"));
-        } else {
-            out.push(c);
+        match chars.next_if(|next| c == '\\' && matches!(next, '*' | '?' | '\\')) {
+            Some(escaped) => out.push(escaped),
+            None => out.push(c),
         }
     }
     out
@@ -286,16 +349,16 @@ struct Condition<'a> {
 }
 
 impl<'a> Condition<'a> {
-    fn parse(text: &str, searches: &'a [(String, Predicate)]) -> Result<Predicate, String> {
+    fn parse(text: &str, searches: &'a [(String, Predicate)]) -> Result<Predicate, SigmaError> {
         if text.contains('|') {
-            return Err(format!("condition: {text}: aggregations (`| count() …`) are not supported"));
+            return Err(SigmaError::Aggregation { text: text.to_string() });
         }
         let tokens = text.replace('(', " ( ").replace(')', " ) ").split_whitespace().map(str::to_string).collect();
         let mut parser = Condition { tokens, at: 0, searches };
         let predicate = parser.or()?;
         match parser.tokens.get(parser.at) {
             None => Ok(predicate),
-            Some(token) => Err(format!("condition: {text}: unexpected {token}")),
+            Some(token) => Err(SigmaError::Unexpected { text: text.to_string(), token: token.clone() }),
         }
     }
 
@@ -309,26 +372,26 @@ impl<'a> Condition<'a> {
         token
     }
 
-    fn or(&mut self) -> Result<Predicate, String> {
+    fn or(&mut self) -> Result<Predicate, SigmaError> {
         let mut parts = vec![self.and()?];
         while self.peek().is_some_and(|t| t.eq_ignore_ascii_case("or")) {
             self.next();
             parts.push(self.and()?);
         }
-        Ok(if parts.len() == 1 { parts.pop().expect("one") } else { Predicate::Any(parts) })
+        Ok(one_or(parts, Predicate::Any))
     }
 
-    fn and(&mut self) -> Result<Predicate, String> {
+    fn and(&mut self) -> Result<Predicate, SigmaError> {
         let mut parts = vec![self.not()?];
         while self.peek().is_some_and(|t| t.eq_ignore_ascii_case("and")) {
             self.next();
             parts.push(self.not()?);
         }
-        Ok(if parts.len() == 1 { parts.pop().expect("one") } else { Predicate::All(parts) })
+        Ok(one_or(parts, Predicate::All))
     }
 
-    fn not(&mut self) -> Result<Predicate, String> {
-        let token = self.next().ok_or("condition: ends where a search identifier was expected")?;
+    fn not(&mut self) -> Result<Predicate, SigmaError> {
+        let token = self.next().ok_or(SigmaError::Ends)?;
         if token.eq_ignore_ascii_case("not") {
             return Ok(Predicate::Not(Box::new(self.not()?)));
         }
@@ -336,32 +399,29 @@ impl<'a> Condition<'a> {
             let inner = self.or()?;
             return match self.next().as_deref() {
                 Some(")") => Ok(inner),
-                _ => Err("condition: a ( is not closed".into()),
+                _ => Err(SigmaError::NotClosed),
             };
         }
         if self.peek().is_some_and(|t| t.eq_ignore_ascii_case("of")) {
             self.next();
-            let target = self.next().ok_or_else(|| format!("condition: {token} of what?"))?;
+            let target = self.next().ok_or_else(|| SigmaError::OfWhat { quantifier: token.clone() })?;
             let parts: Vec<Predicate> = self.matching(&target)?.into_iter().cloned().collect();
             return Ok(match token.to_lowercase().as_str() {
                 "all" => Predicate::All(parts),
                 "1" | "any" => Predicate::Any(parts),
                 n => match n.parse::<usize>() {
                     Ok(min) => Predicate::Count { parts, min, max: None },
-                    Err(_) => return Err(format!("condition: {token} of: expected 1, all or a number")),
+                    Err(_) => return Err(SigmaError::Quantifier { quantifier: token }),
                 },
             });
         }
-        let (_, predicate) = self
-            .searches
-            .iter()
-            .find(|(name, _)| *name == token)
-            .ok_or_else(|| format!("condition: {token} is not a search identifier of the detection"))?;
+        let (_, predicate) =
+            self.searches.iter().find(|(name, _)| *name == token).ok_or_else(|| SigmaError::UnknownSearch { name: token.clone() })?;
         Ok(predicate.clone())
     }
 
     /// Searches named by `them`, a name, or a `prefix*` pattern.
-    fn matching(&self, target: &str) -> Result<Vec<&'a Predicate>, String> {
+    fn matching(&self, target: &str) -> Result<Vec<&'a Predicate>, SigmaError> {
         let found: Vec<&Predicate> = self
             .searches
             .iter()
@@ -375,7 +435,7 @@ impl<'a> Condition<'a> {
             .map(|(_, p)| p)
             .collect();
         if found.is_empty() {
-            return Err(format!("condition: {target} matches no search identifier"));
+            return Err(SigmaError::NoMatch { target: target.to_string() });
         }
         Ok(found)
     }
@@ -397,7 +457,7 @@ mod tests {
     fn conditions_parse_with_precedence() {
         let s = |n: &str| (n.to_string(), Predicate::field(n, Test::IsNull));
         let searches = vec![s("sel_a"), s("sel_b"), s("filter")];
-        let p = |text: &str| Condition::parse(text, &searches);
+        let p = |text: &str| Condition::parse(text, &searches).map_err(|e| e.to_string());
         let get = |n: &str| searches.iter().find(|(name, _)| name == n).unwrap().1.clone();
         assert_eq!(
             p("sel_a or sel_b and not filter").unwrap(),

@@ -133,6 +133,41 @@ impl Compiler<'_> {
             );
             return None;
         };
+        let indicators = self.value_indicators(path, spec, kind_name);
+        self.check_options(path, spec, kind_name);
+        let kind = match kind_name {
+            "string" => Kind::String { checks: self.string_checks(path, spec) },
+            "smallint" => Kind::Int16,
+            "int" => Kind::Int32,
+            "bigint" => Kind::Int64,
+            "float" => Kind::Float,
+            "boolean" => Kind::Boolean,
+            "json" => Kind::Json,
+            "timestamp" => self.timestamp(path, spec)?,
+            "object" => self.object_kind(path, spec)?,
+            "array" => {
+                let Some(element) = spec.element.as_deref() else {
+                    self.problem(path, "an array needs `element` (the schema of its items)".to_string());
+                    return None;
+                };
+                Kind::Array(Box::new(self.value(&format!("{path}[]"), element)?))
+            }
+            "ref" => return self.reference(path, spec),
+            other => {
+                self.problem(
+                    path,
+                    format!(
+                        "unknown type '{other}' (use string, int, smallint, bigint, float, boolean, timestamp, object, array, json or ref)"
+                    ),
+                );
+                return None;
+            }
+        };
+        Some(Node { kind, embedded_json: spec.is_embedded_json, indicators })
+    }
+
+    /// The value's indicators, which only string fields have.
+    fn value_indicators(&mut self, path: &str, spec: &ValueSpec, kind_name: &str) -> Vec<Indicator> {
         let mut indicators = Vec::new();
         for name in &spec.indicators {
             match Indicator::parse(name) {
@@ -147,6 +182,11 @@ impl Compiler<'_> {
                 ),
             }
         }
+        indicators
+    }
+
+    /// Options that apply to some types only, given on another type.
+    fn check_options(&mut self, path: &str, spec: &ValueSpec, kind_name: &str) {
         if spec.is_embedded_json && !matches!(kind_name, "object" | "array" | "json" | "ref") {
             self.problem(path, format!("isEmbeddedJSON applies to object, array and json fields, not {kind_name}"));
         }
@@ -165,89 +205,69 @@ impl Compiler<'_> {
         if spec.element.is_some() && kind_name != "array" {
             self.problem(path, format!("`element` applies to array fields, not {kind_name}"));
         }
-        let kind = match kind_name {
-            "string" => Kind::String { checks: self.string_checks(path, spec) },
-            "smallint" => Kind::Int16,
-            "int" => Kind::Int32,
-            "bigint" => Kind::Int64,
-            "float" => Kind::Float,
-            "boolean" => Kind::Boolean,
-            "json" => Kind::Json,
-            "timestamp" => {
-                let names: Vec<&String> = spec.time_format.iter().chain(spec.time_formats.iter().flatten()).collect();
-                if names.is_empty() {
-                    self.problem(
-                        path,
-                        "a timestamp needs `timeFormat` (rfc3339, unix, unix_ms, unix_us, unix_ns or a strftime pattern)".to_string(),
-                    );
-                    return None;
-                }
-                let mut formats = Vec::new();
-                for name in names {
-                    match TimeFormat::parse(name) {
-                        Ok(format) => formats.push(format),
-                        Err(message) => self.problem(path, message),
-                    }
-                }
-                Kind::Timestamp { formats, event_time: spec.is_event_time }
+    }
+
+    /// A timestamp with its formats (None when it has none).
+    fn timestamp(&mut self, path: &str, spec: &ValueSpec) -> Option<Kind> {
+        let names: Vec<&String> = spec.time_format.iter().chain(spec.time_formats.iter().flatten()).collect();
+        if names.is_empty() {
+            self.problem(
+                path,
+                "a timestamp needs `timeFormat` (rfc3339, unix, unix_ms, unix_us, unix_ns or a strftime pattern)".to_string(),
+            );
+            return None;
+        }
+        let mut formats = Vec::new();
+        for name in names {
+            match TimeFormat::parse(name) {
+                Ok(format) => formats.push(format),
+                Err(error) => self.problem(path, error.to_string()),
             }
-            "object" => {
-                let Some(fields) = spec.fields.as_deref() else {
-                    self.problem(path, "an object needs `fields`".to_string());
-                    return None;
-                };
-                if fields.is_empty() {
-                    self.problem(path, "an object needs at least one field".to_string());
-                    return None;
-                }
-                Kind::Object(self.object(path, fields, false))
-            }
-            "array" => {
-                let Some(element) = spec.element.as_deref() else {
-                    self.problem(path, "an array needs `element` (the schema of its items)".to_string());
-                    return None;
-                };
-                Kind::Array(Box::new(self.value(&format!("{path}[]"), element)?))
-            }
-            "ref" => {
-                let Some(target) = spec.target.as_deref() else {
-                    self.problem(path, "a ref needs `target` (the name of an entry in `definitions`)".to_string());
-                    return None;
-                };
-                let Some(definition) = self.definitions.get(target) else {
-                    let known: Vec<&str> = self.definitions.keys().map(String::as_str).collect();
-                    self.problem(
-                        path,
-                        format!(
-                            "ref target '{target}' is not in `definitions` (defined: {})",
-                            if known.is_empty() { "none".to_string() } else { known.join(", ") }
-                        ),
-                    );
-                    return None;
-                };
-                if self.depth > 32 {
-                    self.problem(path, format!("ref target '{target}' refers to itself; recursive definitions cannot become columns"));
-                    return None;
-                }
-                self.depth += 1;
-                let mut node = self.value(path, definition);
-                self.depth -= 1;
-                if let Some(node) = node.as_mut() {
-                    node.embedded_json |= spec.is_embedded_json;
-                }
-                return node;
-            }
-            other => {
-                self.problem(
-                    path,
-                    format!(
-                        "unknown type '{other}' (use string, int, smallint, bigint, float, boolean, timestamp, object, array, json or ref)"
-                    ),
-                );
-                return None;
-            }
+        }
+        Some(Kind::Timestamp { formats, event_time: spec.is_event_time })
+    }
+
+    /// An object with its fields (None when it has none).
+    fn object_kind(&mut self, path: &str, spec: &ValueSpec) -> Option<Kind> {
+        let Some(fields) = spec.fields.as_deref() else {
+            self.problem(path, "an object needs `fields`".to_string());
+            return None;
         };
-        Some(Node { kind, embedded_json: spec.is_embedded_json, indicators })
+        if fields.is_empty() {
+            self.problem(path, "an object needs at least one field".to_string());
+            return None;
+        }
+        Some(Kind::Object(self.object(path, fields, false)))
+    }
+
+    /// A `ref` to an entry of `definitions`, compiled in place.
+    fn reference(&mut self, path: &str, spec: &ValueSpec) -> Option<Node> {
+        let Some(target) = spec.target.as_deref() else {
+            self.problem(path, "a ref needs `target` (the name of an entry in `definitions`)".to_string());
+            return None;
+        };
+        let Some(definition) = self.definitions.get(target) else {
+            let known: Vec<&str> = self.definitions.keys().map(String::as_str).collect();
+            self.problem(
+                path,
+                format!(
+                    "ref target '{target}' is not in `definitions` (defined: {})",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                ),
+            );
+            return None;
+        };
+        if self.depth > 32 {
+            self.problem(path, format!("ref target '{target}' refers to itself; recursive definitions cannot become columns"));
+            return None;
+        }
+        self.depth += 1;
+        let mut node = self.value(path, definition);
+        self.depth -= 1;
+        if let Some(node) = node.as_mut() {
+            node.embedded_json |= spec.is_embedded_json;
+        }
+        node
     }
 
     fn string_checks(&mut self, path: &str, spec: &ValueSpec) -> Vec<StringCheck> {

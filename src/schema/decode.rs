@@ -29,24 +29,22 @@ pub struct Provenance {
 }
 
 /// One refused record's reason.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
 pub struct Refusal(pub String);
 
 /// Turns raw records into rows of one log type's table.
 pub struct RowBuilder {
     log_type: Arc<LogType>,
-    decoder: Decoder,
+    /// Arrow's JSON decoder for the table, made by the first `finish`.
+    decoder: Option<Decoder>,
     pending: Vec<Value>,
     row_ids: RowIds,
 }
 
 impl RowBuilder {
     pub fn new(log_type: Arc<LogType>) -> RowBuilder {
-        let decoder = ReaderBuilder::new(log_type.arrow_schema.clone())
-            .with_batch_size(DECODE_ROWS)
-            .build_decoder()
-            .expect("a compiled schema is a valid Arrow JSON schema");
-        RowBuilder { log_type, decoder, pending: Vec::new(), row_ids: RowIds::new() }
+        RowBuilder { log_type, decoder: None, pending: Vec::new(), row_ids: RowIds::new() }
     }
 
     pub fn log_type(&self) -> &Arc<LogType> {
@@ -98,11 +96,16 @@ impl RowBuilder {
         if self.pending.is_empty() {
             return Ok(None);
         }
+        let mut decoder = match self.decoder.take() {
+            Some(decoder) => decoder,
+            None => ReaderBuilder::new(self.log_type.arrow_schema.clone()).with_batch_size(DECODE_ROWS).build_decoder()?,
+        };
         let mut batches = Vec::new();
         for rows in self.pending.chunks(DECODE_ROWS) {
-            self.decoder.serialize(rows)?;
-            batches.extend(self.decoder.flush()?);
+            decoder.serialize(rows)?;
+            batches.extend(decoder.flush()?);
         }
+        self.decoder = Some(decoder);
         self.pending.clear();
         match batches.len() {
             1 => Ok(batches.pop()),
@@ -260,19 +263,30 @@ fn integer(value: &Value, min: i64, max: i64) -> Option<i64> {
     (min..=max).contains(&number).then_some(number)
 }
 
-fn check_string(check: &StringCheck, text: &str) -> Result<(), String> {
+/// A string value a `validate` check refuses.
+#[derive(Debug, thiserror::Error)]
+enum CheckFailure<'a> {
+    #[error("'{text}' is not one of the allowed values ({})", allowed.join(", "))]
+    NotAllowed { text: &'a str, allowed: &'a [String] },
+    #[error("'{0}' is a denied value")]
+    Denied(&'a str),
+    #[error("'{text}' is not an {} address", ip_name(*kind))]
+    NotIp { text: &'a str, kind: IpKind },
+    #[error("'{text}' is not an {} CIDR block", ip_name(*kind))]
+    NotCidr { text: &'a str, kind: IpKind },
+}
+
+fn check_string<'a>(check: &'a StringCheck, text: &'a str) -> Result<(), CheckFailure<'a>> {
     match check {
-        StringCheck::Allow(allowed) if !allowed.iter().any(|a| a == text) => {
-            Err(format!("'{text}' is not one of the allowed values ({})", allowed.join(", ")))
-        }
-        StringCheck::Deny(denied) if denied.iter().any(|d| d == text) => Err(format!("'{text}' is a denied value")),
-        StringCheck::Ip(kind) if !ip_matches(text, *kind) => Err(format!("'{text}' is not an {} address", ip_name(*kind))),
+        StringCheck::Allow(allowed) if !allowed.iter().any(|a| a == text) => Err(CheckFailure::NotAllowed { text, allowed }),
+        StringCheck::Deny(denied) if denied.iter().any(|d| d == text) => Err(CheckFailure::Denied(text)),
+        StringCheck::Ip(kind) if !ip_matches(text, *kind) => Err(CheckFailure::NotIp { text, kind: *kind }),
         StringCheck::Cidr(kind) => {
             let ok = text.split_once('/').is_some_and(|(ip, bits)| {
                 let max = if ip.contains(':') { 128 } else { 32 };
                 ip_matches(ip, *kind) && bits.parse::<u8>().is_ok_and(|b| b <= max)
             });
-            if ok { Ok(()) } else { Err(format!("'{text}' is not an {} CIDR block", ip_name(*kind))) }
+            if ok { Ok(()) } else { Err(CheckFailure::NotCidr { text, kind: *kind }) }
         }
         _ => Ok(()),
     }

@@ -3,8 +3,17 @@
 //! Every format parses to microseconds since the Unix epoch, UTC, which is
 //! how the lake stores timestamps.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
 use serde_json::Value;
+
+/// A `timeFormat` a schema cannot use.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TimeFormatError {
+    #[error("'{0}' is not a valid strftime pattern")]
+    Pattern(String),
+    #[error("unknown time format '{0}' (use rfc3339, unix, unix_ms, unix_us, unix_ns or a strftime pattern such as '%Y-%m-%d %H:%M:%S')")]
+    Unknown(String),
+}
 
 /// One accepted time format.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,7 +29,7 @@ pub enum TimeFormat {
 
 impl TimeFormat {
     /// Reads a format name as a schema file writes it.
-    pub fn parse(name: &str) -> Result<TimeFormat, String> {
+    pub fn parse(name: &str) -> Result<TimeFormat, TimeFormatError> {
         Ok(match name {
             "rfc3339" => TimeFormat::Rfc3339,
             "unix" => TimeFormat::Unix,
@@ -34,15 +43,11 @@ impl TimeFormat {
                 let mut text = String::new();
                 use std::fmt::Write;
                 if write!(text, "{}", probe.format(pattern)).is_err() {
-                    return Err(format!("'{pattern}' is not a valid strftime pattern"));
+                    return Err(TimeFormatError::Pattern(pattern.to_string()));
                 }
                 TimeFormat::Pattern(pattern.to_string())
             }
-            other => {
-                return Err(format!(
-                    "unknown time format '{other}' (use rfc3339, unix, unix_ms, unix_us, unix_ns or a strftime pattern such as '%Y-%m-%d %H:%M:%S')"
-                ));
-            }
+            other => return Err(TimeFormatError::Unknown(other.to_string())),
         })
     }
 
@@ -102,7 +107,7 @@ fn parse_pattern(text: &str, pattern: &str) -> Option<i64> {
     if let Ok(t) = NaiveDateTime::parse_from_str(text, pattern) {
         return Some(t.and_utc().timestamp_micros());
     }
-    NaiveDate::parse_from_str(text, pattern).ok().map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_micros())
+    NaiveDate::parse_from_str(text, pattern).ok().map(|d| d.and_time(NaiveTime::MIN).and_utc().timestamp_micros())
 }
 
 #[cfg(test)]

@@ -21,12 +21,39 @@ use datafusion::sql::sqlparser::ast::{
     Subscript, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use std::ops::ControlFlow;
+
+/// A query the dialect passes refuse, and what to write instead.
+#[derive(Debug, thiserror::Error)]
+pub enum DialectError {
+    #[error("`{placeholder}` is a placeholder: put an event data store id (or ARN) there; known stores: {known}")]
+    Placeholder { placeholder: String, known: String },
+    #[error("{name}( is not closed")]
+    MacroNotClosed { name: &'static str },
+    #[error("{name} takes {wanted} argument(s): {usage}")]
+    MacroArguments { name: &'static str, wanted: usize, usage: &'static str },
+    #[error("p_occurs_since: {0}")]
+    Offset(#[source] OffsetError),
+    #[error("count_if takes one condition: count_if(errorcode IS NOT NULL)")]
+    CountIfArguments,
+    /// `count_if(x)` rewritten as `count(CASE …)` that does not parse again.
+    #[error("{0}")]
+    CountIf(#[source] ParserError),
+}
+
+/// A time offset of `p_occurs_since` that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum OffsetError {
+    #[error("'{text}' is not a time offset; write it like 1h, 30m, 7d or 2w")]
+    Unit { text: String },
+    #[error(transparent)]
+    Duration(#[from] crate::duration::DurationError),
+}
 
 /// The first pass, on the SQL text. `stores` name the ids a placeholder
 /// error lists.
-pub fn rewrite_text(sql: &str, stores: &[EventDataStore]) -> Result<String, String> {
+pub fn rewrite_text(sql: &str, stores: &[EventDataStore]) -> Result<String, DialectError> {
     let mentions_store = mentions_store(sql);
     let mut out = String::with_capacity(sql.len() + 16);
     let mut last_word = String::new();
@@ -51,11 +78,7 @@ pub fn rewrite_text(sql: &str, stores: &[EventDataStore]) -> Result<String, Stri
                 } else {
                     1 + rest[1..].find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '{' || c == '}')).unwrap_or(rest.len() - 1)
                 };
-                return Err(format!(
-                    "`{}` is a placeholder: put an event data store id (or ARN) there; known stores: {}",
-                    &rest[..end],
-                    describe(stores.iter())
-                ));
+                return Err(DialectError::Placeholder { placeholder: rest[..end].to_string(), known: describe(stores.iter()) });
             }
             c if c.is_ascii_alphanumeric() || c == '_' => {
                 if let Some((id, length)) = store_id_at(rest) {
@@ -133,18 +156,18 @@ impl Macro {
 
 /// Expands `(args)` after a macro name: the SQL and the length of `(args)`.
 /// None if no `(` follows (then it is just a name).
-fn expand_macro(kind: Macro, text: &str, on_store: bool) -> Result<Option<(String, usize)>, String> {
+fn expand_macro(kind: Macro, text: &str, on_store: bool) -> Result<Option<(String, usize)>, DialectError> {
     let open = text.len() - text.trim_start().len();
     if !text[open..].starts_with('(') {
         return Ok(None);
     }
     let name = if kind == Macro::Since { "p_occurs_since" } else { "p_occurs_between" };
-    let (args, length) = macro_args(&text[open..]).ok_or_else(|| format!("{name}( is not closed"))?;
+    let (args, length) = macro_args(&text[open..]).ok_or(DialectError::MacroNotClosed { name })?;
     let wanted = if kind == Macro::Since { 1 } else { 2 };
     if args.len() < wanted || args.len() > wanted + 1 {
         let usage =
             if kind == Macro::Since { "p_occurs_since(1h[, column])" } else { "p_occurs_between('2024-01-01', '2024-01-02'[, column])" };
-        return Err(format!("{name} takes {} argument(s): {usage}", wanted));
+        return Err(DialectError::MacroArguments { name, wanted, usage });
     }
     let column = match args.get(wanted) {
         Some(named) if named.contains('.') || named.ends_with("time") || named == "created" => named.clone(),
@@ -153,7 +176,7 @@ fn expand_macro(kind: Macro, text: &str, on_store: bool) -> Result<Option<(Strin
     };
     let expansion = match kind {
         Macro::Since => {
-            let seconds = macro_offset(&args[0]).map_err(|e| format!("p_occurs_since: {e}"))?;
+            let seconds = macro_offset(&args[0]).map_err(DialectError::Offset)?;
             format!("({column} >= now() - INTERVAL '{seconds} seconds')")
         }
         Macro::Between => {
@@ -194,7 +217,7 @@ fn unquote(text: &str) -> String {
 }
 
 /// Panther's time offsets: `1h`, `'6 hours'`, `'2 d'`, or seconds (`3600`).
-fn macro_offset(text: &str) -> Result<u64, String> {
+fn macro_offset(text: &str) -> Result<u64, OffsetError> {
     let compact: String = unquote(text).split_whitespace().collect::<Vec<_>>().join("").to_ascii_lowercase();
     if let Ok(seconds) = compact.parse::<u64>() {
         return Ok(seconds);
@@ -206,13 +229,13 @@ fn macro_offset(text: &str) -> Result<u64, String> {
         "h" | "hr" | "hrs" | "hour" | "hours" => "h",
         "d" | "day" | "days" => "d",
         "w" | "week" | "weeks" => "w",
-        _ => return Err(format!("'{}' is not a time offset; write it like 1h, 30m, 7d or 2w", unquote(text))),
+        _ => return Err(OffsetError::Unit { text: unquote(text) }),
     };
-    crate::duration::parse(&format!("{}{unit}", &compact[..number_end])).map(|d| d.as_secs())
+    Ok(crate::duration::parse(&format!("{}{unit}", &compact[..number_end]))?.as_secs())
 }
 
 /// The second pass, on the parsed statement.
-pub fn rewrite_statement(statement: &mut Statement) -> Result<(), String> {
+pub fn rewrite_statement(statement: &mut Statement) -> Result<(), DialectError> {
     let mut visitor = Rewriter { error: None };
     let _ = statement.visit(&mut visitor);
     if let Some(error) = visitor.error {
@@ -225,7 +248,7 @@ pub fn rewrite_statement(statement: &mut Statement) -> Result<(), String> {
 }
 
 struct Rewriter {
-    error: Option<String>,
+    error: Option<DialectError>,
 }
 
 impl VisitorMut for Rewriter {
@@ -248,14 +271,14 @@ impl VisitorMut for Rewriter {
             Expr::Function(function) if function.name.to_string().eq_ignore_ascii_case("count_if") => {
                 let FunctionArguments::List(list) = &function.args else { return ControlFlow::Continue(()) };
                 let [FunctionArg::Unnamed(FunctionArgExpr::Expr(condition))] = list.args.as_slice() else {
-                    self.error = Some("count_if takes one condition: count_if(errorcode IS NOT NULL)".to_string());
+                    self.error = Some(DialectError::CountIfArguments);
                     return ControlFlow::Break(());
                 };
                 let text = format!("count(CASE WHEN {condition} THEN 1 END)");
                 match Parser::new(&GenericDialect).try_with_sql(&text).and_then(|mut p| p.parse_expr()) {
                     Ok(replacement) => *expr = replacement,
                     Err(e) => {
-                        self.error = Some(e.to_string());
+                        self.error = Some(DialectError::CountIf(e));
                         return ControlFlow::Break(());
                     }
                 }
@@ -304,7 +327,7 @@ fn name_columns(query: &mut Query) {
             SelectItem::ExprWithAlias { alias, .. } => lower(alias),
             SelectItem::UnnamedExpr(Expr::Identifier(_)) => {}
             SelectItem::UnnamedExpr(expr @ Expr::CompoundIdentifier(_)) => {
-                let name = names[position].clone().expect("a compound name has a last part");
+                let Some(name) = names[position].clone() else { continue };
                 // Two struct leaves with one name keep DataFusion's names.
                 if names.iter().filter(|n| n.as_deref() == Some(name.as_str())).count() == 1 {
                     *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias: Ident::with_quote('"', name) };
@@ -339,7 +362,7 @@ mod tests {
     #[test]
     fn a_placeholder_after_from_is_refused() {
         for placeholder in ["$EDS_ID", "<EDS ID>", "<EVENT-DATA-STORE-ID>"] {
-            let error = rewrite_text(&format!("select * from {placeholder} where x < 3"), &[]).unwrap_err();
+            let error = rewrite_text(&format!("select * from {placeholder} where x < 3"), &[]).unwrap_err().to_string();
             assert!(error.starts_with(&format!("`{placeholder}` is a placeholder: put an event data store id")), "{error}");
         }
         assert!(rewrite_text("select a from t where a < 3 and b <> '$x'", &[]).is_ok());
@@ -354,6 +377,6 @@ mod tests {
         );
         let sql = rewrite_text(&format!("select 1 from {ID} where p_occurs_between('2024-01-01', '2024-01-02')"), &[]).unwrap();
         assert!(sql.ends_with("(eventtime BETWEEN CAST('2024-01-01' AS TIMESTAMP) AND CAST('2024-01-02' AS TIMESTAMP))"), "{sql}");
-        assert!(rewrite_text("select 1 from t where p_occurs_since(soon)", &[]).unwrap_err().contains("not a time offset"));
+        assert!(rewrite_text("select 1 from t where p_occurs_since(soon)", &[]).unwrap_err().to_string().contains("not a time offset"));
     }
 }

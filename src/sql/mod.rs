@@ -11,9 +11,12 @@ pub mod shell;
 mod stores;
 mod table;
 
+pub use dialect::{DialectError, OffsetError};
 pub use functions::parse_cidr;
 pub use print::{Format, lake_value, write as write_results};
-pub use table::{LakeTable, PARTITION_COLUMNS};
+pub use prune::PARTITION_COLUMNS;
+pub use stores::StoreError;
+pub use table::LakeTable;
 
 use crate::catalog::eds::EventDataStore;
 use crate::lake::{ALARMS_TABLE, ALERTS_TABLE, Lake, LakeError, QUARANTINE_TABLE, Snapshot, alarms_schema, alerts_schema, quarantine_schema};
@@ -33,12 +36,28 @@ use std::sync::Arc;
 
 /// A query that failed, as one line for the user.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SqlError(pub String);
+pub enum SqlError {
+    /// DataFusion refused or failed the query: its innermost cause as one
+    /// line, with the tables or the function to use where that helps.
+    #[error("{0}")]
+    Query(String),
+    /// CloudTrail Lake's dialect refused the query.
+    #[error(transparent)]
+    Dialect(#[from] DialectError),
+    /// An event data store's view cannot be made.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "tarn's SQL is read-only: {statement} statements are refused; the lake changes only through `tarn ingest` (use SELECT, WITH, EXPLAIN or SHOW)"
+    )]
+    ReadOnly { statement: String },
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+}
 
 impl From<DataFusionError> for SqlError {
     fn from(error: DataFusionError) -> SqlError {
-        SqlError(message(&error))
+        SqlError::Query(message(&error))
     }
 }
 
@@ -52,12 +71,6 @@ fn message(error: &DataFusionError) -> String {
             other => one_line(&other.to_string()),
         },
         root => one_line(&root.strip_backtrace()),
-    }
-}
-
-impl From<LakeError> for SqlError {
-    fn from(error: LakeError) -> SqlError {
-        SqlError(error.to_string())
     }
 }
 
@@ -157,8 +170,7 @@ impl Sql {
         let views = stores
             .iter()
             .map(|store| Ok((store.id.clone(), stores::view_sql(store, &table_schemas)?)))
-            .collect::<Result<_, String>>()
-            .map_err(SqlError)?;
+            .collect::<Result<_, StoreError>>()?;
         let ctx = SessionContext::new_with_config(config);
         functions::register(&ctx);
         let mut sql =
@@ -230,18 +242,15 @@ impl Sql {
     /// Plans `sql`, refusing anything that is not a read.
     pub async fn plan(&self, sql: &str) -> Result<LogicalPlan, SqlError> {
         self.refresh().await?;
-        let text = dialect::rewrite_text(sql, &self.stores).map_err(SqlError)?;
+        let text = dialect::rewrite_text(sql, &self.stores)?;
         let state = self.ctx.state();
         let parser_dialect = state.config().options().sql_parser.dialect;
         let mut statement = state.sql_to_statement(&text, &parser_dialect).map_err(|e| self.explain_error(e))?;
-        rewrite_statement(&mut statement).map_err(SqlError)?;
+        rewrite_statement(&mut statement)?;
         let plan = state.statement_to_plan(statement).await.map_err(|e| self.explain_error(e))?;
         let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         if read_only.verify_plan(&plan).is_err() {
-            return Err(SqlError(format!(
-                "tarn's SQL is read-only: {} statements are refused; the lake changes only through `tarn ingest` (use SELECT, WITH, EXPLAIN or SHOW)",
-                statement_kind(&plan)
-            )));
+            return Err(SqlError::ReadOnly { statement: statement_kind(&plan) });
         }
         Ok(plan)
     }
@@ -261,7 +270,7 @@ impl Sql {
             let names: Vec<&str> = self.file_schemas.iter().map(|(n, _, _)| n.as_str()).collect();
             text.push_str(&format!(" (tables: {}; event data stores: {})", names.join(", "), crate::catalog::eds::describe(self.stores.iter())));
         }
-        SqlError(unsupported_function(&text).unwrap_or(text))
+        SqlError::Query(unsupported_function(&text).unwrap_or(text))
     }
 }
 
@@ -287,7 +296,7 @@ fn unsupported_function(text: &str) -> Option<String> {
 }
 
 /// The dialect's syntax-tree pass, into `EXPLAIN` too.
-fn rewrite_statement(statement: &mut datafusion::sql::parser::Statement) -> Result<(), String> {
+fn rewrite_statement(statement: &mut datafusion::sql::parser::Statement) -> Result<(), DialectError> {
     use datafusion::sql::parser::Statement;
     match statement {
         Statement::Statement(inner) => dialect::rewrite_statement(inner),

@@ -9,10 +9,12 @@
 //! Pruning is conservative: a filter it does not understand keeps every file,
 //! and DataFusion still applies every filter to the rows read.
 
-use super::table::PARTITION_COLUMNS;
 use crate::lake::FileEntry;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
+
+/// The partition columns, in path order.
+pub const PARTITION_COLUMNS: [&str; 4] = ["year", "month", "day", "hour"];
 
 /// What the filters allow: an event-time range and partition-value ranges,
 /// all inclusive.

@@ -84,13 +84,25 @@ const SNYK_AS_ACTIVITY: &str = "SELECT
     'additionaleventdata', to_string_map(content)) AS eventdata
 FROM ";
 
+/// An event data store whose view cannot be made: a table it names is
+/// missing, or lacks a column its category needs.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("event data store {name} ({id}): '{table}' is not a lake table (tables: {known})")]
+    UnknownTable { name: String, id: String, table: String, known: String },
+    #[error(
+        "event data store {name} ({id}): table {table} has no column '{column}', which a {category} store needs; give it tables of {wanted}"
+    )]
+    MissingColumn { name: String, id: String, table: String, column: String, category: Category, wanted: &'static str },
+}
+
 /// The SQL of a store's view over the lake `tables` (name, schema).
-pub fn view_sql(store: &EventDataStore, tables: &[(String, SchemaRef)]) -> Result<String, String> {
+pub fn view_sql(store: &EventDataStore, tables: &[(String, SchemaRef)]) -> Result<String, StoreError> {
     let mut parts = Vec::new();
     for table in &store.tables {
         let schema = tables.iter().find(|(name, _)| name == table).map(|(_, schema)| schema).ok_or_else(|| {
             let known: Vec<&str> = tables.iter().map(|(n, _)| n.as_str()).collect();
-            format!("event data store {} ({}): '{table}' is not a lake table (tables: {})", store.name, store.id, known.join(", "))
+            StoreError::UnknownTable { name: store.name.clone(), id: store.id.clone(), table: table.clone(), known: known.join(", ") }
         })?;
         let needs: Vec<&str> = if store.category.is_cloudtrail() {
             // Each column reads the table's column of the same name, but the checksum.
@@ -99,13 +111,14 @@ pub fn view_sql(store: &EventDataStore, tables: &[(String, SchemaRef)]) -> Resul
             SNYK_COLUMNS.to_vec()
         };
         if let Some(missing) = needs.iter().find(|c| schema.field_with_name(c).is_err()) {
-            return Err(format!(
-                "event data store {} ({}): table {table} has no column '{missing}', which a {} store needs; give it tables of {}",
-                store.name,
-                store.id,
-                store.category,
-                if store.category == Category::ActivityAuditLog { "Snyk audit logs" } else { "CloudTrail events" }
-            ));
+            return Err(StoreError::MissingColumn {
+                name: store.name.clone(),
+                id: store.id.clone(),
+                table: table.clone(),
+                column: missing.to_string(),
+                category: store.category,
+                wanted: if store.category == Category::ActivityAuditLog { "Snyk audit logs" } else { "CloudTrail events" },
+            });
         }
         parts.push(if store.category.is_cloudtrail() {
             let columns: Vec<String> = CLOUDTRAIL_COLUMNS

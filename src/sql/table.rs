@@ -3,7 +3,7 @@
 //! with the Hive partition columns `year`, `month`, `day`, `hour`, and only
 //! those a query's time and partition filters can match (see `prune`).
 
-use super::prune::Bounds;
+use super::prune::{Bounds, PARTITION_COLUMNS};
 use crate::lake::FileEntry;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
@@ -25,9 +25,6 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-/// The partition columns, in path order.
-pub const PARTITION_COLUMNS: [&str; 4] = ["year", "month", "day", "hour"];
 
 #[derive(Debug)]
 pub struct LakeTable {

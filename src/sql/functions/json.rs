@@ -13,34 +13,57 @@ pub enum Step {
     Index(usize),
 }
 
+/// A JSON path outside the subset Trino documents.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("'{path}' is not a JSON path ({problem}); write it like '$.a.b[0]' or '$[\"a b\"]'")]
+pub struct PathError {
+    pub path: String,
+    pub problem: PathProblem,
+}
+
+/// What is wrong with a JSON path.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum PathProblem {
+    #[error("it must start with $")]
+    NoRoot,
+    #[error("a key is missing or is a wildcard")]
+    Key,
+    #[error("a [ is not closed")]
+    Unclosed,
+    #[error("an index is not a number")]
+    Index,
+    #[error("expected . or [")]
+    Step,
+}
+
 /// Parses a JSON path such as `$.a.b[0]` or `$["a b"].c`.
-pub fn parse_path(path: &str) -> Result<Vec<Step>, String> {
-    let bad = |why: &str| format!("'{path}' is not a JSON path ({why}); write it like '$.a.b[0]' or '$[\"a b\"]'");
-    let mut rest = path.trim().strip_prefix('$').ok_or_else(|| bad("it must start with $"))?;
+pub fn parse_path(path: &str) -> Result<Vec<Step>, PathError> {
+    let bad = |problem: PathProblem| PathError { path: path.to_string(), problem };
+    let mut rest = path.trim().strip_prefix('$').ok_or_else(|| bad(PathProblem::NoRoot))?;
     let mut steps = Vec::new();
     while !rest.is_empty() {
         if let Some(after) = rest.strip_prefix('.') {
             let end = after.find(['.', '[']).unwrap_or(after.len());
             let key = &after[..end];
             if key.is_empty() || key == "*" {
-                return Err(bad("a key is missing or is a wildcard"));
+                return Err(bad(PathProblem::Key));
             }
             steps.push(Step::Key(key.to_string()));
             rest = &after[end..];
         } else if let Some(after) = rest.strip_prefix('[') {
-            let end = after.find(']').ok_or_else(|| bad("a [ is not closed"))?;
+            let end = after.find(']').ok_or_else(|| bad(PathProblem::Unclosed))?;
             let inside = after[..end].trim();
             let quoted = inside.len() >= 2
                 && (inside.starts_with('"') && inside.ends_with('"') || inside.starts_with('\'') && inside.ends_with('\''));
             if quoted {
                 steps.push(Step::Key(inside[1..inside.len() - 1].to_string()));
             } else {
-                let index = inside.parse::<usize>().map_err(|_| bad("an index is not a number"))?;
+                let index = inside.parse::<usize>().map_err(|_| bad(PathProblem::Index))?;
                 steps.push(Step::Index(index));
             }
             rest = &after[end + 1..];
         } else {
-            return Err(bad("expected . or ["));
+            return Err(bad(PathProblem::Step));
         }
     }
     Ok(steps)
@@ -114,8 +137,8 @@ mod tests {
         assert_eq!(at("$.a.b[2]"), None);
         assert_eq!(at("$.a.x"), None);
         assert_eq!(at("$"), Some(value.clone()));
-        assert!(parse_path("a.b").unwrap_err().contains("must start with $"));
-        assert!(parse_path("$.a[*]").unwrap_err().contains("not a number"));
+        assert!(parse_path("a.b").unwrap_err().to_string().contains("must start with $"));
+        assert!(parse_path("$.a[*]").unwrap_err().to_string().contains("not a number"));
     }
 
     #[test]

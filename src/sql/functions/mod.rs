@@ -15,7 +15,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType};
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{Result, ScalarValue, exec_err, internal_err, plan_err};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use serde_json::Value;
@@ -249,7 +249,8 @@ impl Trino {
         let name = self.name;
         Ok(match self.kind {
             Kind::ElementAt => element_at(&args[0], &args[1])?,
-            Kind::Contains => unreachable!("delegated"),
+            // `invoke_with_args` hands it to DataFusion's array_has or contains.
+            Kind::Contains => return internal_err!("{name} is evaluated by array_has or contains"),
             Kind::ToStringMap => to_string_map(strings(&args[0]))?,
             Kind::JsonExtractScalar | Kind::JsonExtract | Kind::JsonSize => {
                 let mut paths = PathCache::default();
@@ -325,12 +326,12 @@ impl Trino {
             }
             Kind::FromIso8601Timestamp => {
                 let values = strings(&args[0]).iter().map(|text| text.map(time::parse_iso8601).transpose());
-                let values = values.collect::<std::result::Result<Vec<_>, String>>();
+                let values = values.collect::<std::result::Result<Vec<_>, time::TimeError>>();
                 timestamps(values.or_else(|e| exec_err!("{name}: {e}"))?.into_iter())
             }
             Kind::FromIso8601Date => {
                 let values = strings(&args[0]).iter().map(|text| text.map(time::parse_iso8601_date).transpose());
-                let values = values.collect::<std::result::Result<Vec<_>, String>>();
+                let values = values.collect::<std::result::Result<Vec<_>, time::TimeError>>();
                 Arc::new(Date32Array::from(values.or_else(|e| exec_err!("{name}: {e}"))?))
             }
             Kind::FromUnixtime => timestamps(args[0].as_primitive::<Float64Type>().iter().map(|s| time::from_unixtime(s?))),
@@ -348,11 +349,11 @@ struct PathCache {
 
 impl PathCache {
     fn get(&mut self, function: &str, path: &str) -> Result<&[json::Step]> {
-        if self.last.as_ref().is_none_or(|(text, _)| text != path) {
-            let steps = json::parse_path(path).or_else(|e| exec_err!("{function}: {e}"))?;
-            self.last = Some((path.to_string(), steps));
-        }
-        Ok(&self.last.as_ref().expect("just set").1)
+        let last = match self.last.take() {
+            Some((text, steps)) if text == path => (text, steps),
+            _ => (path.to_string(), json::parse_path(path).or_else(|e| exec_err!("{function}: {e}"))?),
+        };
+        Ok(&self.last.insert(last).1)
     }
 }
 

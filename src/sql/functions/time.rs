@@ -5,6 +5,20 @@
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime, TimeDelta, Timelike, Utc};
 
+/// A unit name `date_add` or `date_diff` does not know.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("'{0}' is not a time unit; use millisecond, second, minute, hour, day, week, month, quarter or year")]
+pub struct UnitError(pub String);
+
+/// Text `from_iso8601_timestamp` or `from_iso8601_date` cannot read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TimeError {
+    #[error("'{0}' is not an ISO 8601 timestamp (like 2023-01-22T16:53:53Z)")]
+    Timestamp(String),
+    #[error("'{0}' is not an ISO 8601 date (like 2023-01-22)")]
+    Date(String),
+}
+
 /// A unit of `date_add` and `date_diff`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Unit {
@@ -20,7 +34,7 @@ pub enum Unit {
 }
 
 impl Unit {
-    pub fn parse(text: &str) -> Result<Unit, String> {
+    pub fn parse(text: &str) -> Result<Unit, UnitError> {
         Ok(match text.trim().to_ascii_lowercase().as_str() {
             "millisecond" => Unit::Millisecond,
             "second" => Unit::Second,
@@ -31,11 +45,7 @@ impl Unit {
             "month" => Unit::Month,
             "quarter" => Unit::Quarter,
             "year" => Unit::Year,
-            _ => {
-                return Err(format!(
-                    "'{text}' is not a time unit; use millisecond, second, minute, hour, day, week, month, quarter or year"
-                ));
-            }
+            _ => return Err(UnitError(text.to_string())),
         })
     }
 
@@ -134,7 +144,7 @@ impl Field {
 
 /// `from_iso8601_timestamp`: a date, or a date and time with or without an
 /// offset (UTC when absent, as in a UTC session).
-pub fn parse_iso8601(text: &str) -> Result<i64, String> {
+pub fn parse_iso8601(text: &str) -> Result<i64, TimeError> {
     let text = text.trim();
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(time.timestamp_micros());
@@ -150,16 +160,13 @@ pub fn parse_iso8601(text: &str) -> Result<i64, String> {
             return Ok(time.and_utc().timestamp_micros());
         }
     }
-    parse_iso8601_date(naive)
-        .map(|days| days as i64 * 86_400_000_000)
-        .map_err(|_| format!("'{text}' is not an ISO 8601 timestamp (like 2023-01-22T16:53:53Z)"))
+    parse_iso8601_date(naive).map(|days| days as i64 * 86_400_000_000).map_err(|_| TimeError::Timestamp(text.to_string()))
 }
 
 /// `from_iso8601_date`: days since the epoch.
-pub fn parse_iso8601_date(text: &str) -> Result<i32, String> {
-    let date =
-        NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| format!("'{text}' is not an ISO 8601 date (like 2023-01-22)"))?;
-    Ok((date - NaiveDate::from_ymd_opt(1970, 1, 1).expect("the epoch")).num_days() as i32)
+pub fn parse_iso8601_date(text: &str) -> Result<i32, TimeError> {
+    let date = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| TimeError::Date(text.to_string()))?;
+    Ok((date - DateTime::UNIX_EPOCH.date_naive()).num_days() as i32)
 }
 
 /// `to_iso8601(t)`: `2023-01-22T16:53:53.000Z`.
@@ -208,7 +215,7 @@ mod tests {
         assert_eq!(at("2023-01-22T16:53:53Z"), at("2023-01-22T17:53:53+01:00"));
         assert_eq!(at("2023-01-22T16:53:53.500"), at("2023-01-22T16:53:53Z") + 500_000);
         assert_eq!(at("2023-01-22"), at("2023-01-22T00:00:00Z"));
-        assert!(parse_iso8601("22/01/2023").unwrap_err().contains("not an ISO 8601 timestamp"));
+        assert!(parse_iso8601("22/01/2023").unwrap_err().to_string().contains("not an ISO 8601 timestamp"));
         assert_eq!(Field::DayOfWeek.of(at("2023-01-22")), Some(7));
         assert_eq!(Field::Quarter.of(at("2023-04-01")), Some(2));
         assert_eq!(to_iso8601(at("2023-01-22T16:53:53.5Z")).as_deref(), Some("2023-01-22T16:53:53.500Z"));
