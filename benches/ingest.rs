@@ -71,8 +71,7 @@ fn child(corpus: &Path, lake_dir: &Path) {
     let lake = tarn::lake::Lake::open(lake_dir).expect("open the lake");
     let options = tarn::sources::file::IngestOptions::default();
     let started = Instant::now();
-    let report =
-        tarn::sources::file::ingest_files(&lake, &registry, &[corpus.to_path_buf()], &options).expect("ingest");
+    let report = tarn::sources::file::ingest_files(&lake, &registry, &[corpus.to_path_buf()], &options).expect("ingest");
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(report.rows, events, "every event lands");
     let parquet: u64 = lake.snapshot().unwrap().files.values().map(|f| f.bytes).sum();

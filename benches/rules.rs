@@ -83,8 +83,7 @@ fn main() {
     println!("lake: {rows} rows ({events} CloudTrail + {} Snyk events over {DAYS} days); {} rules", events / 10, rules.len());
     run("first, whole lake");
     run("again, nothing new");
-    tarn::sources::file::ingest_files(&lake, &registry, &[root.join("extra")], &tarn::sources::file::IngestOptions::default())
-        .unwrap();
+    tarn::sources::file::ingest_files(&lake, &registry, &[root.join("extra")], &tarn::sources::file::IngestOptions::default()).unwrap();
     run("after one new file of 2,000 events");
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -28,8 +28,8 @@
 //! ```
 
 use crate::catalog::eds::{EventDataStore, StoreConfig};
-use crate::sources::snyk::SnykConfig;
 use crate::sources::aws::sqs::SqsConfig;
+use crate::sources::snyk::SnykConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -5,9 +5,9 @@
 //! store shows is never dropped. A partition goes only once all of its hour
 //! is older than the cutoff, so no row a store still keeps is lost.
 
+use super::eds::EventDataStore;
 use crate::ingest::{IngestError, Maintenance};
 use crate::lake::{CommitOutcome, Lake};
-use super::eds::EventDataStore;
 use std::collections::BTreeMap;
 
 const HOUR_MICROS: i64 = 3_600_000_000;

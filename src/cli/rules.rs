@@ -124,4 +124,3 @@ pub fn rules(setup: &Setup, command: RulesCommand) -> Result<ExitCode> {
         }
     }
 }
-

@@ -32,7 +32,10 @@ pub fn config(cli: &Cli, command: &ConfigCommand) -> Result<ExitCode> {
     let ConfigCommand::Check { file } = command;
     let path = file.clone().or_else(|| cli.config.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_FILE));
     if !path.exists() {
-        anyhow::bail!("{} does not exist; tarn runs with its defaults without one (lake ./lake), see the README for its keys", path.display());
+        anyhow::bail!(
+            "{} does not exist; tarn runs with its defaults without one (lake ./lake), see the README for its keys",
+            path.display()
+        );
     }
     let config = Config::load(Some(&path))?;
     tarn::schema::Registry::load(&config.schema_dirs)?;

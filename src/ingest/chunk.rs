@@ -138,7 +138,13 @@ impl Chunk {
 
     /// Decodes one record a source holds (an API page's item) into the chunk,
     /// or quarantines it.
-    pub fn push(&self, log_type: &Arc<LogType>, record: Record<'_>, adapt: RecordAdapter, provenance: &Provenance) -> Result<(), IngestError> {
+    pub fn push(
+        &self,
+        log_type: &Arc<LogType>,
+        record: Record<'_>,
+        adapt: RecordAdapter,
+        provenance: &Provenance,
+    ) -> Result<(), IngestError> {
         let mut guard = lock(&self.shared);
         let shared = &mut *guard;
         shared.records += 1;

@@ -124,8 +124,11 @@ fn commit(chunk: Decoded, operation: &str, force: bool, taken: &mut HashSet<Stri
         }
         CommitOutcome::Empty => Committed::Empty,
         CommitOutcome::AlreadyConsumed(lost) => {
-            let redo =
-                inputs.iter().filter(|(_, input)| !lost.contains(input)).map(|(job, input)| Job { input: Some(input.clone()), ..job.clone() }).collect();
+            let redo = inputs
+                .iter()
+                .filter(|(_, input)| !lost.contains(input))
+                .map(|(job, input)| Job { input: Some(input.clone()), ..job.clone() })
+                .collect();
             Committed::Raced { redo, taken: lost.len() as u64 }
         }
     };

@@ -47,8 +47,11 @@ pub fn replay_quarantine(
                     continue;
                 }
             };
-            let provenance =
-                Provenance { source_id: kept.source_id.clone(), source_label: kept.source_label.clone(), source_file: kept.source_file.clone() };
+            let provenance = Provenance {
+                source_id: kept.source_id.clone(),
+                source_label: kept.source_label.clone(),
+                source_file: kept.source_file.clone(),
+            };
             let value = serde_json::from_str::<serde_json::Value>(&kept.raw).map_err(crate::formats::NotJson::Record);
             let builder = builders.entry(target.name.clone()).or_insert_with(|| RowBuilder::new(target.clone()));
             let record = Record { text: &kept.raw, value, position: kept.position };
@@ -85,24 +88,28 @@ fn read_quarantine(lake: &Lake, file: &str) -> Result<Vec<QuarantineRow>, LakeEr
     for batch in reader {
         let batch = batch?;
         let column = |name: &str| {
-            batch.column_by_name(name).cloned().ok_or_else(|| LakeError::NotQuarantine { path: path.display().to_string(), column: name.to_string() })
+            batch
+                .column_by_name(name)
+                .cloned()
+                .ok_or_else(|| LakeError::NotQuarantine { path: path.display().to_string(), column: name.to_string() })
         };
         let strings = |name: &str| -> Result<_, LakeError> {
             let array = column(name)?;
-            array.as_string_opt::<i32>().cloned().ok_or_else(|| LakeError::NotQuarantine { path: path.display().to_string(), column: name.to_string() })
+            array
+                .as_string_opt::<i32>()
+                .cloned()
+                .ok_or_else(|| LakeError::NotQuarantine { path: path.display().to_string(), column: name.to_string() })
         };
         let (log_types, reasons, raws) = (strings("p_log_type")?, strings("reason")?, strings("raw")?);
         let (ids, labels, files) = (strings("p_source_id")?, strings("p_source_label")?, strings("p_source_file")?);
         let positions = column("p_source_position")?;
-        let positions = positions.as_primitive_opt::<Int64Type>().ok_or_else(|| LakeError::NotQuarantine {
-            path: path.display().to_string(),
-            column: "p_source_position".into(),
-        })?;
+        let positions = positions
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| LakeError::NotQuarantine { path: path.display().to_string(), column: "p_source_position".into() })?;
         let parse_times = column("p_parse_time")?;
-        let parse_times = parse_times.as_primitive_opt::<TimestampMicrosecondType>().ok_or_else(|| LakeError::NotQuarantine {
-            path: path.display().to_string(),
-            column: "p_parse_time".into(),
-        })?;
+        let parse_times = parse_times
+            .as_primitive_opt::<TimestampMicrosecondType>()
+            .ok_or_else(|| LakeError::NotQuarantine { path: path.display().to_string(), column: "p_parse_time".into() })?;
         for row in 0..batch.num_rows() {
             rows.push(QuarantineRow {
                 log_type: log_types.value(row).to_string(),

@@ -104,9 +104,8 @@ async fn run_test(rule: &Rule, test: &super::RuleTest, registry: &Registry, stor
     for (i, record) in test.records.iter().enumerate() {
         let raw = record.to_string();
         let decoded = crate::ingest::Record { text: &raw, value: Ok(record.clone()), position: i as u64 + 1 };
-        crate::ingest::decode_record(&mut builder, decoded, crate::sources::adapt, &provenance, now).map_err(|refused| {
-            TestError::Refused { record: i + 1, log_type: log_type.name.clone(), refusal: Refusal(refused.reason) }
-        })?;
+        crate::ingest::decode_record(&mut builder, decoded, crate::sources::adapt, &provenance, now)
+            .map_err(|refused| TestError::Refused { record: i + 1, log_type: log_type.name.clone(), refusal: Refusal(refused.reason) })?;
     }
     let batch = builder.finish().map_err(TestError::Decode)?;
     let rows = batch.into_iter().map(|b| (log_type.table.clone(), b)).collect();

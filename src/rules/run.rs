@@ -14,11 +14,11 @@
 //! matches in the period are added to that alert (an `updated` row), never a
 //! second alert.
 
-use crate::lake::{ALERTS_TABLE, AlertRow, alerts_batch};
 use super::matches::{Match, matches};
 use super::{Rule, RuleError, RunError};
 use crate::catalog::eds::EventDataStore;
 use crate::ingest::Maintenance;
+use crate::lake::{ALERTS_TABLE, AlertRow, alerts_batch};
 use crate::lake::{CommitOutcome, Lake};
 use crate::schema::Registry;
 use crate::sql::{LakePart, Sql};

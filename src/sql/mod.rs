@@ -19,7 +19,9 @@ pub use stores::StoreError;
 pub use table::LakeTable;
 
 use crate::catalog::eds::EventDataStore;
-use crate::lake::{ALARMS_TABLE, ALERTS_TABLE, Lake, LakeError, QUARANTINE_TABLE, Snapshot, alarms_schema, alerts_schema, quarantine_schema};
+use crate::lake::{
+    ALARMS_TABLE, ALERTS_TABLE, Lake, LakeError, QUARANTINE_TABLE, Snapshot, alarms_schema, alerts_schema, quarantine_schema,
+};
 use crate::schema::Registry;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -268,7 +270,11 @@ impl Sql {
         let mut text = message(&error);
         if text.contains("not found") && text.contains("table") {
             let names: Vec<&str> = self.file_schemas.iter().map(|(n, _, _)| n.as_str()).collect();
-            text.push_str(&format!(" (tables: {}; event data stores: {})", names.join(", "), crate::catalog::eds::describe(self.stores.iter())));
+            text.push_str(&format!(
+                " (tables: {}; event data stores: {})",
+                names.join(", "),
+                crate::catalog::eds::describe(self.stores.iter())
+            ));
         }
         SqlError::Query(unsupported_function(&text).unwrap_or(text))
     }

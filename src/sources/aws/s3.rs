@@ -3,8 +3,8 @@
 //! (`.../CloudTrail/<region>/YYYY/MM/DD/`) and never walks the whole bucket.
 
 use super::cloudtrail;
-use super::{AwsError, error_text};
 use super::sqs::message::ObjectRef;
+use super::{AwsError, error_text};
 use crate::ingest::{Chunk, Committed, Fill, IngestError, Job, Settled, Source, drive};
 use crate::lake::Lake;
 use crate::schema::{LogType, Registry};
@@ -316,7 +316,8 @@ pub async fn backfill(
     options: &IngestOptions,
 ) -> Result<BackfillReport, IngestError> {
     let listed = list_by_date(s3, &range.bucket, &range.prefix, range.from, range.to).await.map_err(IngestError::source)?;
-    let downloads = Downloads::new(lake).map_err(|e| IngestError::source(AwsError::Local { path: lake.root().join("_tarn/downloads").display().to_string(), source: e }))?;
+    let downloads = Downloads::new(lake)
+        .map_err(|e| IngestError::source(AwsError::Local { path: lake.root().join("_tarn/downloads").display().to_string(), source: e }))?;
     let report = BackfillReport { listed: listed.len() as u64, ..BackfillReport::default() };
     let mut source = Backfill { s3, registry, options, pending: listed.into(), downloads, report };
     let (_never, stop) = watch::channel(false);

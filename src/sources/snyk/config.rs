@@ -165,7 +165,10 @@ impl SnykConfig {
     }
 
     pub fn alarm_after(&self) -> Result<Option<Duration>, SnykError> {
-        self.alarm_after.as_deref().map(|text| crate::duration::parse(text).map_err(|e| SnykError::Setup(format!("alarm_after: {e}")))).transpose()
+        self.alarm_after
+            .as_deref()
+            .map(|text| crate::duration::parse(text).map_err(|e| SnykError::Setup(format!("alarm_after: {e}"))))
+            .transpose()
     }
 
     /// `from` in microseconds since the epoch.
@@ -174,9 +177,9 @@ impl SnykConfig {
         if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
             return Ok(Some(day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros()));
         }
-        chrono::DateTime::parse_from_rfc3339(text)
-            .map(|t| Some(t.timestamp_micros()))
-            .map_err(|_| SnykError::Setup(format!("from: '{text}' is not a day or a time; write it like 2026-10-01 or 2026-10-01T12:00:00Z")))
+        chrono::DateTime::parse_from_rfc3339(text).map(|t| Some(t.timestamp_micros())).map_err(|_| {
+            SnykError::Setup(format!("from: '{text}' is not a day or a time; write it like 2026-10-01 or 2026-10-01T12:00:00Z"))
+        })
     }
 
     /// Reads the API token from `token_file` or the `token_env` variable.

@@ -586,7 +586,8 @@ impl LogRead {
     /// moved; returns the checkpoint the chunk moves it to.
     fn checkpoint_move(&mut self, chunk: &Chunk, alarm: Option<AlarmRow>, report: &mut SnykReport) -> Result<Option<Value>, IngestError> {
         let checkpoint = self.cursor.checkpoint(&self.since, self.alarmed.clone());
-        let value = serde_json::to_value(checkpoint).map_err(|e| IngestError::source(SnykError::Setup(format!("cannot write the checkpoint of {}: {e}", self.what))))?;
+        let value = serde_json::to_value(checkpoint)
+            .map_err(|e| IngestError::source(SnykError::Setup(format!("cannot write the checkpoint of {}: {e}", self.what))))?;
         if self.stored.as_ref() == Some(&value) && alarm.is_none() && chunk.records() == 0 {
             return Ok(None);
         }

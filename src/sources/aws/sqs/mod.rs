@@ -13,11 +13,11 @@ use crate::ingest::{Chunk, Committed, DecodeSettings, Decoded, Fill, IngestError
 use crate::lake::Lake;
 use crate::schema::{LogType, Provenance, Registry};
 use crate::sources::file::log_type_for;
-use std::path::Path;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use message::{Notice, ObjectRef};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -184,10 +184,10 @@ pub async fn pull(
     if let Some(name) = &config.log_type {
         registry.get(name)?;
     }
-    let settings = DecodeSettings { source_id: format!("sqs:{}", config.queue_url), source_label: label(config), adapt: crate::sources::adapt };
-    let downloads = Downloads::new(lake).map_err(|source| {
-        IngestError::source(AwsError::Local { path: "cannot create a download folder".into(), source })
-    })?;
+    let settings =
+        DecodeSettings { source_id: format!("sqs:{}", config.queue_url), source_label: label(config), adapt: crate::sources::adapt };
+    let downloads = Downloads::new(lake)
+        .map_err(|source| IngestError::source(AwsError::Local { path: "cannot create a download folder".into(), source }))?;
     let mut intake = Intake {
         config,
         registry,
@@ -434,7 +434,10 @@ async fn delete(sqs: &aws_sdk_sqs::Client, queue_url: &str, receipts: Vec<String
                 Ok(output) => output,
                 Err(_) if attempt < 3 => continue,
                 Err(e) => {
-                    return Err(IngestError::source(AwsError::Call { what: format!("deleting messages from {queue_url}"), answer: error_text(&e) }));
+                    return Err(IngestError::source(AwsError::Call {
+                        what: format!("deleting messages from {queue_url}"),
+                        answer: error_text(&e),
+                    }));
                 }
             };
             let failed: HashSet<&str> = output.failed().iter().map(|f| f.id()).collect();
