@@ -88,8 +88,7 @@ impl Daemon {
                 let (lake, registry, stop) = (self.lake.clone(), self.registry.clone(), stop.clone());
                 let span = tracing::info_span!("source", source = %name);
                 let once = self.once;
-                let task = tokio::spawn(async move { pull(&lake, &registry, &name, source, once, stop).await }.instrument(span));
-                task
+                tokio::spawn(async move { pull(&lake, &registry, &name, source, once, stop).await }.instrument(span))
             })
             .collect();
         let mut sources = Vec::new();

@@ -234,7 +234,7 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         let mut seen = Vec::new();
         let layout = read::<std::io::Error>(&path, &mut |r| {
-            seen.push((r.value.as_ref().map(|v| v.to_string()).unwrap_or_else(|e| e.clone()), r.value.is_ok(), r.position));
+            seen.push((r.value.as_ref().map(|v| v.to_string()).unwrap_or_else(|e| e.to_string()), r.value.is_ok(), r.position));
             Ok(())
         });
         std::fs::remove_dir_all(&dir).unwrap();

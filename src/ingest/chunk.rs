@@ -126,7 +126,7 @@ impl Chunk {
         let decode = move || {
             std::thread::scope(|scope| {
                 let workers: Vec<_> = (0..worker_count()).map(|_| scope.spawn(|| work(&shared, &settings, limit))).collect();
-                workers.into_iter().map(|w| w.join().unwrap_or(Err(LakeError::WorkerPanicked))).collect::<Result<(), _>>()
+                workers.into_iter().try_for_each(|w| w.join().unwrap_or(Err(LakeError::WorkerPanicked)))
             })
         };
         match tokio::runtime::Handle::try_current() {

@@ -565,7 +565,7 @@ impl LogRead {
         tracing::error!("{message}");
         // One alarm row a silence: none yet, or the last was raised before the newest event.
         let raised_before = self.alarmed.as_deref().and_then(parse_time);
-        if !raised_before.is_none_or(|raised| raised < quiet_from) {
+        if raised_before.is_some_and(|raised| raised >= quiet_from) {
             return Ok(None);
         }
         self.alarmed = Some(rfc3339(now));
