@@ -41,14 +41,14 @@ pub enum RuleError {
     File {
         file: String,
         #[source]
-        problem: FileProblem,
+        problem: Box<FileProblem>,
     },
     /// A rule whose run failed (its state did not move).
     #[error("rule {rule}: {error}")]
     Rule {
         rule: String,
         #[source]
-        error: RunError,
+        error: Box<RunError>,
     },
     #[error(transparent)]
     Lake(#[from] LakeError),
@@ -90,7 +90,7 @@ pub enum FileProblem {
     Queries {
         key: &'static str,
         #[source]
-        error: QueryError,
+        error: Box<QueryError>,
     },
     #[error("LogTypes: a rule needs at least one log type, like AWS.CloudTrail")]
     NoLogTypes,
@@ -251,5 +251,5 @@ fn invalid(file: &Path, message: String) -> RuleError {
 }
 
 fn problem(file: &Path, problem: impl Into<FileProblem>) -> RuleError {
-    RuleError::File { file: file.display().to_string(), problem: problem.into() }
+    RuleError::File { file: file.display().to_string(), problem: Box::new(problem.into()) }
 }

@@ -21,7 +21,7 @@ pub enum QueryError {
     Predicate {
         log_type: String,
         #[source]
-        error: PredicateError,
+        error: Box<PredicateError>,
     },
     /// A field of the alert title or dedup key that is not a column.
     #[error("{log_type}: {path} names no column ({first} is not one)")]
@@ -180,7 +180,7 @@ pub(super) fn parse(file: &Path, text: &str, registry: &Registry) -> Result<Rule
             let mut fields: Vec<&str> = title.iter().flat_map(Template::fields).collect();
             fields.extend(raw.dedup_key.iter().map(String::as_str));
             match_queries(&predicate, &log_types, &fields, registry)
-                .map_err(|error| problem(file, FileProblem::Queries { key: "Detection", error }))?
+                .map_err(|error| problem(file, FileProblem::Queries { key: "Detection", error: Box::new(error) }))?
         }
         (None, Some(query)) => {
             let start = query.trim_start().to_lowercase();
@@ -267,7 +267,8 @@ pub(super) fn match_queries(
         .map(|name| {
             let log_type = registry.get(name)?;
             let schema = &log_type.arrow_schema;
-            let filter = predicate.to_sql(schema).map_err(|error| QueryError::Predicate { log_type: name.clone(), error })?;
+            let filter =
+                predicate.to_sql(schema).map_err(|error| QueryError::Predicate { log_type: name.clone(), error: Box::new(error) })?;
             let mut columns = vec!["p_row_id".to_string(), "p_event_time".to_string()];
             for path in fields {
                 let first = path.split('.').next().unwrap_or_default();

@@ -163,7 +163,7 @@ pub async fn run_rules(
 }
 
 fn rule_error(rule: &Rule, error: RunError) -> RuleError {
-    RuleError::Rule { rule: rule.id.clone(), error }
+    RuleError::Rule { rule: rule.id.clone(), error: Box::new(error) }
 }
 
 /// Adds one run's new matches to a rule's groups: returns the new state and

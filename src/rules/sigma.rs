@@ -120,7 +120,7 @@ pub(super) fn parse(file: &Path, value: &Yaml, registry: &Registry) -> Result<Ru
     let predicate = compile_detection(detection).map_err(|e| problem(file, e))?;
     let log_types = vec![LOG_TYPE.to_string()];
     let queries = match_queries(&predicate, &log_types, &[], registry)
-        .map_err(|error| problem(file, FileProblem::Queries { key: "detection", error }))?;
+        .map_err(|error| problem(file, FileProblem::Queries { key: "detection", error: Box::new(error) }))?;
     let raw_tests: Vec<TestFile> = match value.get("tests") {
         None => Vec::new(),
         Some(tests) => serde_yaml::from_value(tests.clone()).map_err(|e| problem(file, FileProblem::SigmaTests(e)))?,
