@@ -69,7 +69,7 @@ fn child(corpus: &Path, lake_dir: &Path) {
     let compressed: u64 = walk(corpus).iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).sum();
     let registry = tarn::schema::Registry::built_in();
     let lake = tarn::lake::Lake::open(lake_dir).expect("open the lake");
-    let options = tarn::sources::file::IngestOptions::default();
+    let options = tarn::sources::IngestOptions::default();
     let started = Instant::now();
     let report = tarn::sources::file::ingest_files(&lake, &registry, &[corpus.to_path_buf()], &options).expect("ingest");
     let seconds = started.elapsed().as_secs_f64();

@@ -39,8 +39,7 @@ fn main() {
         let started = Instant::now();
         let lake = tarn::lake::Lake::open(&lake_dir).unwrap();
         let report =
-            tarn::sources::file::ingest_files(&lake, &registry, &[root.join("corpus")], &tarn::sources::file::IngestOptions::default())
-                .unwrap();
+            tarn::sources::file::ingest_files(&lake, &registry, &[root.join("corpus")], &tarn::sources::IngestOptions::default()).unwrap();
         eprintln!("ingested {} rows in {:.0} s", report.rows, started.elapsed().as_secs_f64());
         let _ = std::fs::remove_dir_all(root.join("corpus"));
         std::fs::write(&done, "").unwrap();

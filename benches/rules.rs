@@ -32,7 +32,7 @@ fn main() {
             (generated.snyk_group_files, "Snyk.GroupAudit"),
             (generated.snyk_org_files, "Snyk.OrgAudit"),
         ] {
-            let options = tarn::sources::file::IngestOptions { log_type: Some(log_type.to_string()), ..Default::default() };
+            let options = tarn::sources::IngestOptions { log_type: Some(log_type.to_string()), ..Default::default() };
             tarn::sources::file::ingest_files(&lake, &registry, &files, &options).unwrap();
         }
         let _ = std::fs::remove_dir_all(root.join("corpus"));
@@ -83,7 +83,7 @@ fn main() {
     println!("lake: {rows} rows ({events} CloudTrail + {} Snyk events over {DAYS} days); {} rules", events / 10, rules.len());
     run("first, whole lake");
     run("again, nothing new");
-    tarn::sources::file::ingest_files(&lake, &registry, &[root.join("extra")], &tarn::sources::file::IngestOptions::default()).unwrap();
+    tarn::sources::file::ingest_files(&lake, &registry, &[root.join("extra")], &tarn::sources::IngestOptions::default()).unwrap();
     run("after one new file of 2,000 events");
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -26,7 +26,7 @@ fn build_lake(dir: &Path) -> tarn::lake::Lake {
     let registry = tarn::schema::Registry::built_in();
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sql/data");
     for (file, log_type) in [("cloudtrail.json", "AWS.CloudTrail"), ("snyk_org.json", "Snyk.OrgAudit")] {
-        let options = tarn::sources::file::IngestOptions { log_type: Some(log_type.to_string()), ..Default::default() };
+        let options = tarn::sources::IngestOptions { log_type: Some(log_type.to_string()), ..Default::default() };
         let report = tarn::sources::file::ingest_files(&lake, &registry, &[data.join(file)], &options).unwrap();
         assert!(report.failed.is_empty(), "{file}: {:?}", report.failed);
         assert_eq!(report.quarantined, 0, "{file}");

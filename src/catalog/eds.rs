@@ -55,6 +55,14 @@ impl std::fmt::Display for Category {
     }
 }
 
+/// A table a store names that the lake does not have.
+#[derive(Debug, thiserror::Error)]
+#[error("'{table}' is not a lake table (tables: {known})")]
+pub struct UnknownTable {
+    pub table: String,
+    pub known: String,
+}
+
 /// Lake's two pricing options, which bound the retention period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -120,6 +128,14 @@ impl EventDataStore {
     /// The store's ARN: the one it was given, or a local one.
     pub fn arn(&self) -> String {
         self.arn.clone().unwrap_or_else(|| format!("arn:aws:cloudtrail:local:000000000000:eventdatastore/{}", self.id))
+    }
+
+    /// Checks that every table the store draws from is one of `known`.
+    pub fn check_tables(&self, known: &[&str]) -> Result<(), UnknownTable> {
+        match self.tables.iter().find(|table| !known.contains(&table.as_str())) {
+            Some(table) => Err(UnknownTable { table: table.clone(), known: known.join(", ") }),
+            None => Ok(()),
+        }
     }
 
     /// Checks the fields Lake checks: name, retention, tables.

@@ -2,7 +2,7 @@
 //! keeps.
 
 use super::{Setup, stores};
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 use clap::Subcommand;
 use std::process::ExitCode;
 use tarn::catalog::eds::{Catalog, EventDataStore};
@@ -63,15 +63,6 @@ pub fn eds(setup: &Setup, command: EdsCommand) -> Result<ExitCode> {
     let (config, registry) = (&setup.config, &setup.registry);
     let lake = Lake::open(&config.lake)?;
     let mut catalog = Catalog::load(&lake, &config.event_data_stores)?;
-    let known_tables = |tables: &[String]| -> Result<()> {
-        for table in tables {
-            if !registry.iter().any(|t| &t.table == table) {
-                let names: Vec<&str> = registry.iter().map(|t| t.table.as_str()).collect();
-                bail!("'{table}' is not a lake table (tables: {})", names.join(", "));
-            }
-        }
-        Ok(())
-    };
     let show = |store: &EventDataStore| {
         println!("id:                     {}", store.id);
         println!("arn:                    {}", store.arn());
@@ -102,7 +93,6 @@ pub fn eds(setup: &Setup, command: EdsCommand) -> Result<ExitCode> {
         }
         EdsCommand::Show { store } => show(catalog.find(&store)?),
         EdsCommand::Create { name, category, tables, id, retention_days, billing_mode, termination_protection } => {
-            known_tables(&tables)?;
             let (id, arn) = match id {
                 Some(given) => tarn::catalog::eds::parse_given_id(&given).map_err(|e| anyhow!("--{e}"))?,
                 None => (tarn::catalog::eds::new_id(), None),
@@ -116,6 +106,8 @@ pub fn eds(setup: &Setup, command: EdsCommand) -> Result<ExitCode> {
                 termination_protection,
                 ..EventDataStore::new(&name, category, &tables)
             };
+            let known: Vec<&str> = registry.iter().map(|t| t.table.as_str()).collect();
+            store.check_tables(&known)?;
             let created = catalog.create(store)?;
             println!("created event data store {} ({})", created.name, created.id);
             println!("query it with: tarn query \"SELECT count(*) FROM {}\"", created.id);

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, anyhow};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tarn::lake::Lake;
-use tarn::sources::file::IngestOptions;
+use tarn::sources::IngestOptions;
 use tarn::sql::Format;
 
 /// `tarn generate`'s flags.

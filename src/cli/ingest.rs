@@ -11,9 +11,10 @@ use tarn::config::Source;
 use tarn::daemon::Daemon;
 use tarn::lake::Lake;
 use tarn::sources::aws::AwsOptions;
+use tarn::sources::aws::s3::BackfillRange;
 use tarn::sources::aws::sqs::SqsConfig;
-use tarn::sources::file::{IngestOptions, IngestReport};
 use tarn::sources::snyk::SnykConfig;
+use tarn::sources::{IngestOptions, IngestReport};
 
 #[derive(Subcommand)]
 pub enum IngestCommand {
@@ -123,30 +124,24 @@ pub fn pull(setup: Setup, command: PullCommand) -> Result<ExitCode> {
                 None => chrono::Utc::now().date_naive(),
             };
             let lake = Lake::open(&setup.config.lake)?;
-            let options = IngestOptions {
-                log_type,
-                chunk_records: chunk_size.max(1),
-                source_id: format!("s3:{bucket}"),
-                source_label: format!("s3://{bucket}/{prefix}"),
-                ..IngestOptions::default()
-            };
+            let range = BackfillRange { bucket, prefix, from, to };
+            let options = range.ingest_options(log_type, chunk_size);
             let report = runtime()?.block_on(async {
                 let (s3, _) = tarn::sources::aws::clients(&AwsOptions { region, endpoint_url }).await;
-                let range = tarn::sources::aws::s3::BackfillRange { bucket, prefix, from, to };
                 tarn::sources::aws::s3::backfill(&lake, &setup.registry, &s3, &range, &options).await
             })?;
             println!(
                 "listed {} objects; ingested {} rows from {} objects in {} commits; {} already in the lake; {} skipped; {} quarantined; {} failed",
                 report.listed,
-                report.rows,
-                report.objects,
-                report.commits,
-                report.already_ingested,
+                report.ingested.rows,
+                report.ingested.files,
+                report.ingested.commits,
+                report.ingested.already_ingested,
                 report.skipped,
-                report.quarantined,
-                report.failed.len()
+                report.ingested.quarantined,
+                report.ingested.failed.len()
             );
-            Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            Ok(if report.ingested.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
     }
 }

@@ -153,10 +153,8 @@ impl Chunk {
             shared.quarantined += 1;
             shared.tx.quarantine(row);
         }
-        if builder.len() >= BATCH_ROWS
-            && let Some(batch) = builder.finish().map_err(LakeError::from)?
-        {
-            shared.tx.write(&log_type.table, &batch)?;
+        if builder.len() >= BATCH_ROWS {
+            flush(&mut shared.tx, builder)?;
         }
         Ok(())
     }
@@ -201,9 +199,7 @@ impl Chunk {
         };
         let mut tx = shared.tx;
         for mut builder in shared.builders.into_values() {
-            if let Some(batch) = builder.finish().map_err(LakeError::from)? {
-                tx.write(&builder.log_type().table, &batch)?;
-            }
+            flush(&mut tx, &mut builder)?;
         }
         Ok(Decoded {
             tx,
@@ -314,7 +310,16 @@ fn decode_file(
     }
 }
 
-/// Decodes the builder's pending rows and writes them to the chunk.
+/// Decodes the builder's pending rows and writes them to the transaction.
+fn flush(tx: &mut Transaction, builder: &mut RowBuilder) -> Result<(), LakeError> {
+    if let Some(batch) = builder.finish()? {
+        tx.write(&builder.log_type().table, &batch)?;
+    }
+    Ok(())
+}
+
+/// Decodes the builder's pending rows (outside the lock, so workers decode
+/// in parallel) and writes them to the chunk.
 fn write_rows(shared: &Mutex<Shared>, builder: &mut RowBuilder) -> Result<(), LakeError> {
     if let Some(batch) = builder.finish()? {
         lock(shared).tx.write(&builder.log_type().table, &batch)?;

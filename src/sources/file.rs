@@ -3,63 +3,13 @@
 //! CloudTrail's key layout. A file is identified in the lake's ledger by its
 //! content hash, so the same file ingested twice lands once.
 
-use super::aws::cloudtrail;
-use crate::ingest::{Chunk, Committed, DecodeSettings, Fill, IngestError, Job, Settled, Source, drive};
+use super::{IngestOptions, IngestReport, log_type_for};
+use crate::ingest::{Chunk, DecodeSettings, Fill, IngestError, Job, Settled, Source, drive};
 use crate::lake::Lake;
-use crate::schema::{LogType, Registry};
+use crate::schema::Registry;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use tokio::sync::watch;
-
-/// How files are decoded and committed.
-#[derive(Debug, Clone)]
-pub struct IngestOptions {
-    /// The log type of every input; None to tell it from CloudTrail key layouts.
-    pub log_type: Option<String>,
-    /// Ingest inputs even if the lake already holds them.
-    pub force: bool,
-    /// Records gathered before a commit (a commit also closes at the end).
-    pub chunk_records: u64,
-    /// `p_source_id` and `p_source_label` of the rows.
-    pub source_id: String,
-    pub source_label: String,
-}
-
-impl Default for IngestOptions {
-    fn default() -> IngestOptions {
-        IngestOptions {
-            log_type: None,
-            force: false,
-            chunk_records: 500_000,
-            source_id: "file".into(),
-            source_label: "tarn ingest file".into(),
-        }
-    }
-}
-
-impl IngestOptions {
-    /// How this source's files are decoded.
-    pub fn decode_settings(&self) -> DecodeSettings {
-        DecodeSettings { source_id: self.source_id.clone(), source_label: self.source_label.clone(), adapt: super::adapt }
-    }
-}
-
-/// What an ingest run did.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct IngestReport {
-    /// Files whose records were committed.
-    pub files: u64,
-    /// Files skipped because the lake already holds them.
-    pub already_ingested: u64,
-    /// Files that could not be read at all, with the reason.
-    pub failed: Vec<String>,
-    pub rows: u64,
-    pub quarantined: u64,
-    pub commits: u64,
-    /// Bytes read from the files, after decompression.
-    pub bytes: u64,
-}
 
 /// The file source: a queue of decode jobs.
 struct Files<'a> {
@@ -88,28 +38,10 @@ impl Source for Files<'_> {
         Ok(Fill::More)
     }
 
-    async fn settle(&mut self, settled: Settled) -> Result<(), IngestError> {
-        self.jobs = settled.left.into();
-        for (_, problem) in settled.failed {
-            tracing::warn!("{problem}");
-            self.report.failed.push(problem);
-        }
-        self.report.already_ingested += settled.already;
-        match settled.outcome {
-            Committed::Rows(rows) => {
-                self.report.commits += 1;
-                self.report.rows += rows;
-                self.report.files += settled.inputs.len() as u64;
-                self.report.quarantined += settled.quarantined;
-                self.report.bytes += settled.bytes;
-            }
-            Committed::Empty => {}
-            Committed::Raced { redo, taken } => {
-                self.report.already_ingested += taken;
-                for job in redo.into_iter().rev() {
-                    self.jobs.push_front(job);
-                }
-            }
+    async fn settle(&mut self, mut settled: Settled) -> Result<(), IngestError> {
+        self.jobs = std::mem::take(&mut settled.left).into();
+        for job in self.report.settle(settled).into_iter().rev() {
+            self.jobs.push_front(job);
         }
         Ok(())
     }
@@ -123,18 +55,14 @@ pub fn ingest_files(lake: &Lake, registry: &Registry, paths: &[PathBuf], options
     let mut found: VecDeque<PathBuf> = VecDeque::new();
     for path in paths {
         if let Err(problem) = expand(path, &mut found) {
-            tracing::warn!("{problem}");
-            source.report.failed.push(problem);
+            source.report.fail(problem);
         }
     }
     for path in found {
         let shown = path.display().to_string();
         match log_type_for(registry, &path, options.log_type.as_deref()) {
             Ok(log_type) => source.jobs.push_back(Job { path, input: None, source_file: shown, log_type }),
-            Err(problem) => {
-                tracing::warn!("{problem}");
-                source.report.failed.push(problem);
-            }
+            Err(problem) => source.report.fail(problem),
         }
     }
     let (_never, stop) = watch::channel(false);
@@ -160,22 +88,4 @@ fn expand(path: &Path, queue: &mut VecDeque<PathBuf>) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// The log type of a file: CloudTrail's key layout names digest and insight
-/// files; otherwise the one given, or CloudTrail for a CloudTrail key.
-pub fn log_type_for(registry: &Registry, path: &Path, given: Option<&str>) -> Result<Arc<LogType>, String> {
-    let from_layout = cloudtrail::log_type_of(&path.to_string_lossy());
-    let name = match (given, from_layout) {
-        (Some(given), Some(layout)) if given.eq_ignore_ascii_case("AWS.CloudTrail") => layout,
-        (Some(given), _) => given,
-        (None, Some(layout)) => layout,
-        (None, None) => {
-            return Err(format!(
-                "{}: cannot tell its log type from its name; pass --log-type (for example Snyk.GroupAudit)",
-                path.display()
-            ));
-        }
-    };
-    registry.get(name).map_err(|e| e.to_string())
 }

@@ -8,7 +8,7 @@
 //! `UNION ALL`. The views are plain projections, so filters on `eventtime`
 //! still reach the lake tables and prune their files.
 
-use crate::catalog::eds::{Category, EventDataStore};
+use crate::catalog::eds::{Category, EventDataStore, UnknownTable};
 use datafusion::arrow::datatypes::SchemaRef;
 
 /// CloudTrail Lake's columns, in its order, each with the expression that
@@ -88,8 +88,13 @@ FROM ";
 /// missing, or lacks a column its category needs.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("event data store {name} ({id}): '{table}' is not a lake table (tables: {known})")]
-    UnknownTable { name: String, id: String, table: String, known: String },
+    #[error("event data store {name} ({id}): {source}")]
+    UnknownTable {
+        name: String,
+        id: String,
+        #[source]
+        source: UnknownTable,
+    },
     #[error(
         "event data store {name} ({id}): table {table} has no column '{column}', which a {category} store needs; give it tables of {wanted}"
     )]
@@ -98,12 +103,11 @@ pub enum StoreError {
 
 /// The SQL of a store's view over the lake `tables` (name, schema).
 pub fn view_sql(store: &EventDataStore, tables: &[(String, SchemaRef)]) -> Result<String, StoreError> {
+    let known: Vec<&str> = tables.iter().map(|(n, _)| n.as_str()).collect();
+    store.check_tables(&known).map_err(|source| StoreError::UnknownTable { name: store.name.clone(), id: store.id.clone(), source })?;
     let mut parts = Vec::new();
     for table in &store.tables {
-        let schema = tables.iter().find(|(name, _)| name == table).map(|(_, schema)| schema).ok_or_else(|| {
-            let known: Vec<&str> = tables.iter().map(|(n, _)| n.as_str()).collect();
-            StoreError::UnknownTable { name: store.name.clone(), id: store.id.clone(), table: table.clone(), known: known.join(", ") }
-        })?;
+        let Some((_, schema)) = tables.iter().find(|(name, _)| name == table) else { continue };
         let needs: Vec<&str> = if store.category.is_cloudtrail() {
             // Each column reads the table's column of the same name, but the checksum.
             CLOUDTRAIL_COLUMNS.iter().map(|(column, _)| *column).filter(|c| *c != "eventjsonchecksum").collect()

@@ -3,8 +3,8 @@
 //! source's checkpoint, so a scheduled job raises each alarm once and SQL can
 //! list them beside the data.
 
+use super::Columns;
 use crate::schema::timestamp_type;
-use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -52,23 +52,15 @@ pub fn alarms_schema() -> SchemaRef {
 
 /// Rows for the alarms table, to write with [`crate::lake::Transaction::write`].
 pub fn alarms_batch(rows: &[AlarmRow]) -> Result<RecordBatch, ArrowError> {
-    let strings = |get: fn(&AlarmRow) -> &str| -> ArrayRef { Arc::new(rows.iter().map(|r| Some(get(r))).collect::<StringArray>()) };
-    let times = |get: fn(&AlarmRow) -> Option<i64>| -> ArrayRef {
-        Arc::new(rows.iter().map(get).collect::<TimestampMicrosecondArray>().with_timezone("UTC"))
-    };
-    let numbers = |get: fn(&AlarmRow) -> i64| -> ArrayRef { Arc::new(rows.iter().map(get).collect::<Int64Array>()) };
-    RecordBatch::try_new(
-        alarms_schema(),
-        vec![
-            strings(|r| &r.alarm),
-            strings(|r| &r.source_id),
-            strings(|r| &r.source_label),
-            strings(|r| &r.log_type),
-            strings(|r| &r.message),
-            times(|r| r.last_event_time),
-            numbers(|r| r.silent_seconds),
-            numbers(|r| r.threshold_seconds),
-            times(|r| Some(r.raised_at)),
-        ],
-    )
+    Columns::new(rows)
+        .text(|r| Some(r.alarm.as_str()))
+        .text(|r| Some(r.source_id.as_str()))
+        .text(|r| Some(r.source_label.as_str()))
+        .text(|r| Some(r.log_type.as_str()))
+        .text(|r| Some(r.message.as_str()))
+        .time(|r| r.last_event_time)
+        .int(|r| Some(r.silent_seconds))
+        .int(|r| Some(r.threshold_seconds))
+        .time(|r| Some(r.raised_at))
+        .finish(alarms_schema())
 }

@@ -3,8 +3,8 @@
 //! in the commit that moves the rules' dedup state, so a crash never leaves
 //! an alert without its state (or the reverse).
 
+use super::Columns;
 use crate::schema::timestamp_type;
-use datafusion::arrow::array::{ArrayRef, Int64Array, ListBuilder, StringArray, StringBuilder, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -58,28 +58,17 @@ pub fn alerts_schema() -> SchemaRef {
 
 /// Rows for the alerts table.
 pub fn alerts_batch(rows: &[AlertRow]) -> Result<RecordBatch, ArrowError> {
-    let strings = |get: fn(&AlertRow) -> &str| -> ArrayRef { Arc::new(rows.iter().map(|r| Some(get(r))).collect::<StringArray>()) };
-    let times = |get: fn(&AlertRow) -> i64| -> ArrayRef {
-        Arc::new(rows.iter().map(|r| Some(get(r))).collect::<TimestampMicrosecondArray>().with_timezone("UTC"))
-    };
-    let mut row_ids = ListBuilder::new(StringBuilder::new());
-    for row in rows {
-        row_ids.append_value(row.row_ids.iter().map(Some));
-    }
-    RecordBatch::try_new(
-        alerts_schema(),
-        vec![
-            strings(|r| &r.alert_id),
-            strings(|r| &r.rule_id),
-            strings(|r| &r.severity),
-            strings(|r| &r.title),
-            strings(|r| &r.dedup_key),
-            strings(|r| r.kind),
-            times(|r| r.first_seen),
-            times(|r| r.last_seen),
-            Arc::new(rows.iter().map(|r| Some(r.count as i64)).collect::<Int64Array>()),
-            Arc::new(row_ids.finish()),
-            times(|r| r.written_at),
-        ],
-    )
+    Columns::new(rows)
+        .text(|r| Some(r.alert_id.as_str()))
+        .text(|r| Some(r.rule_id.as_str()))
+        .text(|r| Some(r.severity.as_str()))
+        .text(|r| Some(r.title.as_str()))
+        .text(|r| Some(r.dedup_key.as_str()))
+        .text(|r| Some(r.kind))
+        .time(|r| Some(r.first_seen))
+        .time(|r| Some(r.last_seen))
+        .int(|r| Some(r.count as i64))
+        .texts(|r| &r.row_ids)
+        .time(|r| Some(r.written_at))
+        .finish(alerts_schema())
 }

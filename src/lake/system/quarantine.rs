@@ -2,8 +2,8 @@
 //! their original bytes, where they came from and why, as a lake table of its
 //! own so SQL can read it and `tarn quarantine replay` can retry it.
 
+use super::Columns;
 use crate::schema::timestamp_type;
-use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -48,21 +48,15 @@ pub fn quarantine_schema() -> SchemaRef {
 }
 
 pub(crate) fn quarantine_batch(rows: &[QuarantineRow]) -> Result<RecordBatch, ArrowError> {
-    let strings = |get: fn(&QuarantineRow) -> Option<&str>| -> ArrayRef { Arc::new(rows.iter().map(get).collect::<StringArray>()) };
-    let times =
-        || -> ArrayRef { Arc::new(TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.parse_time)).with_timezone("UTC")) };
-    RecordBatch::try_new(
-        quarantine_schema(),
-        vec![
-            strings(|r| Some(&r.log_type)),
-            strings(|r| Some(&r.reason)),
-            strings(|r| Some(&r.raw)),
-            strings(|r| Some(&r.source_id)),
-            strings(|r| Some(&r.source_label)),
-            strings(|r| r.source_file.as_deref()),
-            Arc::new(rows.iter().map(|r| r.position as i64).collect::<Int64Array>()),
-            times(),
-            times(),
-        ],
-    )
+    Columns::new(rows)
+        .text(|r| Some(r.log_type.as_str()))
+        .text(|r| Some(r.reason.as_str()))
+        .text(|r| Some(r.raw.as_str()))
+        .text(|r| Some(r.source_id.as_str()))
+        .text(|r| Some(r.source_label.as_str()))
+        .text(|r| r.source_file.as_deref())
+        .int(|r| Some(r.position as i64))
+        .time(|r| Some(r.parse_time))
+        .time(|r| Some(r.parse_time))
+        .finish(quarantine_schema())
 }

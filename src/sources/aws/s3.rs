@@ -3,12 +3,11 @@
 //! (`.../CloudTrail/<region>/YYYY/MM/DD/`) and never walks the whole bucket.
 
 use super::cloudtrail;
-use super::sqs::message::ObjectRef;
 use super::{AwsError, error_text};
-use crate::ingest::{Chunk, Committed, Fill, IngestError, Job, Settled, Source, drive};
+use crate::ingest::{Chunk, Fill, IngestError, Job, Settled, Source, drive};
 use crate::lake::Lake;
 use crate::schema::{LogType, Registry};
-use crate::sources::file::{IngestOptions, log_type_for};
+use crate::sources::{IngestOptions, IngestReport, log_type_for};
 use chrono::NaiveDate;
 use futures::StreamExt;
 use std::collections::VecDeque;
@@ -16,6 +15,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::watch;
+
+/// An S3 object: listed, or announced on a queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectRef {
+    pub bucket: String,
+    pub key: String,
+    pub size: Option<u64>,
+    pub etag: Option<String>,
+}
 
 /// The ledger identity of an object version: `s3://bucket/key#etag`.
 pub fn input_id(bucket: &str, key: &str, etag: &str) -> String {
@@ -100,13 +108,10 @@ impl Drop for Downloads {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct BackfillReport {
     pub listed: u64,
-    pub already_ingested: u64,
-    pub objects: u64,
-    pub rows: u64,
-    pub quarantined: u64,
+    /// Objects left alone (folder keys, empty objects, keys not CloudTrail's).
     pub skipped: u64,
-    pub failed: Vec<String>,
-    pub commits: u64,
+    /// What was ingested of the others (`files` are objects).
+    pub ingested: IngestReport,
 }
 
 /// Lists the CloudTrail objects under `prefix` dated `from..=to` (by their
@@ -236,11 +241,7 @@ impl Source for Backfill<'_> {
             for (_, fetched) in fetch(self.s3, batch, &self.downloads.0, 8).await {
                 match fetched {
                     Ok(job) => jobs.push(job),
-                    Err(problem) => {
-                        let problem = crate::error_line(&problem);
-                        tracing::warn!("{problem}");
-                        self.report.failed.push(problem);
-                    }
+                    Err(problem) => self.report.ingested.fail(crate::error_line(&problem)),
                 }
             }
             let paths: Vec<PathBuf> = jobs.iter().map(|j| j.path.clone()).collect();
@@ -254,26 +255,9 @@ impl Source for Backfill<'_> {
     }
 
     async fn settle(&mut self, settled: Settled) -> Result<(), IngestError> {
-        for (_, problem) in settled.failed {
-            tracing::warn!("{problem}");
-            self.report.failed.push(problem);
-        }
-        self.report.already_ingested += settled.already;
-        match settled.outcome {
-            Committed::Rows(rows) => {
-                self.report.commits += 1;
-                self.report.rows += rows;
-                self.report.objects += settled.inputs.len() as u64;
-                self.report.quarantined += settled.quarantined;
-            }
-            Committed::Empty => {}
-            Committed::Raced { redo, taken } => {
-                // Another writer (a live SQS intake) took some objects first:
-                // fetch the others again.
-                self.report.already_ingested += taken;
-                self.pending.extend(redo.iter().filter_map(object_of));
-            }
-        }
+        // Another writer (a live SQS intake) took some objects first: fetch the others again.
+        let redo = self.report.ingested.settle(settled);
+        self.pending.extend(redo.iter().filter_map(object_of));
         Ok(())
     }
 }
@@ -290,18 +274,29 @@ impl Backfill<'_> {
                 tracing::warn!("{shown}: skipped: {reason}");
                 self.report.skipped += 1;
             } else if object.etag.as_ref().is_some_and(|e| chunk.has_seen(&input_id(&object.bucket, &object.key, e))) {
-                self.report.already_ingested += 1;
+                self.report.ingested.already_ingested += 1;
             } else {
-                match log_type_for(self.registry, Path::new(&object.key), self.options.log_type.as_deref()) {
+                match log_type_for(self.registry, Path::new(&shown), self.options.log_type.as_deref()) {
                     Ok(log_type) => batch.push((object, log_type)),
-                    Err(problem) => {
-                        tracing::warn!("{shown}: {problem}");
-                        self.report.failed.push(problem);
-                    }
+                    Err(problem) => self.report.ingested.fail(problem),
                 }
             }
         }
         batch
+    }
+}
+
+impl BackfillRange {
+    /// How its objects are ingested: rows say `s3:<bucket>` and
+    /// `s3://<bucket>/<prefix>`; `log_type` for keys that are not CloudTrail's.
+    pub fn ingest_options(&self, log_type: Option<String>, chunk_records: u64) -> IngestOptions {
+        IngestOptions {
+            log_type,
+            chunk_records: chunk_records.max(1),
+            source_id: format!("s3:{}", self.bucket),
+            source_label: format!("s3://{}/{}", self.bucket, self.prefix),
+            ..IngestOptions::default()
+        }
     }
 }
 
@@ -323,4 +318,31 @@ pub async fn backfill(
     let (_never, stop) = watch::channel(false);
     drive(lake, &mut source, true, stop).await?;
     Ok(source.report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ObjectRef, skip_reason};
+    use crate::schema::Registry;
+    use std::path::Path;
+
+    /// The S3 intake and file ingest used to disagree on which keys are
+    /// CloudTrail's (one required `/CloudTrail/`, the other also took
+    /// `_CloudTrail_`): now one rule decides for both.
+    #[test]
+    fn s3_and_file_ingest_agree_on_cloudtrail_keys() {
+        let registry = Registry::built_in();
+        for key in [
+            "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/17/111122223333_CloudTrail_eu-west-1_20261117T0000Z_a.json.gz",
+            "AWSLogs/o-abc/111122223333/CloudTrail-Digest/us-east-1/2026/11/17/x.json.gz",
+            "copies/111122223333_CloudTrail_eu-west-1_20261117T0000Z_a.json.gz",
+            "exports/report.json",
+            "CloudTrailish/report.json",
+        ] {
+            let object = ObjectRef { bucket: "b".into(), key: key.into(), size: Some(10), etag: None };
+            let s3_takes = skip_reason(&object, false).is_none();
+            let file_takes = crate::sources::log_type_for(&registry, Path::new(key), None).is_ok();
+            assert_eq!(s3_takes, file_takes, "{key}");
+        }
+    }
 }

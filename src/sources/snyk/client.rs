@@ -6,6 +6,7 @@
 //! to fix. The token appears in no message.
 
 use super::config::Token;
+use super::error::SnykError;
 use reqwest::{Method, StatusCode, Url};
 use std::time::Duration;
 
@@ -23,25 +24,6 @@ const RATE_LIMIT_DEFAULT: Duration = Duration::from_secs(60);
 /// The longest a 429 makes us wait, whatever it says.
 const RATE_LIMIT_CAP: Duration = Duration::from_secs(900);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// What went wrong talking to Snyk, as the user should read it.
-#[derive(Debug, thiserror::Error)]
-pub enum SnykError {
-    #[error(
-        "Snyk refused the API token ({status}{detail}) for {what}: check that {token_source} holds a valid token of a user or service account with the `View audit logs` permission{extra}"
-    )]
-    Refused { status: u16, detail: String, what: String, token_source: String, extra: String },
-    #[error("Snyk does not know {what} (404{detail}): check the {kind} id, and the API host ({api_url}) for a regional account")]
-    NotFound { what: String, kind: &'static str, detail: String, api_url: String },
-    #[error("Snyk rejected the request for {what} ({status}{detail})")]
-    Rejected { what: String, status: u16, detail: String },
-    #[error("Snyk sent a page tarn cannot read for {what} ({reason}), {tries} times; nothing of it was ingested")]
-    Malformed { what: String, reason: String, tries: u32 },
-    #[error("gave up on {what} after {tries} tries: {reason}")]
-    GaveUp { what: String, tries: u32, reason: String },
-    #[error("{0}")]
-    Setup(String),
-}
 
 /// A request's answer: the body of a 200, as read by the caller.
 pub struct Page<T> {
@@ -111,7 +93,7 @@ impl Client {
     }
 
     /// Sends the request until it succeeds with a body `read` accepts, or
-    /// fails in a way no retry fixes.
+    /// fails in a way no retry fixes. Each retry is a warning naming the target.
     pub async fn fetch<T>(
         &self,
         method: Method,
@@ -119,7 +101,6 @@ impl Client {
         body: Option<&serde_json::Value>,
         target: &Target<'_>,
         read: impl Fn(&[u8]) -> Result<T, String>,
-        on_retry: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Page<T>, SnykError> {
         let shown = match url.query() {
             Some(query) => format!("{}?{query}", url.path()),
@@ -151,7 +132,7 @@ impl Client {
                             reason: format!("{reason}; the token's quota (1620 requests a minute) may be used by another client"),
                         });
                     }
-                    on_retry(&format!("{reason}; waiting {:.1}s as Snyk asks", wait.as_secs_f64()));
+                    tracing::warn!("{}: {reason}; waiting {:.1}s as Snyk asks", target.what, wait.as_secs_f64());
                     tokio::time::sleep(wait).await;
                 }
                 Failure::Transient(reason) => {
@@ -160,7 +141,7 @@ impl Client {
                         return Err(SnykError::GaveUp { what: format!("{} ({shown})", target.what), tries, reason });
                     }
                     let wait = backoff(tries, crate::unique_seed());
-                    on_retry(&format!("{reason}; retrying in {:.1}s", wait.as_secs_f64()));
+                    tracing::warn!("{}: {reason}; retrying in {:.1}s", target.what, wait.as_secs_f64());
                     tokio::time::sleep(wait).await;
                 }
             }

@@ -2,7 +2,7 @@
 //! `tarn.yml`. The API token is read from an environment variable or a file
 //! the config names, never from the config text.
 
-use super::client::SnykError;
+use super::error::SnykError;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -3,7 +3,8 @@
 //! from its checkpoint in the lake, into `Snyk.GroupAudit` / `Snyk.OrgAudit`.
 //!
 //! - `config`: what to pull and where the token is.
-//! - `client`: HTTP, retries, and what each failure means for the user.
+//! - `client`: HTTP, retries, and what each failure means for the user
+//!   (`error`).
 //! - `cursor`: the checkpoint that makes a restart neither skip nor repeat.
 //! - `pull`: the polling loop, chunk commits and the drop-off alarm.
 //! - `names`: REST item names → the v1 names the schemas use (also for files).
@@ -11,13 +12,15 @@
 mod client;
 mod config;
 mod cursor;
+mod error;
 mod names;
 mod pull;
 #[cfg(test)]
 mod tests;
 
-pub use client::{SnykError, backoff, rate_limit_wait};
+pub use client::{backoff, rate_limit_wait};
 pub use config::{Api, DEFAULT_API_URL, DEFAULT_TOKEN_ENV, SnykConfig};
 pub use cursor::{Checkpoint, Cursor};
+pub use error::SnykError;
 pub use names::{rest_item_to_v1, to_schema_names};
 pub use pull::{REST_VERSION, SnykReport, pull};

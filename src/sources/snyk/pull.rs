@@ -5,9 +5,10 @@
 //! again, or with `once` exits. A source quiet for longer than `alarm_after`
 //! raises a drop-off alarm.
 
-use super::client::{Client, SnykError, Target};
+use super::client::{Client, Target};
 use super::config::{Api, SnykConfig};
 use super::cursor::{Checkpoint, Cursor, fingerprint, parse_time, rfc3339};
+use super::error::SnykError;
 use crate::ingest::{Chunk, Committed, Fill, IngestError, Record, Settled, Source, drive};
 use crate::lake::{ALARMS_TABLE, AlarmRow, Lake, alarms_batch};
 use crate::schema::{LogType, Provenance, Registry};
@@ -274,7 +275,7 @@ async fn logs(client: &Client, config: &SnykConfig, name: &str, report: &mut Sny
     };
     logs.push(top.clone());
     if config.include_orgs {
-        for (id, org_name) in group_orgs(client, &top.id, report).await? {
+        for (id, org_name) in group_orgs(client, &top.id).await? {
             logs.push(Log { kind: "org", id, label: format!("{name}/{org_name}"), api_access: false, child: true });
         }
     }
@@ -315,7 +316,7 @@ struct Links {
 }
 
 /// The group's orgs (id, slug or name), through the REST API.
-async fn group_orgs(client: &Client, group: &str, report: &mut SnykReport) -> Result<Vec<(String, String)>, SnykError> {
+async fn group_orgs(client: &Client, group: &str) -> Result<Vec<(String, String)>, SnykError> {
     let what = format!("the orgs of group {group} (this needs the `View Organizations` permission too)");
     let target = Target { what: &what, kind: "group" };
     let mut url = client.url(&format!("rest/groups/{group}/orgs"))?;
@@ -323,17 +324,7 @@ async fn group_orgs(client: &Client, group: &str, report: &mut SnykReport) -> Re
     let mut orgs = Vec::new();
     loop {
         let page = client
-            .fetch(
-                Method::GET,
-                url,
-                None,
-                &target,
-                |body| serde_json::from_slice::<OrgList>(body).map_err(|e| e.to_string()),
-                &mut |line| {
-                    let _ = &report;
-                    tracing::warn!("{line}")
-                },
-            )
+            .fetch(Method::GET, url, None, &target, |body| serde_json::from_slice::<OrgList>(body).map_err(|e| e.to_string()))
             .await?;
         for org in page.value.data {
             let attributes = org.attributes.unwrap_or(OrgAttributes { slug: None, name: None });
@@ -489,8 +480,7 @@ impl LogRead {
                 Api::Rest => parse_rest_page,
                 Api::V1 => parse_v1_page,
             };
-            let mut on_retry = |line: &str| tracing::warn!("{what}: {line}");
-            let fetch = client.fetch(method, url, body, &target, read, &mut on_retry);
+            let fetch = client.fetch(method, url, body, &target, read);
             // A stop does not wait for retries or a 429's wait: what is gathered is committed.
             let fetched = tokio::select! {
                 fetched = fetch => fetched.map(|page| (page.value.0, page.value.1, page.shown)),

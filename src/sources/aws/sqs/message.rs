@@ -2,16 +2,8 @@
 //! SNS-wrapped ones, CloudTrail's own SNS notification, EventBridge "Object
 //! Created" events, and the test/validation messages that announce nothing.
 
+use crate::sources::aws::s3::ObjectRef;
 use serde_json::Value;
-
-/// An S3 object a message announces.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ObjectRef {
-    pub bucket: String,
-    pub key: String,
-    pub size: Option<u64>,
-    pub etag: Option<String>,
-}
 
 /// What a message says.
 #[derive(Debug, Clone, PartialEq)]

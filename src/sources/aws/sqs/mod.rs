@@ -7,14 +7,15 @@
 
 pub mod message;
 
+use super::s3::ObjectRef;
 use super::s3::{Downloads, fetch, input_id, skip_reason};
 use super::{AwsError, AwsOptions, error_text};
 use crate::ingest::{Chunk, Committed, DecodeSettings, Decoded, Fill, IngestError, Settled, Source, drive, quarantine_row};
 use crate::lake::Lake;
 use crate::schema::{LogType, Provenance, Registry};
-use crate::sources::file::log_type_for;
+use crate::sources::log_type_for;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
-use message::{Notice, ObjectRef};
+use message::Notice;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -374,7 +375,7 @@ impl Intake<'_> {
                         } else if object.etag.as_ref().is_some_and(|e| chunk.has_seen(&input_id(&object.bucket, &object.key, e))) {
                             self.report.already_ingested += 1;
                         } else {
-                            match log_type_for(self.registry, Path::new(&object.key), config.log_type.as_deref()) {
+                            match log_type_for(self.registry, Path::new(&shown), config.log_type.as_deref()) {
                                 Ok(log_type) => {
                                     held(&self.held).by_object.entry(shown).or_default().push(id.clone());
                                     objects.push((object, log_type));
