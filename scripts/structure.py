@@ -81,51 +81,113 @@ def module_of(rel):
     return parts
 
 
-def references(module, code):
-    """The module paths `code` (in `module`) names: crate::a::b, super::x, self::x."""
+def expand_use(tree):
+    """`a::{b, c::{d, e}}` -> ['a::b', 'a::c::d', 'a::c::e']."""
+    tree = re.sub(r"\s+", "", tree)
+    brace = tree.find("{")
+    if brace < 0:
+        return [tree]
+    depth, parts, start = 0, [], brace + 1
+    for k in range(brace, len(tree)):
+        if tree[k] == "{":
+            depth += 1
+        elif tree[k] == "}":
+            depth -= 1
+            if depth == 0:
+                parts.append(tree[start:k])
+                break
+        elif tree[k] == "," and depth == 1:
+            parts.append(tree[start:k])
+            start = k + 1
+    prefix = tree[:brace]
+    return [path for part in parts if part for path in expand_use(prefix + part)]
+
+
+def references(module, code, children):
+    """The module paths `code` (in `module`) uses: `crate::`, `super::` and
+    `self::` paths, `use` trees with braces, and bare paths into its child
+    modules. Re-exports (`pub use`) are not uses."""
+    paths = []
+    for m in re.finditer(r"(?m)^\s*(pub(\([^)]*\))?\s+)?use\s+([^;]+);", code):
+        if not m.group(1):
+            paths.extend(expand_use(m.group(3)))
+    body = re.sub(r"(?m)^\s*(pub(\([^)]*\))?\s+)?use\s+[^;]+;", "", code)
+    paths.extend(m.group(0) for m in re.finditer(r"(?<![:\w])\w+(?:::\w+)+", body))
     found = set()
-    for m in re.finditer(r"\b(crate|super|self)((?:::\w+)+)", code):
-        names = m.group(2).strip(":").split("::")
-        base = {"crate": [], "super": module[:-1], "self": list(module)}[m.group(1)]
-        found.add(tuple(base + names))
+    for path in paths:
+        names = [n for n in path.split("::") if n]
+        if not names:
+            continue
+        head = names[0]
+        if head == "crate":
+            found.add(tuple(names[1:]))
+        elif head == "super":
+            base = list(module[:-1])
+            names = names[1:]
+            while names and names[0] == "super":
+                base, names = base[:-1], names[1:]
+            found.add(tuple(base + names))
+        elif head == "self":
+            found.add(tuple(list(module) + names[1:]))
+        elif head in children.get(tuple(module), ()):
+            found.add(tuple(list(module) + names))
     return found
 
 
+def node_of(path, modules, parents):
+    """The module (or, for an item of a folder module, its `mod.rs`) a path names."""
+    for cut in range(len(path), 0, -1):
+        prefix = tuple(path[:cut])
+        if prefix in modules:
+            if prefix in parents:
+                rest_is_module = cut < len(path) and tuple(path[:cut + 1]) in modules
+                return prefix if rest_is_module else prefix + ("<mod>",)
+            return prefix
+    return None
+
+
 def cycles(edges):
-    """Pairs (and longer loops) of modules that reach each other."""
-    seen, out = set(), []
+    """Pairs of modules that reach each other."""
     def reach(start):
         stack, visited = [start], set()
         while stack:
-            node = stack.pop()
-            for nxt in edges.get(node, ()):
+            for nxt in edges.get(stack.pop(), ()):
                 if nxt not in visited:
                     visited.add(nxt)
                     stack.append(nxt)
         return visited
     reachable = {node: reach(node) for node in edges}
+    out = []
     for a in sorted(edges):
         for b in sorted(edges[a]):
-            if a != b and a in reachable.get(b, ()) and (b, a) not in seen:
-                seen.add((a, b))
+            if a < b and a in reachable.get(b, ()):
                 out.append(f"{a} <-> {b}")
     return out
 
 
 def module_cycles(files):
     """Cycles between sibling modules at every level of the tree (the top
-    level: ingest, lake, sources, ...; inside sql: table, prune, ...)."""
+    level: ingest, lake, sources, ...; inside sql: table, prune, ...; a folder
+    module's own code in mod.rs counts as a sibling of its children)."""
+    modules = {tuple(m) for m, _ in files}
+    parents = {m[:-1] for m in modules if m}
+    children = {}
+    for m in modules:
+        if m:
+            children.setdefault(m[:-1], set()).add(m[-1])
     edges = {}
     for module, code in files:
-        for ref in references(module, code):
-            # The first level where the two paths part is where the edge is.
+        here = tuple(module) + ("<mod>",) if tuple(module) in parents else tuple(module)
+        for ref in references(module, code, children):
+            there = node_of(ref, modules, parents)
+            if there is None:
+                continue
             depth = 0
-            while depth < min(len(module), len(ref)) and module[depth] == ref[depth]:
+            while depth < min(len(here), len(there)) and here[depth] == there[depth]:
                 depth += 1
-            if depth < len(module) and depth < len(ref):
-                parent = "::".join(module[:depth]) or "crate"
-                edge = (parent + "::" + module[depth], parent + "::" + ref[depth])
-                edges.setdefault(edge[0], set()).add(edge[1])
+            if depth < len(here) and depth < len(there):
+                parent = "::".join(here[:depth]) or "crate"
+                edges.setdefault(parent + "::" + here[depth], set()).add(parent + "::" + there[depth])
     return cycles(edges)
 
 

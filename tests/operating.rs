@@ -69,3 +69,32 @@ fn problems_are_warning_lines_by_default_and_json_on_request() {
     let warning = events.iter().find(|e| e["level"] == "WARN").unwrap_or_else(|| panic!("no warning: {stderr}"));
     assert!(warning["fields"]["message"].as_str().unwrap().contains("notes.txt: skipped"), "{warning}");
 }
+
+/// The driver once resolved a file's log type before looking it up in the
+/// lake's ledger, so a file already ingested (under `--log-type`) failed
+/// with "cannot tell its log type" when given again without it.
+#[test]
+fn a_file_already_in_the_lake_needs_no_log_type() {
+    let s = Scratch::new("already-no-log-type");
+    sample(&s.dir, 0, 100, 300);
+    let out = s.ok(&["ingest", "file", "sample/snyk/group", "--log-type", "Snyk.GroupAudit"]);
+    assert!(out.contains("files already in the lake; 0 files failed"), "{out}");
+    let again = s.ok(&["ingest", "file", "sample/snyk/group"]);
+    assert!(again.contains("ingested 0 rows from 0 files") && again.contains("0 files failed"), "{again}");
+    assert!(!again.contains(" 0 files already"), "every file is already in the lake: {again}");
+}
+
+/// `ingest_files` blocks; called from async code it says so instead of
+/// panicking inside the runtime.
+#[tokio::test]
+async fn ingest_files_inside_a_runtime_is_an_error_not_a_panic() {
+    let s = Scratch::new("ingest-in-runtime");
+    let lake = tarn::lake::Lake::open(&s.path("lake")).unwrap();
+    let registry = tarn::schema::Registry::built_in();
+    let result = tarn::sources::file::ingest_files(&lake, &registry, &[s.path("none")], &tarn::sources::IngestOptions::default());
+    let error = result.expect_err("inside a runtime");
+    assert!(tarn::error_line(&error).contains("await ingest_paths"), "{error}");
+    let report =
+        tarn::sources::file::ingest_paths(&lake, &registry, &[s.path("none")], &tarn::sources::IngestOptions::default()).await.unwrap();
+    assert_eq!(report.failed.len(), 1, "the missing path is reported");
+}

@@ -10,10 +10,11 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::{Targets, filter_fn};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer, filter::Targets};
+use tracing_subscriber::{EnvFilter, Layer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -31,7 +32,10 @@ pub fn init(cli: &Cli) {
     let result = match cli.log_format {
         LogFormat::Text => {
             let lines = Lines { terminal: std::io::stderr().is_terminal() }.with_filter(tarn_info);
-            let extra = extra.map(|filter| tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter));
+            // RUST_LOG adds what these lines do not show already.
+            let not_lines = filter_fn(|meta| !(meta.target().starts_with("tarn") && *meta.level() <= Level::INFO));
+            let extra = extra
+                .map(|filter| tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter).with_filter(not_lines));
             registry.with(lines).with(extra).try_init()
         }
         LogFormat::Json => {
@@ -65,6 +69,8 @@ struct Fields {
     message: String,
     counts: Option<String>,
     source: Option<String>,
+    /// The notice that tarn is stopping (after a progress line, on a line of its own).
+    stopping: bool,
 }
 
 impl Visit for Fields {
@@ -79,6 +85,7 @@ impl Visit for Fields {
             "message" => self.message = text,
             "counts" => self.counts = Some(text),
             "source" => self.source = Some(text),
+            "stopping" => self.stopping = true,
             _ => {}
         }
     }
@@ -103,7 +110,11 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Lines {
             Some(name) => format!("{name}: {text}"),
             None => text.to_string(),
         };
-        let clear = if self.terminal { "\r\x1b[K" } else { "" };
+        let clear = match (self.terminal, fields.stopping) {
+            (true, true) => "\n",
+            (true, false) => "\r\x1b[K",
+            (false, _) => "",
+        };
         let line = fields.message;
         match *event.metadata().level() {
             Level::ERROR => eprintln!("{clear}error: {}", named(&line)),

@@ -29,8 +29,9 @@ pub struct Job {
     pub input: Option<String>,
     /// `p_source_file` of its rows: the path, or `s3://bucket/key`.
     pub source_file: String,
-    /// The log type its records are decoded under.
-    pub log_type: Arc<LogType>,
+    /// The log type its records are decoded under, or why it has none
+    /// (told only if the file is not already in the lake).
+    pub log_type: Result<Arc<LogType>, Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 /// How a source's files are decoded: the rows' provenance and the source's
@@ -144,12 +145,13 @@ impl Chunk {
         record: Record<'_>,
         adapt: RecordAdapter,
         provenance: &Provenance,
+        parse_time: i64,
     ) -> Result<(), IngestError> {
         let mut guard = lock(&self.shared);
         let shared = &mut *guard;
         shared.records += 1;
         let builder = shared.builders.entry(log_type.name.clone()).or_insert_with(|| RowBuilder::new(log_type.clone()));
-        if let Err(row) = decode_record(builder, record, adapt, provenance, crate::now_micros()) {
+        if let Err(row) = decode_record(builder, record, adapt, provenance, parse_time) {
             shared.quarantined += 1;
             shared.tx.quarantine(row);
         }
@@ -237,7 +239,17 @@ fn work(shared: &Mutex<Shared>, settings: &DecodeSettings, limit: u64) -> Result
                 continue;
             }
         }
-        let builder = builders.entry(job.log_type.name.clone()).or_insert_with(|| RowBuilder::new(job.log_type.clone()));
+        let log_type = match &job.log_type {
+            Ok(log_type) => log_type.clone(),
+            Err(problem) => {
+                let problem = problem.to_string();
+                let mut chunk = lock(shared);
+                chunk.seen.remove(&input);
+                chunk.failed.push((job, problem));
+                continue;
+            }
+        };
+        let builder = builders.entry(log_type.name.clone()).or_insert_with(|| RowBuilder::new(log_type));
         match decode_file(shared, builder, &job, settings)? {
             Ok(FileCounts { records, bytes }) => {
                 let mut chunk = lock(shared);

@@ -63,6 +63,13 @@ pub trait Source: Send {
         false
     }
 
+    /// Whether its inputs are in the lake's ledger (files, S3 objects), so a
+    /// chunk skips those the lake holds. Sources that resume from a
+    /// checkpoint instead (Snyk) say no, and the ledger is not read for them.
+    fn uses_ledger(&self) -> bool {
+        true
+    }
+
     /// How long to wait after an idle fill before the next.
     fn idle_wait(&self) -> Duration {
         Duration::from_secs(10)
@@ -84,20 +91,28 @@ pub trait Source: Send {
 /// chunk, commit it, settle it.
 pub async fn drive(lake: &Lake, source: &mut dyn Source, once: bool, mut stop: watch::Receiver<bool>) -> Result<(), IngestError> {
     let force = source.force();
-    // Inputs this run committed (the lake's ledger holds them too, unless forced).
+    // With `force` the ledger is not consulted, but an input is still taken
+    // once a run: these are the ones this run committed.
     let mut taken: HashSet<String> = HashSet::new();
     loop {
         if *stop.borrow() {
             return Ok(());
         }
-        let mut seen = if force { HashSet::new() } else { lake.snapshot()?.inputs };
-        seen.extend(taken.iter().cloned());
+        let seen = match (force, source.uses_ledger()) {
+            (true, _) => taken.clone(),
+            (false, true) => lake.snapshot()?.inputs,
+            (false, false) => HashSet::new(),
+        };
         let chunk = Chunk::new(lake, seen)?;
         let filled = source.fill(&chunk, &mut stop).await;
-        let mut decoded = chunk.finish()?;
+        let decoded = chunk.finish();
         let filled = filled?;
+        let mut decoded = decoded?;
         source.seal(&mut decoded);
-        let settled = commit(decoded, source.operation(), force, &mut taken)?;
+        let settled = commit(decoded, source.operation(), force)?;
+        if force && let Committed::Rows(_) = settled.outcome {
+            taken.extend(settled.inputs.iter().map(|(_, input)| input.clone()));
+        }
         source.settle(settled).await?;
         match filled {
             Fill::More => {}
@@ -107,7 +122,7 @@ pub async fn drive(lake: &Lake, source: &mut dyn Source, once: bool, mut stop: w
             Fill::Idle => {
                 tokio::select! {
                     _ = tokio::time::sleep(source.idle_wait()) => {}
-                    _ = stop.changed() => {}
+                    Ok(()) = stop.changed() => {}
                 }
             }
         }
@@ -115,13 +130,10 @@ pub async fn drive(lake: &Lake, source: &mut dyn Source, once: bool, mut stop: w
 }
 
 /// Commits a filled chunk: the one place rows reach the lake.
-fn commit(chunk: Decoded, operation: &str, force: bool, taken: &mut HashSet<String>) -> Result<Settled, IngestError> {
+fn commit(chunk: Decoded, operation: &str, force: bool) -> Result<Settled, IngestError> {
     let Decoded { tx, left, inputs, failed, already, records, quarantined, bytes, .. } = chunk;
     let outcome = match tx.commit(operation, force)? {
-        CommitOutcome::Committed { rows, .. } => {
-            taken.extend(inputs.iter().map(|(_, input)| input.clone()));
-            Committed::Rows(rows)
-        }
+        CommitOutcome::Committed { rows, .. } => Committed::Rows(rows),
         CommitOutcome::Empty => Committed::Empty,
         CommitOutcome::AlreadyConsumed(lost) => {
             let redo = inputs

@@ -31,7 +31,7 @@ pub enum IngestError {
     /// says what happened and what to do.
     #[error(transparent)]
     Source(Box<dyn std::error::Error + Send + Sync>),
-    #[error("cannot start tarn's async runtime: {0}")]
+    #[error("cannot run tarn's async runtime")]
     Runtime(#[source] std::io::Error),
 }
 

@@ -7,6 +7,7 @@
 //! `WHERE` clause. So a rule's test, its run and an analyst's query all go
 //! through the same planner and functions.
 
+mod load;
 mod matches;
 mod panther;
 mod predicate;
@@ -16,6 +17,7 @@ mod sigma;
 mod skeleton;
 
 pub use crate::lake::{ALERTS_TABLE, AlertRow, alerts_batch, alerts_schema};
+pub use load::{load, load_file};
 pub use matches::MatchError;
 pub use panther::{ExpressionError, QueryError};
 pub use predicate::PredicateError;
@@ -25,7 +27,6 @@ pub use sigma::SigmaError;
 pub use skeleton::skeleton;
 
 use crate::lake::LakeError;
-use crate::schema::Registry;
 use crate::sql::SqlError;
 use datafusion::arrow::error::ArrowError;
 use std::path::{Path, PathBuf};
@@ -75,7 +76,7 @@ pub enum FileProblem {
     Yaml(#[source] serde_yaml::Error),
     /// tarn's format: a key missing, unknown or of the wrong type
     /// (serde_yaml's message names the key and the line).
-    #[error("{}", panther::yaml_message(.0))]
+    #[error("{}", yaml_message(.0))]
     Keys(#[source] serde_yaml::Error),
     /// Sigma's `tests`, which are not tarn's test list.
     #[error("tests: {0}")]
@@ -193,63 +194,19 @@ pub struct RuleTest {
     pub records: Vec<serde_json::Value>,
 }
 
-/// Loads every rule under `path` (a rule file or a directory, searched
-/// recursively for `.yml`/`.yaml` files, in name order). Every file's
-/// problems are gathered; any problem fails the load.
-pub fn load(path: &Path, registry: &Registry) -> Result<Vec<Rule>, Vec<RuleError>> {
-    let mut files = Vec::new();
-    if let Err(error) = rule_files(path, &mut files) {
-        return Err(vec![error]);
+/// serde_yaml's message, which names the key (`Tests[0].Name: …`) and the line.
+fn yaml_message(error: &serde_yaml::Error) -> String {
+    let text = error.to_string();
+    match text.strip_prefix(".: ") {
+        Some(rest) => rest.to_string(),
+        None => text,
     }
-    files.sort();
-    let mut rules: Vec<Rule> = Vec::new();
-    let mut errors = Vec::new();
-    for file in files {
-        match load_file(&file, registry) {
-            Ok(rule) => match rules.iter().find(|r| r.id == rule.id) {
-                Some(other) => errors.push(invalid(
-                    &file,
-                    format!("RuleID: {} is also the id of {}; rule ids must be unique", rule.id, other.file.display()),
-                )),
-                None => rules.push(rule),
-            },
-            Err(error) => errors.push(error),
-        }
-    }
-    if errors.is_empty() { Ok(rules) } else { Err(errors) }
 }
 
-fn rule_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), RuleError> {
-    let io = |source: std::io::Error| RuleError::Read { path: path.to_path_buf(), source };
-    if path.is_file() {
-        files.push(path.to_path_buf());
-        return Ok(());
-    }
-    if !path.exists() {
-        return Err(RuleError::Missing { path: path.to_path_buf() });
-    }
-    for entry in std::fs::read_dir(path).map_err(io)? {
-        let entry = entry.map_err(io)?.path();
-        if entry.is_dir() {
-            rule_files(&entry, files)?;
-        } else if entry.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-            files.push(entry);
-        }
-    }
-    Ok(())
-}
-
-/// Loads one rule file: Sigma if it has a `logsource`, tarn's format otherwise.
-pub fn load_file(file: &Path, registry: &Registry) -> Result<Rule, RuleError> {
-    let text = std::fs::read_to_string(file).map_err(|e| problem(file, FileProblem::Read(e)))?;
-    let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| problem(file, FileProblem::Yaml(e)))?;
-    if value.get("logsource").is_some() { sigma::parse(file, &value, registry) } else { panther::parse(file, &text, registry) }
-}
-
-fn invalid(file: &Path, message: String) -> RuleError {
+pub(super) fn invalid(file: &Path, message: String) -> RuleError {
     RuleError::Invalid { file: file.display().to_string(), message }
 }
 
-fn problem(file: &Path, problem: impl Into<FileProblem>) -> RuleError {
+pub(super) fn problem(file: &Path, problem: impl Into<FileProblem>) -> RuleError {
     RuleError::File { file: file.display().to_string(), problem: Box::new(problem.into()) }
 }

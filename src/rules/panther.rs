@@ -231,15 +231,6 @@ pub(super) fn parse(file: &Path, text: &str, registry: &Registry) -> Result<Rule
     })
 }
 
-/// serde_yaml's message, which names the key (`Tests[0].Name: …`) and the line.
-pub(super) fn yaml_message(error: &serde_yaml::Error) -> String {
-    let text = error.to_string();
-    match text.strip_prefix(".: ") {
-        Some(rest) => rest.to_string(),
-        None => text,
-    }
-}
-
 fn check_log_types(log_types: &[String], registry: &Registry) -> Result<Vec<String>, FileProblem> {
     if log_types.is_empty() {
         return Err(FileProblem::NoLogTypes);

@@ -3,12 +3,14 @@
 //! CloudTrail's key layout. A file is identified in the lake's ledger by its
 //! content hash, so the same file ingested twice lands once.
 
-use super::{IngestOptions, IngestReport, log_type_for};
-use crate::ingest::{Chunk, DecodeSettings, Fill, IngestError, Job, Settled, Source, drive};
+use super::aws::cloudtrail::log_type_for;
+use super::{IngestOptions, IngestReport};
+use crate::ingest::{Chunk, DecodeSettings, Decoded, Fill, IngestError, Job, Settled, Source, drive};
 use crate::lake::Lake;
 use crate::schema::Registry;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio::sync::watch;
 
 /// The file source: a queue of decode jobs.
@@ -38,6 +40,10 @@ impl Source for Files<'_> {
         Ok(Fill::More)
     }
 
+    fn seal(&mut self, decoded: &mut Decoded) {
+        self.report.seal(decoded);
+    }
+
     async fn settle(&mut self, mut settled: Settled) -> Result<(), IngestError> {
         self.jobs = std::mem::take(&mut settled.left).into();
         for job in self.report.settle(settled).into_iter().rev() {
@@ -49,8 +55,23 @@ impl Source for Files<'_> {
 
 /// Ingests local files (directories are walked) into the lake. Problems with
 /// single files are reported as warnings and listed in the report; the other
-/// files go on.
+/// files go on. For async code: [`ingest_paths`].
 pub fn ingest_files(lake: &Lake, registry: &Registry, paths: &[PathBuf], options: &IngestOptions) -> Result<IngestReport, IngestError> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        let misuse = std::io::Error::other("ingest_files blocks, and was called inside an async runtime; await ingest_paths there");
+        return Err(IngestError::Runtime(misuse));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().build().map_err(IngestError::Runtime)?;
+    runtime.block_on(ingest_paths(lake, registry, paths, options))
+}
+
+/// [`ingest_files`] for async code: decoding runs on blocking threads.
+pub async fn ingest_paths(
+    lake: &Lake,
+    registry: &Registry,
+    paths: &[PathBuf],
+    options: &IngestOptions,
+) -> Result<IngestReport, IngestError> {
     let mut source = Files { jobs: VecDeque::new(), options, settings: options.decode_settings(), report: IngestReport::default() };
     let mut found: VecDeque<PathBuf> = VecDeque::new();
     for path in paths {
@@ -59,15 +80,11 @@ pub fn ingest_files(lake: &Lake, registry: &Registry, paths: &[PathBuf], options
         }
     }
     for path in found {
-        let shown = path.display().to_string();
-        match log_type_for(registry, &path, options.log_type.as_deref()) {
-            Ok(log_type) => source.jobs.push_back(Job { path, input: None, source_file: shown, log_type }),
-            Err(problem) => source.report.fail(problem),
-        }
+        let log_type = log_type_for(registry, &path, options.log_type.as_deref()).map_err(|e| Arc::new(e) as _);
+        source.jobs.push_back(Job { source_file: path.display().to_string(), path, input: None, log_type });
     }
     let (_never, stop) = watch::channel(false);
-    let runtime = tokio::runtime::Builder::new_current_thread().build().map_err(IngestError::Runtime)?;
-    runtime.block_on(drive(lake, &mut source, true, stop))?;
+    drive(lake, &mut source, true, stop).await?;
     Ok(source.report)
 }
 

@@ -4,6 +4,32 @@
 //! A key (or a local path, or a bare file name as CloudTrail names it) is
 //! recognised by its folder or by its file name.
 
+use crate::schema::{LogType, Registry, SchemaError};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Why a file or object has no log type.
+#[derive(Debug, thiserror::Error)]
+pub enum LogTypeError {
+    #[error("{path}: cannot tell its log type from its name; pass --log-type (for example Snyk.GroupAudit)")]
+    Unknown { path: String },
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+}
+
+/// The log type of a file: CloudTrail's key layout names digest and insight
+/// files; otherwise the one given, or CloudTrail for a CloudTrail key.
+pub fn log_type_for(registry: &Registry, path: &Path, given: Option<&str>) -> Result<Arc<LogType>, LogTypeError> {
+    let from_layout = log_type_of(&path.to_string_lossy());
+    let name = match (given, from_layout) {
+        (Some(given), Some(layout)) if given.eq_ignore_ascii_case("AWS.CloudTrail") => layout,
+        (Some(given), _) => given,
+        (None, Some(layout)) => layout,
+        (None, None) => return Err(LogTypeError::Unknown { path: path.display().to_string() }),
+    };
+    Ok(registry.get(name)?)
+}
+
 /// The log type a CloudTrail key or path holds, if it is CloudTrail's.
 pub fn log_type_of(key: &str) -> Option<&'static str> {
     let holds = |kind: &str| key.contains(&format!("/{kind}/")) || key.contains(&format!("_{kind}_"));

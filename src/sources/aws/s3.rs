@@ -3,11 +3,12 @@
 //! (`.../CloudTrail/<region>/YYYY/MM/DD/`) and never walks the whole bucket.
 
 use super::cloudtrail;
+use super::cloudtrail::log_type_for;
 use super::{AwsError, error_text};
-use crate::ingest::{Chunk, Fill, IngestError, Job, Settled, Source, drive};
+use crate::ingest::{Chunk, Decoded, Fill, IngestError, Job, Settled, Source, drive};
 use crate::lake::Lake;
 use crate::schema::{LogType, Registry};
-use crate::sources::{IngestOptions, IngestReport, log_type_for};
+use crate::sources::{IngestOptions, IngestReport};
 use chrono::NaiveDate;
 use futures::StreamExt;
 use std::collections::VecDeque;
@@ -77,7 +78,12 @@ async fn download(s3: &aws_sdk_s3::Client, object: &ObjectRef, target: &Path, lo
         let bytes = bytes.map_err(|e| AwsError::Call { what: format!("{shown}: download cut off"), answer: error_text(&e) })?;
         file.write_all(&bytes).map_err(local)?;
     }
-    Ok(Job { path: target.to_path_buf(), input: Some(input_id(&object.bucket, &object.key, &etag)), source_file: shown, log_type })
+    Ok(Job {
+        path: target.to_path_buf(),
+        input: Some(input_id(&object.bucket, &object.key, &etag)),
+        source_file: shown,
+        log_type: Ok(log_type),
+    })
 }
 
 /// The object a job was downloaded from.
@@ -254,6 +260,10 @@ impl Source for Backfill<'_> {
         Ok(Fill::More)
     }
 
+    fn seal(&mut self, decoded: &mut Decoded) {
+        self.report.ingested.seal(decoded);
+    }
+
     async fn settle(&mut self, settled: Settled) -> Result<(), IngestError> {
         // Another writer (a live SQS intake) took some objects first: fetch the others again.
         let redo = self.report.ingested.settle(settled);
@@ -278,7 +288,7 @@ impl Backfill<'_> {
             } else {
                 match log_type_for(self.registry, Path::new(&shown), self.options.log_type.as_deref()) {
                     Ok(log_type) => batch.push((object, log_type)),
-                    Err(problem) => self.report.ingested.fail(problem),
+                    Err(problem) => self.report.ingested.fail(problem.to_string()),
                 }
             }
         }
@@ -341,7 +351,7 @@ mod tests {
         ] {
             let object = ObjectRef { bucket: "b".into(), key: key.into(), size: Some(10), etag: None };
             let s3_takes = skip_reason(&object, false).is_none();
-            let file_takes = crate::sources::log_type_for(&registry, Path::new(key), None).is_ok();
+            let file_takes = super::super::cloudtrail::log_type_for(&registry, Path::new(key), None).is_ok();
             assert_eq!(s3_takes, file_takes, "{key}");
         }
     }

@@ -118,8 +118,9 @@ struct Puller<'a> {
     checkpoints: std::collections::HashMap<String, Value>,
     /// The log being read.
     current: Option<LogRead>,
-    /// The checkpoint the chunk in flight moves the current log to.
-    moving: Option<Value>,
+    /// The checkpoint the chunk in flight moves the current log to, and the
+    /// log (as messages name it).
+    moving: Option<(Value, String)>,
     /// Whether a poll is under way (its logs are being read).
     in_poll: bool,
     lake: &'a Lake,
@@ -196,7 +197,6 @@ impl Source for Puller<'_> {
         self.moving = read.checkpoint_move(chunk, alarm, &mut self.report)?;
         let log = read.log.clone();
         self.current = None;
-        tracing::info!(counts = %self.report.counts(), "");
         match failure {
             None => Ok(Fill::More),
             Some(e @ (SnykError::NotFound { .. } | SnykError::Refused { status: 403, .. })) if log.child => {
@@ -212,7 +212,7 @@ impl Source for Puller<'_> {
     }
 
     async fn settle(&mut self, settled: Settled) -> Result<(), IngestError> {
-        let moved = self.moving.take();
+        let moving = self.moving.take();
         match settled.outcome {
             Committed::Rows(rows) => {
                 self.report.commits += 1;
@@ -221,16 +221,21 @@ impl Source for Puller<'_> {
             }
             Committed::Empty => {}
             Committed::Raced { .. } => {
-                let what = self.current.as_ref().map(|r| r.what.clone()).unwrap_or_else(|| "an audit log".into());
+                let what = moving.map_or_else(|| "an audit log".to_string(), |(_, what)| what);
                 return Err(IngestError::source(SnykError::Setup(format!(
                     "another tarn moved the checkpoint of Snyk {what} while this one was pulling it; this chunk was not committed (run one puller per source)"
                 ))));
             }
         }
-        if let (Some(read), Some(moved)) = (self.current.as_mut(), moved) {
+        tracing::info!(counts = %self.report.counts(), "");
+        if let (Some(read), Some((moved, _))) = (self.current.as_mut(), moving) {
             read.stored = Some(moved);
         }
         Ok(())
+    }
+
+    fn uses_ledger(&self) -> bool {
+        false
     }
 }
 
@@ -512,6 +517,7 @@ impl LogRead {
             source_label: self.log.label.clone(),
             source_file: Some(shown.to_string()),
         };
+        let parsed_at = crate::now_micros();
         for (index, item) in items.iter().enumerate() {
             report.records += 1;
             let text = item.get();
@@ -524,7 +530,7 @@ impl LogRead {
                 continue;
             }
             let record = Record { text, value: value.map_err(crate::formats::NotJson::Record), position: index as u64 + 1 };
-            chunk.push(&self.log_type, record, crate::ingest::unchanged, &provenance)?;
+            chunk.push(&self.log_type, record, crate::ingest::unchanged, &provenance, parsed_at)?;
         }
         Ok(())
     }
@@ -574,7 +580,12 @@ impl LogRead {
 
     /// Puts the log's checkpoint (and an alarm row) in the chunk when it
     /// moved; returns the checkpoint the chunk moves it to.
-    fn checkpoint_move(&mut self, chunk: &Chunk, alarm: Option<AlarmRow>, report: &mut SnykReport) -> Result<Option<Value>, IngestError> {
+    fn checkpoint_move(
+        &mut self,
+        chunk: &Chunk,
+        alarm: Option<AlarmRow>,
+        report: &mut SnykReport,
+    ) -> Result<Option<(Value, String)>, IngestError> {
         let checkpoint = self.cursor.checkpoint(&self.since, self.alarmed.clone());
         let value = serde_json::to_value(checkpoint)
             .map_err(|e| IngestError::source(SnykError::Setup(format!("cannot write the checkpoint of {}: {e}", self.what))))?;
@@ -586,7 +597,7 @@ impl LogRead {
             report.alarms_raised += 1;
         }
         chunk.checkpoint(&self.key, self.stored.clone(), value.clone());
-        Ok(Some(value))
+        Ok(Some((value, self.what.clone())))
     }
 }
 

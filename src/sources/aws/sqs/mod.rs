@@ -7,13 +7,13 @@
 
 pub mod message;
 
+use super::cloudtrail::log_type_for;
 use super::s3::ObjectRef;
 use super::s3::{Downloads, fetch, input_id, skip_reason};
 use super::{AwsError, AwsOptions, error_text};
 use crate::ingest::{Chunk, Committed, DecodeSettings, Decoded, Fill, IngestError, Settled, Source, drive, quarantine_row};
 use crate::lake::Lake;
 use crate::schema::{LogType, Provenance, Registry};
-use crate::sources::log_type_for;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use message::Notice;
 use serde::Deserialize;
@@ -380,7 +380,7 @@ impl Intake<'_> {
                                     held(&self.held).by_object.entry(shown).or_default().push(id.clone());
                                     objects.push((object, log_type));
                                 }
-                                Err(problem) => entry.problems.push(problem),
+                                Err(problem) => entry.problems.push(problem.to_string()),
                             }
                         }
                     }

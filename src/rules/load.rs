@@ -1,0 +1,60 @@
+//! Loading rule files: a file or a directory (searched recursively, in name
+//! order), each file read as Sigma if it has a `logsource`, as tarn's format
+//! otherwise; every file's problems are gathered before any rule runs.
+
+use super::{FileProblem, Rule, RuleError, invalid, panther, problem, sigma};
+use crate::schema::Registry;
+use std::path::{Path, PathBuf};
+
+/// Loads every rule under `path` (a rule file or a directory, searched
+/// recursively for `.yml`/`.yaml` files, in name order). Every file's
+/// problems are gathered; any problem fails the load.
+pub fn load(path: &Path, registry: &Registry) -> Result<Vec<Rule>, Vec<RuleError>> {
+    let mut files = Vec::new();
+    if let Err(error) = rule_files(path, &mut files) {
+        return Err(vec![error]);
+    }
+    files.sort();
+    let mut rules: Vec<Rule> = Vec::new();
+    let mut errors = Vec::new();
+    for file in files {
+        match load_file(&file, registry) {
+            Ok(rule) => match rules.iter().find(|r| r.id == rule.id) {
+                Some(other) => errors.push(invalid(
+                    &file,
+                    format!("RuleID: {} is also the id of {}; rule ids must be unique", rule.id, other.file.display()),
+                )),
+                None => rules.push(rule),
+            },
+            Err(error) => errors.push(error),
+        }
+    }
+    if errors.is_empty() { Ok(rules) } else { Err(errors) }
+}
+
+fn rule_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), RuleError> {
+    let io = |source: std::io::Error| RuleError::Read { path: path.to_path_buf(), source };
+    if path.is_file() {
+        files.push(path.to_path_buf());
+        return Ok(());
+    }
+    if !path.exists() {
+        return Err(RuleError::Missing { path: path.to_path_buf() });
+    }
+    for entry in std::fs::read_dir(path).map_err(io)? {
+        let entry = entry.map_err(io)?.path();
+        if entry.is_dir() {
+            rule_files(&entry, files)?;
+        } else if entry.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+            files.push(entry);
+        }
+    }
+    Ok(())
+}
+
+/// Loads one rule file: Sigma if it has a `logsource`, tarn's format otherwise.
+pub fn load_file(file: &Path, registry: &Registry) -> Result<Rule, RuleError> {
+    let text = std::fs::read_to_string(file).map_err(|e| problem(file, FileProblem::Read(e)))?;
+    let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| problem(file, FileProblem::Yaml(e)))?;
+    if value.get("logsource").is_some() { sigma::parse(file, &value, registry) } else { panther::parse(file, &text, registry) }
+}
