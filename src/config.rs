@@ -56,8 +56,12 @@ pub enum Source {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read it: {reason}")]
-    Read { path: String, reason: String },
+    #[error("{path}: cannot read it")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: {reason}")]
     Invalid { path: String, reason: String },
 }
@@ -101,7 +105,7 @@ impl Config {
             None => return Ok(Config::default()),
         };
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read { path: shown.clone(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
         Config::parse(&text, path.parent().unwrap_or(Path::new("."))).map_err(|reason| ConfigError::Invalid { path: shown, reason })
     }
 

@@ -39,15 +39,15 @@ pub fn decode_record(
     provenance: &Provenance,
     parse_time: i64,
 ) -> Result<(), QuarantineRow> {
-    let log_type = builder.log_type().name.clone();
+    let log_type = builder.log_type().clone();
     let refusal = match record.value {
         Err(reason) => format!("not JSON: {reason}"),
-        Ok(value) => match builder.push(record.text, adapt(&log_type, value), provenance, parse_time) {
+        Ok(value) => match builder.push(record.text, adapt(&log_type.name, value), provenance, parse_time) {
             Ok(()) => return Ok(()),
             Err(refusal) => refusal.0,
         },
     };
-    Err(quarantine_row(&log_type, refusal, record.text.to_string(), provenance, record.position, parse_time))
+    Err(quarantine_row(&log_type.name, refusal, record.text.to_string(), provenance, record.position, parse_time))
 }
 
 /// A quarantine row for something of `log_type` that `provenance` sent.
