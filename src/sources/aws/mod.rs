@@ -11,7 +11,7 @@ pub mod sqs;
 #[derive(Debug, thiserror::Error)]
 pub enum AwsError {
     /// An AWS call failed: what tarn was doing, and the service's answer
-    /// (see [`error_text`]), with what to check where that helps.
+    /// (see [`crate::error_line`]), with what to check where that helps.
     #[error("{what}: {answer}")]
     Call { what: String, answer: String },
     /// A local file or folder for downloads could not be written.
@@ -44,9 +44,4 @@ pub async fn clients(options: &AwsOptions) -> (aws_sdk_s3::Client, aws_sdk_sqs::
     let shared = loader.load().await;
     let s3 = aws_sdk_s3::config::Builder::from(&shared).force_path_style(endpoint.is_some()).build();
     (aws_sdk_s3::Client::from_conf(s3), aws_sdk_sqs::Client::new(&shared))
-}
-
-/// An SDK error as one line, with the service's code and message.
-pub fn error_text<E: std::error::Error + 'static>(error: &E) -> String {
-    crate::error_line(error)
 }

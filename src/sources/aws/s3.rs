@@ -2,9 +2,9 @@
 //! and backfill (`tarn pull s3`), which lists CloudTrail keys by date prefix
 //! (`.../CloudTrail/<region>/YYYY/MM/DD/`) and never walks the whole bucket.
 
+use super::AwsError;
 use super::cloudtrail;
 use super::cloudtrail::log_type_for;
-use super::{AwsError, error_text};
 use crate::ingest::{Chunk, Decoded, Fill, IngestError, Job, Settled, Source, drive};
 use crate::lake::Lake;
 use crate::schema::{LogType, Registry};
@@ -70,12 +70,12 @@ async fn download(s3: &aws_sdk_s3::Client, object: &ObjectRef, target: &Path, lo
         .key(&object.key)
         .send()
         .await
-        .map_err(|e| AwsError::Call { what: shown.clone(), answer: error_text(&e) })?;
+        .map_err(|e| AwsError::Call { what: shown.clone(), answer: crate::error_line(&e) })?;
     let etag = response.e_tag().unwrap_or_default().to_string();
     let mut body = response.body;
     let mut file = std::fs::File::create(target).map_err(local)?;
     while let Some(bytes) = body.next().await {
-        let bytes = bytes.map_err(|e| AwsError::Call { what: format!("{shown}: download cut off"), answer: error_text(&e) })?;
+        let bytes = bytes.map_err(|e| AwsError::Call { what: format!("{shown}: download cut off"), answer: crate::error_line(&e) })?;
         file.write_all(&bytes).map_err(local)?;
     }
     Ok(Job {
@@ -157,14 +157,10 @@ pub async fn list_by_date(
             let day_prefix = format!("{root}{}/", day.format("%Y/%m/%d"));
             let mut token = None;
             loop {
-                let page = s3
-                    .list_objects_v2()
-                    .bucket(bucket)
-                    .prefix(&day_prefix)
-                    .set_continuation_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::Call { what: format!("listing s3://{bucket}/{day_prefix}"), answer: error_text(&e) })?;
+                let page =
+                    s3.list_objects_v2().bucket(bucket).prefix(&day_prefix).set_continuation_token(token).send().await.map_err(|e| {
+                        AwsError::Call { what: format!("listing s3://{bucket}/{day_prefix}"), answer: crate::error_line(&e) }
+                    })?;
                 for object in page.contents() {
                     objects.push(ObjectRef {
                         bucket: bucket.to_string(),
@@ -197,7 +193,7 @@ async fn common_prefixes(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) ->
             .set_continuation_token(token)
             .send()
             .await
-            .map_err(|e| AwsError::Call { what: format!("listing s3://{bucket}/{prefix}"), answer: error_text(&e) })?;
+            .map_err(|e| AwsError::Call { what: format!("listing s3://{bucket}/{prefix}"), answer: crate::error_line(&e) })?;
         found.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_string)));
         token = page.next_continuation_token().map(str::to_string);
         if token.is_none() {

@@ -10,7 +10,7 @@ pub mod message;
 use super::cloudtrail::log_type_for;
 use super::s3::ObjectRef;
 use super::s3::{Downloads, fetch, input_id, skip_reason};
-use super::{AwsError, AwsOptions, error_text};
+use super::{AwsError, AwsOptions};
 use crate::ingest::{Chunk, Committed, DecodeSettings, Decoded, Fill, IngestError, Settled, Source, drive, quarantine_row};
 use crate::lake::Lake;
 use crate::schema::{LogType, Provenance, Registry};
@@ -319,7 +319,7 @@ impl Intake<'_> {
             let received = tokio::select! {
                 received = receive => received.map_err(|e| IngestError::source(AwsError::Call {
                     what: format!("receiving from {}", config.queue_url),
-                    answer: format!("{} (check the queue URL, region and credentials)", error_text(&e)),
+                    answer: format!("{} (check the queue URL, region and credentials)", crate::error_line(&e)),
                 }))?,
                 _ = stop.changed() => break,
             };
@@ -437,7 +437,7 @@ async fn delete(sqs: &aws_sdk_sqs::Client, queue_url: &str, receipts: Vec<String
                 Err(e) => {
                     return Err(IngestError::source(AwsError::Call {
                         what: format!("deleting messages from {queue_url}"),
-                        answer: error_text(&e),
+                        answer: crate::error_line(&e),
                     }));
                 }
             };
