@@ -165,7 +165,7 @@ fn run_sources(setup: Setup, sources: Vec<(String, Source)>, once: bool, apply_r
         super::log::end_progress();
         match &source.result {
             Ok(summary) => println!("{}: {summary}", source.name),
-            Err(e) => eprintln!("error: {}: {}", source.name, tarn::error_line(e)),
+            Err(e) => tracing::error!(source = %source.name, "{}", tarn::error_line(e)),
         }
     }
     Ok(ExitCode::from(outcome.exit_code()))

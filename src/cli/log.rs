@@ -103,9 +103,11 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Lines {
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let mut fields = Fields::default();
         event.record(&mut fields);
-        let source = ctx
-            .event_scope(event)
-            .and_then(|scope| scope.from_root().find_map(|span| span.extensions().get::<SourceName>().map(|s| s.0.clone())));
+        let in_span = || {
+            ctx.event_scope(event)
+                .and_then(|scope| scope.from_root().find_map(|span| span.extensions().get::<SourceName>().map(|s| s.0.clone())))
+        };
+        let source = fields.source.clone().or_else(in_span);
         let named = |text: &str| match &source {
             Some(name) => format!("{name}: {text}"),
             None => text.to_string(),
