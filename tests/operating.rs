@@ -98,3 +98,19 @@ async fn ingest_files_inside_a_runtime_is_an_error_not_a_panic() {
         tarn::sources::file::ingest_paths(&lake, &registry, &[s.path("none")], &tarn::sources::IngestOptions::default()).await.unwrap();
     assert_eq!(report.failed.len(), 1, "the missing path is reported");
 }
+
+#[test]
+fn a_source_that_fails_says_so_as_json_when_asked() {
+    let s = Scratch::new("json-source-error");
+    let output = s
+        .tarn(&["pull", "snyk", "--org", "0de7b2d6-0000-4000-8000-000000000000", "--once", "--log-format", "json"])
+        .env_remove("SNYK_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = common::text(&output.stderr);
+    let event: serde_json::Value = serde_json::from_str(stderr.trim()).unwrap_or_else(|e| panic!("one JSON line ({e}): {stderr}"));
+    assert_eq!(event["level"], "ERROR");
+    assert_eq!(event["fields"]["source"], "snyk");
+    assert!(event["fields"]["message"].as_str().unwrap().starts_with("no Snyk API token"), "{event}");
+}
