@@ -13,7 +13,7 @@ mod tooling;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tarn::config::Config;
 use tarn::lake::Lake;
@@ -105,10 +105,10 @@ pub struct Setup {
     pub registry: Registry,
 }
 
-fn setup(cli: &Cli) -> Result<Setup> {
-    let mut config = Config::load(cli.config.as_deref())?;
-    if let Some(lake) = &cli.lake {
-        config.lake = lake.clone();
+fn setup(config_file: Option<&Path>, lake: Option<&Path>) -> Result<Setup> {
+    let mut config = Config::load(config_file)?;
+    if let Some(lake) = lake {
+        config.lake = lake.to_path_buf();
     }
     let registry = Registry::load(&config.schema_dirs)?;
     Ok(Setup { config, registry })
@@ -132,27 +132,27 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Runs a parsed command line; the exit code, or the error to print.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    match &cli.command {
-        Command::Completions { shell } => return tooling::completions(*shell),
-        Command::Man => return tooling::man(),
-        Command::Config(command) => return tooling::config(&cli, command),
-        _ => {}
-    }
-    let setup = setup(&cli)?;
-    match cli.command {
-        Command::Ingest(command) => ingest::ingest(&setup, command),
-        Command::Pull(command) => ingest::pull(setup, command),
-        Command::Run { once } => ingest::run(setup, once),
-        Command::Tables => query::tables(&setup),
-        Command::Query { sql, format } => query::query(&setup, &sql, format),
-        Command::Sql { format } => query::shell(&setup, format),
-        Command::Schema(command) => query::schema(&setup, command),
-        Command::Quarantine(command) => query::quarantine(&setup, command),
-        Command::Eds(command) => catalog::eds(&setup, command),
-        Command::Retention(command) => catalog::retention(&setup, command),
-        Command::Rules(command) => rules::rules(&setup, command),
-        Command::Generate(args) => demo::generate(args),
-        Command::Demo { sample } => demo::demo(&setup, &sample),
-        Command::Completions { .. } | Command::Man | Command::Config(_) => Ok(ExitCode::SUCCESS),
+    let Cli { config: config_file, lake, command, .. } = cli;
+    let setup = || setup(config_file.as_deref(), lake.as_deref());
+    match command {
+        Command::Completions { shell } => tooling::completions(shell),
+        Command::Man => tooling::man(),
+        Command::Config(command) => tooling::config(config_file.as_deref(), command),
+        Command::Ingest(command) => ingest::ingest(&setup()?, command),
+        Command::Pull(command) => ingest::pull(setup()?, command),
+        Command::Run { once } => ingest::run(setup()?, once),
+        Command::Tables => query::tables(&setup()?),
+        Command::Query { sql, format } => query::query(&setup()?, &sql, format),
+        Command::Sql { format } => query::shell(&setup()?, format),
+        Command::Schema(command) => query::schema(&setup()?, command),
+        Command::Quarantine(command) => query::quarantine(&setup()?, command),
+        Command::Eds(command) => catalog::eds(&setup()?, command),
+        Command::Retention(command) => catalog::retention(&setup()?, command),
+        Command::Rules(command) => rules::rules(&setup()?, command),
+        Command::Generate(args) => {
+            setup()?; // like every lake command, it refuses a broken tarn.yml
+            demo::generate(args)
+        }
+        Command::Demo { sample } => demo::demo(&setup()?, &sample),
     }
 }

@@ -4,7 +4,7 @@
 use super::Cli;
 use anyhow::Result;
 use clap::{CommandFactory, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tarn::config::{Config, DEFAULT_FILE, Source};
 
@@ -28,9 +28,9 @@ pub fn man() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn config(cli: &Cli, command: &ConfigCommand) -> Result<ExitCode> {
+pub fn config(config_file: Option<&Path>, command: ConfigCommand) -> Result<ExitCode> {
     let ConfigCommand::Check { file } = command;
-    let path = file.clone().or_else(|| cli.config.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_FILE));
+    let path = file.or_else(|| config_file.map(Path::to_path_buf)).unwrap_or_else(|| PathBuf::from(DEFAULT_FILE));
     if !path.exists() {
         anyhow::bail!(
             "{} does not exist; tarn runs with its defaults without one (lake ./lake), see the README for its keys",
