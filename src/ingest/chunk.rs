@@ -77,7 +77,6 @@ pub struct Decoded {
     pub failed: Vec<(Job, String)>,
     /// Inputs skipped because the lake (or this run) already has them.
     pub already: Vec<Job>,
-    pub records: u64,
     pub quarantined: u64,
     /// Bytes read, after decompression.
     pub bytes: u64,
@@ -209,7 +208,6 @@ impl Chunk {
             inputs: shared.inputs,
             failed: shared.failed,
             already: shared.already,
-            records: shared.records,
             quarantined: shared.quarantined,
             bytes: shared.bytes,
         })

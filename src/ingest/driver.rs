@@ -47,7 +47,6 @@ pub struct Settled {
     pub inputs: Vec<(Job, String)>,
     pub failed: Vec<(Job, String)>,
     pub already: u64,
-    pub records: u64,
     pub quarantined: u64,
     pub bytes: u64,
 }
@@ -131,7 +130,7 @@ pub async fn drive(lake: &Lake, source: &mut dyn Source, once: bool, mut stop: w
 
 /// Commits a filled chunk: the one place rows reach the lake.
 fn commit(chunk: Decoded, operation: &str, force: bool) -> Result<Settled, IngestError> {
-    let Decoded { tx, left, inputs, failed, already, records, quarantined, bytes, .. } = chunk;
+    let Decoded { tx, left, inputs, failed, already, quarantined, bytes } = chunk;
     let outcome = match tx.commit(operation, force)? {
         CommitOutcome::Committed { rows, .. } => Committed::Rows(rows),
         CommitOutcome::Empty => Committed::Empty,
@@ -144,7 +143,7 @@ fn commit(chunk: Decoded, operation: &str, force: bool) -> Result<Settled, Inges
             Committed::Raced { redo, taken: lost.len() as u64 }
         }
     };
-    Ok(Settled { outcome, left: left.into(), inputs, failed, already: already.len() as u64, records, quarantined, bytes })
+    Ok(Settled { outcome, left: left.into(), inputs, failed, already: already.len() as u64, quarantined, bytes })
 }
 
 /// Commits a chunk that no source fills: tarn's own rows and removals (rule

@@ -463,7 +463,6 @@ impl LogRead {
         };
         let what = self.what.clone();
         let target = Target { what: &what, kind: self.log.kind };
-        let start_records = chunk.records();
         loop {
             if *stop.borrow() {
                 return Ok(Paged::End(None));
@@ -504,7 +503,8 @@ impl LogRead {
             }
             report.pages += 1;
             self.push_page(chunk, &items, &shown, report)?;
-            if chunk.records() - start_records >= config.chunk_size.max(1) {
+            // A chunk holds one log's records (a fill reads one log).
+            if chunk.records() >= config.chunk_size.max(1) {
                 return Ok(Paged::Full);
             }
         }
