@@ -34,6 +34,12 @@ pub enum IngestCommand {
         /// The p_source_label of the rows.
         #[arg(long, default_value = "tarn ingest file")]
         label: String,
+        /// Records larger than this are quarantined with their size and first bytes (bytes, or KB/MB/GB).
+        #[arg(long, default_value = "16MB", value_parser = tarn::formats::json::parse_record_size)]
+        max_record_size: usize,
+        /// Land the complete records of a file that is cut short (a gzip or JSON that ends early) instead of skipping it.
+        #[arg(long)]
+        accept_partial: bool,
     },
 }
 
@@ -72,6 +78,9 @@ pub enum PullCommand {
         log_type: Option<String>,
         #[arg(long, default_value_t = 100_000)]
         chunk_size: u64,
+        /// Records larger than this are quarantined with their size and first bytes (bytes, or KB/MB/GB).
+        #[arg(long, default_value = "16MB", value_parser = tarn::formats::json::parse_record_size)]
+        max_record_size: usize,
         /// AWS region (default: the standard AWS resolution).
         #[arg(long)]
         region: Option<String>,
@@ -82,12 +91,20 @@ pub enum PullCommand {
 }
 
 pub fn ingest(setup: &Setup, command: IngestCommand) -> Result<ExitCode> {
-    let IngestCommand::File { paths, log_type, force, chunk_size, label } = command;
+    let IngestCommand::File { paths, log_type, force, chunk_size, label, max_record_size, accept_partial } = command;
     if let Some(name) = &log_type {
         setup.registry.get(name)?;
     }
     let lake = Lake::open(&setup.config.lake)?;
-    let options = IngestOptions { log_type, force, chunk_records: chunk_size.max(1), source_label: label, ..IngestOptions::default() };
+    let options = IngestOptions {
+        log_type,
+        force,
+        chunk_records: chunk_size.max(1),
+        source_label: label,
+        max_record: max_record_size,
+        accept_partial,
+        ..IngestOptions::default()
+    };
     let report = tarn::sources::file::ingest_files(&lake, &setup.registry, &paths, &options)?;
     println!("{}", ingest_line(&report));
     Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
@@ -114,7 +131,7 @@ pub fn pull(setup: Setup, command: PullCommand) -> Result<ExitCode> {
             config.check()?;
             run_sources(setup, vec![("snyk".into(), Source::Snyk(config))], once, false)
         }
-        PullCommand::S3 { bucket, prefix, from, to, log_type, chunk_size, region, endpoint_url } => {
+        PullCommand::S3 { bucket, prefix, from, to, log_type, chunk_size, max_record_size, region, endpoint_url } => {
             let day = |text: &str| {
                 chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| anyhow!("'{text}' is not a day; write it like 2026-11-01"))
             };
@@ -125,7 +142,7 @@ pub fn pull(setup: Setup, command: PullCommand) -> Result<ExitCode> {
             };
             let lake = Lake::open(&setup.config.lake)?;
             let range = BackfillRange { bucket, prefix, from, to };
-            let options = range.ingest_options(log_type, chunk_size);
+            let options = IngestOptions { max_record: max_record_size, ..range.ingest_options(log_type, chunk_size) };
             let report = runtime()?.block_on(async {
                 let (s3, _) = tarn::sources::aws::clients(&AwsOptions { region, endpoint_url }).await;
                 tarn::sources::aws::s3::backfill(&lake, &setup.registry, &s3, &range, &options).await

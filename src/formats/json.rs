@@ -1,293 +1,753 @@
-//! Local files: CloudTrail objects as S3 holds them (gzip of
+//! JSON files as audit logs arrive: CloudTrail objects (gzip of
 //! `{"Records":[...]}`), Snyk audit logs (a v1 array or a REST search page),
-//! NDJSON, or one JSON object per file (CloudTrail digests).
+//! NDJSON, several documents one after another, or one JSON object per file
+//! (CloudTrail digests).
 //!
-//! Gzip is recognised by its magic bytes, multi-member gzip is read whole,
-//! and arrays are streamed record by record, so memory does not grow with the
-//! size of a file.
+//! The reader frames records before it parses them: it finds where each
+//! record starts and ends by its brackets and quotes alone, in large
+//! decompressed buffers, and hands the record's bytes on. A record whose bytes
+//! are not valid JSON (invalid UTF-8, `NaN`, a broken string or number) is
+//! therefore one bad record, not the end of the file. When even the brackets
+//! do not balance, the reader resynchronises at the next record start (the
+//! same opening as the records before it, or `},{` in an array, or a line
+//! starting with `{` between documents) and hands the bytes in between on as
+//! one broken piece. Memory is bounded by the maximum record size: a record
+//! past it is skipped over, keeping only its first bytes.
+//!
+//! A file that ends inside a record or an array (a download or gzip stream
+//! cut short) is an error, [`ReadError::CutShort`]: its records so far have
+//! been handed on, and the caller decides whether to keep them.
 
-use super::{NotJson, RawRecord, is_rest_page};
 use flate2::read::MultiGzDecoder;
-use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
+use memchr::memmem;
+use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, Read};
 use std::path::Path;
 
-/// How a file's records were laid out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    /// `{"Records": [...]}` (CloudTrail).
-    Records,
-    /// A bare JSON array (Snyk v1).
-    Array,
-    /// A Snyk REST audit-log search page.
-    RestPage,
-    /// One JSON record per line.
-    Ndjson,
-    /// The whole file is one record (CloudTrail digest).
-    Single,
+/// Bytes read from the input at a time.
+const READ_SIZE: usize = 1 << 20;
+/// Bytes of an oversized or broken piece kept for quarantine.
+pub const KEPT_PREFIX: usize = 4096;
+/// The default maximum size of one record (CloudTrail events are at most
+/// 256 KB, CloudTrail Lake's integration events 1 MB).
+pub const DEFAULT_MAX_RECORD: usize = 16 << 20;
+/// The largest maximum record size one may ask for: a record must fit one
+/// Arrow string (2 GiB) with room to spare.
+pub const LIMIT_MAX_RECORD: usize = 1 << 30;
+
+/// Parses a record size as given on the command line: bytes, or a number
+/// with `KB`, `MB` or `GB` (powers of 1024; `KiB`, `MiB`, `GiB` too).
+///
+/// ```
+/// assert_eq!(tarn::formats::json::parse_record_size("16MB"), Ok(16 << 20));
+/// assert!(tarn::formats::json::parse_record_size("2GB").is_err());
+/// ```
+pub fn parse_record_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: usize = number.parse().map_err(|_| format!("'{text}' is not a size; write bytes or a number with KB, MB or GB, like 16MB"))?;
+    let scale: usize = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        other => return Err(format!("unknown size unit '{other}'; use KB, MB or GB, like 16MB")),
+    };
+    match number.checked_mul(scale) {
+        Some(size @ 1..=LIMIT_MAX_RECORD) => Ok(size),
+        _ => Err(format!("a record size must be between 1 byte and 1GB, not {text}")),
+    }
 }
 
-/// Why a file could not be read (wholly or in part).
+/// What the reader hands on.
+#[derive(Debug)]
+pub enum Piece<'a> {
+    /// One record's bytes, framed but not yet parsed.
+    Record {
+        bytes: &'a [u8],
+        /// The record number (from 1) in an array, or the line a document starts on.
+        position: u64,
+    },
+    /// Bytes that are not a record: brackets that do not balance, bytes
+    /// between records, or a record over the maximum size.
+    Broken {
+        /// The piece, or its first [`KEPT_PREFIX`] bytes when it is larger.
+        bytes: &'a [u8],
+        /// The whole piece's size.
+        size: u64,
+        position: u64,
+        reason: String,
+    },
+}
+
+/// Why a file could not be read whole.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError<E> {
     #[error("cannot read it: {0}")]
-    Io(#[from] io::Error),
+    Io(#[source] io::Error),
     #[error("it is not JSON (nor gzip of JSON): {0}")]
     NotJson(String),
-    /// The file broke off after some records were read (cut gzip, bad JSON).
-    #[error("it is cut off or not valid JSON after record {after}: {reason}")]
-    Broken { after: u64, reason: String },
-    /// The record sink failed; reading stopped.
+    /// The input ended early: the records before `offset` were handed on.
+    #[error("it is cut off at byte {offset} (after record {records}): {reason}")]
+    CutShort { offset: u64, records: u64, reason: String },
+    /// The piece sink failed; reading stopped.
     #[error(transparent)]
     Sink(E),
 }
 
-/// Opens a file, decompressing it if it starts with the gzip magic bytes.
-pub fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
-    let mut file = BufReader::with_capacity(256 * 1024, File::open(path)?);
-    let gzip = file.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    Ok(if gzip { Box::new(BufReader::with_capacity(256 * 1024, MultiGzDecoder::new(file))) } else { Box::new(file) })
+/// What a whole read found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadSummary {
+    /// Pieces handed on (records and broken pieces).
+    pub pieces: u64,
+    /// Bytes read, after decompression.
+    pub bytes: u64,
 }
 
-/// Reads every record of a file, handing each to `sink` as soon as it is read.
-pub fn read<E>(path: &Path, sink: &mut dyn FnMut(RawRecord) -> Result<(), E>) -> Result<Layout, ReadError<E>> {
-    let mut reader = open(path)?;
-    let first = loop {
-        let buf = reader.fill_buf().map_err(|e| ReadError::NotJson(e.to_string()))?;
-        let Some(&byte) = buf.first() else { return Ok(Layout::Ndjson) }; // empty file: no records
-        if byte.is_ascii_whitespace() {
-            reader.consume(1);
-            continue;
+/// Opens a file for reading, decompressing it if it starts with the gzip
+/// magic bytes (every gzip member in turn).
+pub fn open(path: &Path) -> io::Result<Box<dyn Read + Send>> {
+    let mut file = File::open(path)?;
+    let mut magic = [0u8; 2];
+    let mut got = 0;
+    while got < 2 {
+        match file.read(&mut magic[got..])? {
+            0 => break,
+            n => got += n,
         }
-        break byte;
-    };
-    let mut state = Stream { sink, count: 0, sink_error: None, layout: None, other_keys: Vec::new() };
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    let result = match first {
-        b'[' => de::Deserializer::deserialize_seq(&mut de, &mut state).map(|_| Layout::Array),
-        b'{' => de::Deserializer::deserialize_map(&mut de, &mut state).map(|_| state.layout.unwrap_or(Layout::Single)),
-        other => return Err(ReadError::NotJson(format!("it starts with {:?}, where JSON starts with {{ or [", other as char))),
-    };
-    let layout = match result {
-        Ok(layout) => layout,
-        Err(e) => {
-            if let Some(sink_error) = state.sink_error.take() {
-                return Err(ReadError::Sink(sink_error));
-            }
-            if state.count == 0 && state.layout.is_none() {
-                // The first value is not JSON; maybe it is NDJSON with a bad first line.
-                return read_ndjson(path, state.sink);
-            }
-            return Err(ReadError::Broken { after: state.count, reason: e.to_string() });
-        }
-    };
-    let trailing = de.end();
-    match layout {
-        Layout::Single if trailing.is_err() => read_ndjson(path, state.sink),
-        Layout::Single => {
-            let keys = std::mem::take(&mut state.other_keys);
-            single(keys, state.sink).map(|_| Layout::Single)
-        }
-        _ if trailing.is_err() => Err(ReadError::Broken { after: state.count, reason: trailing.unwrap_err().to_string() }),
-        _ => Ok(layout),
     }
+    let head = io::Cursor::new(magic[..got].to_vec());
+    let whole = head.chain(file);
+    Ok(if magic[..got] == [0x1f, 0x8b] { Box::new(MultiGzDecoder::new(io::BufReader::with_capacity(256 * 1024, whole))) } else { Box::new(whole) })
 }
 
-/// The top-level object was one record (or a REST page): rebuild it from its
-/// keys and hand it on.
-fn single<E>(keys: Vec<(String, Box<RawValue>)>, sink: &mut dyn FnMut(RawRecord) -> Result<(), E>) -> Result<(), ReadError<E>> {
-    let mut text = String::from("{");
-    for (i, (key, value)) in keys.iter().enumerate() {
-        if i > 0 {
-            text.push(',');
-        }
-        text.push_str(&Value::String(key.clone()).to_string());
-        text.push(':');
-        text.push_str(value.get());
-    }
-    text.push('}');
-    let value: Value = serde_json::from_str(&text).map_err(|e| ReadError::NotJson(e.to_string()))?;
-    if let Value::Object(object) = &value
-        && is_rest_page(object)
-    {
-        let items = object["data"]["items"].as_array().cloned().unwrap_or_default();
-        for (i, item) in items.into_iter().enumerate() {
-            let text = item.to_string();
-            let record = RawRecord { text, value: Ok(item), position: i as u64 + 1 };
-            sink(record).map_err(ReadError::Sink)?;
-        }
-        return Ok(());
-    }
-    sink(RawRecord { text, value: Ok(value), position: 1 }).map_err(ReadError::Sink)
+/// Reads every record of a file, handing each piece to `sink` as soon as it
+/// is framed. `max_record` bounds the bytes one record may hold in memory.
+pub fn read<E>(
+    path: &Path,
+    max_record: usize,
+    sink: &mut dyn FnMut(Piece<'_>) -> Result<(), E>,
+) -> Result<ReadSummary, ReadError<E>> {
+    let input = open(path).map_err(ReadError::Io)?;
+    read_from(input, max_record, sink)
 }
 
-fn read_ndjson<E>(path: &Path, sink: &mut dyn FnMut(RawRecord) -> Result<(), E>) -> Result<Layout, ReadError<E>> {
-    let mut reader = open(path)?;
-    let mut line = String::new();
-    let mut number = 0;
-    let mut records = 0;
-    loop {
-        line.clear();
-        let read = match reader.read_line(&mut line) {
-            Ok(read) => read,
-            Err(e) if e.kind() == io::ErrorKind::InvalidData && records == 0 => {
-                return Err(ReadError::NotJson("it is binary, not text".to_string()));
+/// [`read`] over any byte stream (already decompressed).
+pub fn read_from<E>(
+    input: impl Read,
+    max_record: usize,
+    sink: &mut dyn FnMut(Piece<'_>) -> Result<(), E>,
+) -> Result<ReadSummary, ReadError<E>> {
+    let mut framer = Framer::new(input, max_record.max(64), sink);
+    framer.run()?;
+    Ok(ReadSummary { pieces: framer.pieces, bytes: framer.base + framer.buf.len() as u64 })
+}
+
+/// How framing one value ended.
+enum Framed {
+    /// The value ends before this absolute offset.
+    Whole(u64),
+    /// The value is larger than the maximum; it ended before this offset and
+    /// was this large. Its first bytes are in `Framer::prefix`.
+    TooLarge { end: u64, size: u64 },
+    /// A closing bracket that does not match, at this offset.
+    Unbalanced(u64),
+    /// The input ended inside the value.
+    Eof,
+}
+
+/// Where the reader resynchronises after a broken piece.
+#[derive(Clone, Copy, PartialEq)]
+enum Level {
+    /// Between records in an array.
+    Array,
+    /// Between documents.
+    Top,
+}
+
+struct Framer<'s, R, E> {
+    input: R,
+    /// Bytes from absolute offset `base` on.
+    buf: Vec<u8>,
+    base: u64,
+    /// The absolute offset the buffer must keep from (a record being framed).
+    keep: u64,
+    eof: bool,
+    max_record: usize,
+    sink: &'s mut dyn FnMut(Piece<'_>) -> Result<(), E>,
+    /// Records handed on from arrays (their positions).
+    records: u64,
+    pieces: u64,
+    /// Newlines before absolute offset `line_at`.
+    lines: u64,
+    line_at: u64,
+    /// How the records of this file open (`{"eventVersion":`), once known:
+    /// the resynchronisation point after a broken record.
+    head: Option<Vec<u8>>,
+    /// The first bytes of an oversized value.
+    prefix: Vec<u8>,
+    /// Bracket stack of the value being framed.
+    stack: Vec<u8>,
+}
+
+impl<'s, R: Read, E> Framer<'s, R, E> {
+    fn new(input: R, max_record: usize, sink: &'s mut dyn FnMut(Piece<'_>) -> Result<(), E>) -> Self {
+        Framer {
+            input,
+            buf: Vec::with_capacity(READ_SIZE * 2),
+            base: 0,
+            keep: 0,
+            eof: false,
+            max_record,
+            sink,
+            records: 0,
+            pieces: 0,
+            lines: 0,
+            line_at: 0,
+            head: None,
+            prefix: Vec::new(),
+            stack: Vec::new(),
+        }
+    }
+
+    fn end(&self) -> u64 {
+        self.base + self.buf.len() as u64
+    }
+
+    /// The byte at absolute offset `at`, reading more input if needed.
+    fn byte(&mut self, at: u64) -> Result<Option<u8>, ReadError<E>> {
+        while at >= self.end() {
+            if !self.fill()? {
+                return Ok(None);
             }
-            Err(e) => return Err(ReadError::Broken { after: records, reason: e.to_string() }),
+        }
+        Ok(Some(self.buf[(at - self.base) as usize]))
+    }
+
+    /// Reads more input, dropping bytes before `keep`. False at the end.
+    fn fill(&mut self) -> Result<bool, ReadError<E>> {
+        if self.eof {
+            return Ok(false);
+        }
+        let drop = (self.keep.saturating_sub(self.base) as usize).min(self.buf.len());
+        if drop >= READ_SIZE || (drop > 0 && self.buf.len() + READ_SIZE > self.buf.capacity()) {
+            self.count_lines(self.base + drop as u64);
+            self.buf.drain(..drop);
+            self.base += drop as u64;
+        }
+        let old = self.buf.len();
+        self.buf.resize(old + READ_SIZE, 0);
+        let mut got = 0;
+        while got < READ_SIZE {
+            match self.input.read(&mut self.buf[old + got..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.buf.truncate(old + got);
+                    let offset = self.end();
+                    if offset == 0 {
+                        return Err(ReadError::NotJson(e.to_string()));
+                    }
+                    return Err(ReadError::CutShort { offset, records: self.records, reason: read_failure(&e) });
+                }
+            }
+        }
+        self.buf.truncate(old + got);
+        Ok(got > 0)
+    }
+
+    /// Counts newlines up to absolute offset `to` (which must be buffered).
+    fn count_lines(&mut self, to: u64) {
+        if to > self.line_at {
+            let from = (self.line_at - self.base) as usize;
+            let upto = (to - self.base) as usize;
+            self.lines += memchr::memchr_iter(b'\n', &self.buf[from..upto]).count() as u64;
+            self.line_at = to;
+        }
+    }
+
+    /// The line (from 1) absolute offset `at` is on.
+    fn line_of(&mut self, at: u64) -> u64 {
+        self.count_lines(at);
+        self.lines + 1
+    }
+
+    /// The first offset from `at` that is not whitespace (None at the end).
+    fn skip_space(&mut self, mut at: u64) -> Result<Option<u64>, ReadError<E>> {
+        loop {
+            match self.byte(at)? {
+                None => return Ok(None),
+                Some(b' ' | b'\t' | b'\n' | b'\r') => at += 1,
+                Some(_) => return Ok(Some(at)),
+            }
+        }
+    }
+
+    fn slice(&self, from: u64, to: u64) -> &[u8] {
+        &self.buf[(from - self.base) as usize..(to - self.base) as usize]
+    }
+
+    fn emit(&mut self, piece: Piece<'_>) -> Result<(), ReadError<E>> {
+        self.pieces += 1;
+        (self.sink)(piece).map_err(ReadError::Sink)
+    }
+
+    fn emit_record(&mut self, from: u64, to: u64, position: u64) -> Result<(), ReadError<E>> {
+        self.pieces += 1;
+        let bytes = &self.buf[(from - self.base) as usize..(to - self.base) as usize];
+        (self.sink)(Piece::Record { bytes, position }).map_err(ReadError::Sink)
+    }
+
+    fn emit_too_large(&mut self, size: u64, position: u64) -> Result<(), ReadError<E>> {
+        let prefix = std::mem::take(&mut self.prefix);
+        let reason = format!(
+            "the record is {size} bytes, over the maximum record size of {} bytes (raise it with --max-record-size)",
+            self.max_record
+        );
+        let result = self.emit(Piece::Broken { bytes: &prefix, size, position, reason });
+        self.prefix = prefix;
+        result
+    }
+
+    fn run(&mut self) -> Result<(), ReadError<E>> {
+        let Some(mut at) = self.skip_space(0)? else { return Ok(()) }; // an empty file holds no records
+        if self.slice(at, (at + 3).min(self.end())) == b"\xEF\xBB\xBF" {
+            at += 3; // a UTF-8 byte order mark
+        }
+        match self.byte(at)? {
+            Some(b'{' | b'[') | None => {}
+            Some(other) => {
+                return Err(ReadError::NotJson(format!("it starts with byte 0x{other:02x}, where JSON starts with {{ or [")));
+            }
+        }
+        while let Some(start) = self.skip_space(at)? {
+            at = self.document(start)?;
+        }
+        Ok(())
+    }
+
+    /// Reads one top-level document starting at `start`; returns where the next one may start.
+    fn document(&mut self, start: u64) -> Result<u64, ReadError<E>> {
+        self.keep = start;
+        match self.byte(start)? {
+            Some(b'[') => self.array(start + 1),
+            Some(b'{') => {
+                if let Some(array) = self.records_key(start + 1)? {
+                    let end = self.array(array)?;
+                    return self.wrapper_rest(end);
+                }
+                let line = self.line_of(start);
+                match self.frame(start)? {
+                    Framed::Whole(end) => {
+                        self.whole_document(start, end, line)?;
+                        Ok(end)
+                    }
+                    Framed::TooLarge { end, size } => {
+                        self.emit_too_large(size, line)?;
+                        Ok(end)
+                    }
+                    Framed::Unbalanced(at) => self.broken(start, at, Level::Top, false, line),
+                    Framed::Eof => self.broken(start, self.end(), Level::Top, true, line),
+                }
+            }
+            _ => {
+                let line = self.line_of(start);
+                self.broken(start, start, Level::Top, false, line)
+            }
+        }
+    }
+
+    /// If the object whose body starts at `at` opens with a `Records` key
+    /// holding an array, the offset just inside that array.
+    fn records_key(&mut self, at: u64) -> Result<Option<u64>, ReadError<E>> {
+        let Some(key) = self.skip_space(at)? else { return Ok(None) };
+        for (i, expected) in b"\"Records\"".iter().enumerate() {
+            if self.byte(key + i as u64)? != Some(*expected) {
+                return Ok(None);
+            }
+        }
+        let Some(colon) = self.skip_space(key + 9)? else { return Ok(None) };
+        if self.byte(colon)? != Some(b':') {
+            return Ok(None);
+        }
+        let Some(open) = self.skip_space(colon + 1)? else { return Ok(None) };
+        Ok((self.byte(open)? == Some(b'[')).then_some(open + 1))
+    }
+
+    /// After a `Records` array: the rest of its wrapper object (more keys,
+    /// a second `Records` array, read too) up to its closing brace.
+    fn wrapper_rest(&mut self, mut at: u64) -> Result<u64, ReadError<E>> {
+        loop {
+            let Some(next) = self.skip_space(at)? else { return Err(self.cut_short(at, "the file ends inside its top-level object")) };
+            self.keep = next;
+            match self.byte(next)? {
+                Some(b'}') => return Ok(next + 1),
+                Some(b',') => {
+                    let Some(key_start) = self.skip_space(next + 1)? else { continue };
+                    if let Some(array) = self.records_key_at(key_start)? {
+                        at = self.array(array)?;
+                        continue;
+                    }
+                    // Another key: its value is not records; skip over it.
+                    let key_end = match self.frame(key_start)? {
+                        Framed::Whole(end) => end,
+                        _ => return self.resync_in_wrapper(next),
+                    };
+                    let colon = self.skip_space(key_end)?;
+                    let value = match colon {
+                        Some(c) if self.byte(c)? == Some(b':') => self.skip_space(c + 1)?,
+                        _ => return self.resync_in_wrapper(next),
+                    };
+                    let Some(value) = value else { return Err(self.cut_short(at, "the file ends inside its top-level object")) };
+                    at = match self.frame(value)? {
+                        Framed::Whole(end) | Framed::TooLarge { end, .. } => end,
+                        Framed::Eof => return Err(self.cut_short(value, "the file ends inside its top-level object")),
+                        Framed::Unbalanced(_) => return self.resync_in_wrapper(next),
+                    };
+                }
+                Some(_) => return self.resync_in_wrapper(next),
+                None => return Err(self.cut_short(next, "the file ends inside its top-level object")),
+            }
+        }
+    }
+
+    /// `"Records": [` at `at` (a key after the first).
+    fn records_key_at(&mut self, at: u64) -> Result<Option<u64>, ReadError<E>> {
+        if self.byte(at)? != Some(b'"') {
+            return Ok(None);
+        }
+        self.records_key(at)
+    }
+
+    /// Bytes in a wrapper that are neither keys nor records: resynchronise
+    /// at the next record and go on as inside the `Records` array.
+    fn resync_in_wrapper(&mut self, from: u64) -> Result<u64, ReadError<E>> {
+        self.records += 1;
+        let next = self.broken(from, from, Level::Array, true, self.records)?;
+        let end = self.array(next)?;
+        self.wrapper_rest(end)
+    }
+
+    /// Reads the records of an array whose body starts at `at`; returns the
+    /// offset after its closing bracket.
+    fn array(&mut self, mut at: u64) -> Result<u64, ReadError<E>> {
+        loop {
+            let Some(next) = self.skip_space(at)? else { return Err(self.cut_short(at, "the file ends inside an array of records")) };
+            self.keep = next;
+            match self.byte(next)? {
+                Some(b']') => return Ok(next + 1),
+                Some(b',') => at = next + 1,
+                Some(_) => {
+                    let position = self.records + 1;
+                    at = match self.frame(next)? {
+                        Framed::Whole(end) => {
+                            self.records += 1;
+                            self.learn_head(next, end);
+                            self.emit_record(next, end, position)?;
+                            end
+                        }
+                        Framed::TooLarge { end, size } => {
+                            self.records += 1;
+                            self.emit_too_large(size, position)?;
+                            end
+                        }
+                        Framed::Unbalanced(at) => {
+                            self.records += 1;
+                            self.broken(next, at, Level::Array, true, position)?
+                        }
+                        Framed::Eof => {
+                            self.records += 1;
+                            self.broken(next, self.end(), Level::Array, true, position)?
+                        }
+                    };
+                }
+                None => return Err(self.cut_short(next, "the file ends inside an array of records")),
+            }
+        }
+    }
+
+    /// Remembers how the first good record of the file opens.
+    fn learn_head(&mut self, from: u64, to: u64) {
+        if self.head.is_some() {
+            return;
+        }
+        let bytes = self.slice(from, to);
+        if bytes.first() != Some(&b'{') {
+            return;
+        }
+        // Up to the first key's colon, if the key is short and plain.
+        if let Some(colon) = bytes.iter().take(64).position(|&b| b == b':')
+            && bytes[1..colon].iter().filter(|&&b| b == b'"').count() == 2
+        {
+            self.head = Some(bytes[..=colon].to_vec());
+        }
+    }
+
+    /// A top-level document of one value: one record, a REST page's items,
+    /// or the records of a wrapper whose `Records` key is not first.
+    fn whole_document(&mut self, from: u64, to: u64, line: u64) -> Result<(), ReadError<E>> {
+        let bytes = self.slice(from, to);
+        let may_hold_records = memmem::find(bytes, b"\"Records\"").is_some() || memmem::find(bytes, b"\"items\"").is_some();
+        if may_hold_records && let Some(items) = contained_records(bytes) {
+            let base = bytes.as_ptr() as usize;
+            let ranges: Vec<(u64, u64)> = items
+                .iter()
+                .map(|item| {
+                    let start = from + (item.get().as_ptr() as usize - base) as u64;
+                    (start, start + item.get().len() as u64)
+                })
+                .collect();
+            for (start, end) in ranges {
+                self.records += 1;
+                let position = self.records;
+                self.emit_record(start, end, position)?;
+            }
+            return Ok(());
+        }
+        self.emit_record(from, to, line)
+    }
+
+    /// Frames one value starting at `start` by its brackets and quotes.
+    fn frame(&mut self, start: u64) -> Result<Framed, ReadError<E>> {
+        self.keep = start;
+        self.stack.clear();
+        self.prefix.clear();
+        let Some(first) = self.byte(start)? else { return Ok(Framed::Eof) };
+        if matches!(first, b'}' | b']' | b',' | b':') {
+            return Ok(Framed::Unbalanced(start));
+        }
+        let scalar = !matches!(first, b'{' | b'[' | b'"');
+        let mut in_string = false;
+        let mut escape = false;
+        let mut at = start;
+        let mut too_large = false;
+        loop {
+            if at >= self.end() {
+                if too_large {
+                    self.keep = at;
+                } else if at - start > self.max_record as u64 {
+                    too_large = true;
+                    let upto = (start + KEPT_PREFIX as u64).min(self.end());
+                    self.prefix = self.slice(start, upto).to_vec();
+                    self.keep = at;
+                }
+                if !self.fill()? {
+                    return Ok(if scalar { self.framed(start, at, too_large) } else { Framed::Eof });
+                }
+                continue;
+            }
+            let bytes = &self.buf[(at - self.base) as usize..];
+            let mut i = 0;
+            let n = bytes.len();
+            let mut ended = None;
+            while i < n {
+                if in_string {
+                    if escape {
+                        escape = false;
+                        i += 1;
+                        continue;
+                    }
+                    match memchr::memchr2(b'"', b'\\', &bytes[i..]) {
+                        None => i = n,
+                        Some(j) => {
+                            if bytes[i + j] == b'\\' {
+                                escape = true;
+                            } else {
+                                in_string = false;
+                                if self.stack.is_empty() {
+                                    ended = Some(i + j + 1); // a string value
+                                    break;
+                                }
+                            }
+                            i += j + 1;
+                        }
+                    }
+                    continue;
+                }
+                let b = bytes[i];
+                if scalar {
+                    if matches!(b, b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r' | b'{' | b'[' | b'"') {
+                        ended = Some(i);
+                        break;
+                    }
+                    i += 1;
+                    continue;
+                }
+                match b {
+                    b'"' => in_string = true,
+                    b'{' => self.stack.push(b'}'),
+                    b'[' => self.stack.push(b']'),
+                    b'}' | b']' => {
+                        if self.stack.pop() != Some(b) {
+                            return Ok(Framed::Unbalanced(at + i as u64));
+                        }
+                        if self.stack.is_empty() {
+                            ended = Some(i + 1);
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            match ended {
+                Some(len) => return Ok(self.framed(start, at + len as u64, too_large)),
+                None => at += n as u64,
+            }
+        }
+    }
+
+    fn framed(&mut self, start: u64, end: u64, too_large: bool) -> Framed {
+        let size = end - start;
+        if too_large || size > self.max_record as u64 {
+            if !too_large {
+                let upto = (start + KEPT_PREFIX as u64).min(end);
+                self.prefix = self.slice(start, upto).to_vec();
+            }
+            return Framed::TooLarge { end, size };
+        }
+        Framed::Whole(end)
+    }
+
+    /// A piece starting at `start` that does not frame (the framer gave up
+    /// at `failed`): hands it on as broken up to the next place a record (or
+    /// document) starts, and returns that place. When no such place follows,
+    /// the input is cut short if it ended inside a value (`in_value`) or an
+    /// array; otherwise the rest of the input is the broken piece.
+    fn broken(&mut self, start: u64, failed: u64, level: Level, in_value: bool, position: u64) -> Result<u64, ReadError<E>> {
+        // A value past the maximum size is no longer buffered from its start:
+        // its first bytes are in `prefix`.
+        let retained = start >= self.base;
+        let from = if retained { start + 1 } else { failed.max(self.base) };
+        self.keep = if retained { start } else { from };
+        let (resume, retained) = self.find_resync(from, level, retained.then_some(start))?;
+        if resume.is_none() && (in_value || level == Level::Array) {
+            return Err(self.cut_short(start, "the file ends inside a record"));
+        }
+        let end = resume.unwrap_or_else(|| self.end());
+        let piece: Vec<u8> = if retained { self.slice(start, end).to_vec() } else { std::mem::take(&mut self.prefix) };
+        let trimmed = trim_separators(&piece);
+        if trimmed.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(end);
+        }
+        let reason = match serde_json::from_slice::<serde::de::IgnoredAny>(trimmed) {
+            Err(e) => format!("not JSON: {e}"),
+            Ok(_) => "bytes between records that are not a record".to_string(),
         };
-        if read == 0 {
-            break;
-        }
-        number += 1;
-        let text = line.trim();
-        if text.is_empty() {
-            continue;
-        }
-        let value = serde_json::from_str::<Value>(text).map_err(|error| NotJson::Line { line: number, error });
-        if records == 0 && value.is_err() && !text.starts_with('{') {
-            return Err(ReadError::NotJson(format!("line {number} is not JSON")));
-        }
-        records += 1;
-        sink(RawRecord { text: text.to_string(), value, position: number }).map_err(ReadError::Sink)?;
-    }
-    Ok(Layout::Ndjson)
-}
-
-/// The streaming visitor: the top-level value of a file.
-struct Stream<'s, E> {
-    sink: &'s mut dyn FnMut(RawRecord) -> Result<(), E>,
-    count: u64,
-    sink_error: Option<E>,
-    layout: Option<Layout>,
-    /// Keys of a top-level object that is not a `Records` wrapper.
-    other_keys: Vec<(String, Box<RawValue>)>,
-}
-
-impl<E> Stream<'_, E> {
-    fn deliver(&mut self, raw: &RawValue) -> Result<(), String> {
-        self.count += 1;
-        let text = raw.get().to_string();
-        let value = serde_json::from_str::<Value>(&text).map_err(NotJson::Record);
-        let record = RawRecord { text, value, position: self.count };
-        (self.sink)(record).map_err(|e| {
-            self.sink_error = Some(e);
-            "stopped".to_string()
-        })
-    }
-}
-
-impl<'de, E> Visitor<'de> for &mut Stream<'_, E> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object or array of records")
+        let shown = &trimmed[..trimmed.len().min(KEPT_PREFIX)];
+        self.emit(Piece::Broken { bytes: shown, size: end - start, position, reason })?;
+        Ok(end)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
-            self.deliver(&raw).map_err(de::Error::custom)?;
-        }
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "Records" && self.layout.is_none() {
-                self.layout = Some(Layout::Records);
-                map.next_value_seed(RecordsSeed(&mut *self))?;
-            } else {
-                let value: Box<RawValue> = map.next_value()?;
-                self.other_keys.push((key, value));
+    /// The next offset from `from` where a record (`Array`) or document
+    /// (`Top`) starts, reading on as needed; None at the end of the input.
+    /// Bytes from `retain` on stay buffered while they fit the maximum
+    /// record size; the second value says whether they did.
+    fn find_resync(&mut self, from: u64, level: Level, mut retain: Option<u64>) -> Result<(Option<u64>, bool), ReadError<E>> {
+        let mut at = from;
+        loop {
+            let hay = &self.buf[(at - self.base) as usize..];
+            let head = self.head.as_deref().and_then(|head| memmem::find(hay, head));
+            let found = match level {
+                Level::Array => head.or_else(|| find_object_after_comma(hay)),
+                Level::Top => match (head, find_line_start(hay)) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                },
+            };
+            if let Some(i) = found {
+                return Ok((Some(at + i as u64), retain.is_some()));
+            }
+            // Search again from a little before the end, so a start that
+            // straddles two reads is found.
+            let end = self.end();
+            at = end.saturating_sub(80).max(at);
+            if let Some(start) = retain
+                && end - start > self.max_record as u64
+            {
+                self.prefix = self.slice(start, (start + KEPT_PREFIX as u64).min(end)).to_vec();
+                retain = None;
+            }
+            self.keep = retain.unwrap_or(at);
+            if !self.fill()? {
+                return Ok((None, retain.is_some()));
             }
         }
-        Ok(())
+    }
+
+    fn cut_short(&self, at: u64, reason: &str) -> ReadError<E> {
+        ReadError::CutShort { offset: at, records: self.records, reason: reason.to_string() }
     }
 }
 
-/// Streams the `Records` array.
-struct RecordsSeed<'a, 's, E>(&'a mut Stream<'s, E>);
+/// The records inside one top-level object: a REST page's `data.items`, or
+/// a `Records` array that was not the object's first key. None if it has
+/// neither (it is one record itself).
+fn contained_records(bytes: &[u8]) -> Option<Vec<&RawValue>> {
+    #[derive(Deserialize)]
+    struct Wrapper<'a> {
+        #[serde(rename = "Records", borrow)]
+        records: Option<Vec<&'a RawValue>>,
+        #[serde(borrow)]
+        data: Option<Data<'a>>,
+        jsonapi: Option<&'a RawValue>,
+        links: Option<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct Data<'a> {
+        #[serde(borrow)]
+        items: Option<Vec<&'a RawValue>>,
+    }
+    let wrapper: Wrapper<'_> = serde_json::from_slice(bytes).ok()?;
+    if let Some(records) = wrapper.records {
+        return Some(records);
+    }
+    let page = wrapper.jsonapi.is_some() || wrapper.links.is_some();
+    wrapper.data.and_then(|d| d.items).filter(|_| page)
+}
 
-impl<'de, E> DeserializeSeed<'de> for RecordsSeed<'_, '_, E> {
-    type Value = ();
+/// `}` `,` `{` with optional whitespace: the `{`'s index in `hay`.
+fn find_object_after_comma(hay: &[u8]) -> Option<usize> {
+    let mut state = 0u8;
+    for (i, &b) in hay.iter().enumerate() {
+        state = match (state, b) {
+            (_, b'}') => 1,
+            (1, b',') => 2,
+            (2, b'{') => return Some(i),
+            (s @ (1 | 2), b' ' | b'\t' | b'\n' | b'\r') => s,
+            _ => 0,
+        };
+    }
+    None
+}
 
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self.0)
+/// A line that starts with `{` or `[`: the bracket's index in `hay`.
+fn find_line_start(hay: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'\n', hay).find(|&i| matches!(hay.get(i + 1), Some(b'{' | b'['))).map(|i| i + 1)
+}
+
+/// A broken piece without the separators around it.
+fn trim_separators(bytes: &[u8]) -> &[u8] {
+    let is_separator = |b: &u8| b.is_ascii_whitespace() || *b == b',';
+    let start = bytes.iter().position(|b| !is_separator(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !is_separator(b)).map_or(start, |i| i + 1);
+    &bytes[start..end.max(start)]
+}
+
+/// A read error as a reason: a cut gzip stream says so.
+fn read_failure(error: &io::Error) -> String {
+    match error.kind() {
+        io::ErrorKind::UnexpectedEof => "the gzip stream ends early (a download or copy cut short?)".to_string(),
+        _ => format!("cannot decompress it: {error}"),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-
-    /// (value or reason, is JSON, position) of each record.
-    type Seen = Vec<(String, bool, u64)>;
-
-    fn records(bytes: &[u8]) -> (Result<Layout, String>, Seen) {
-        let dir = std::env::temp_dir().join(format!("tarn-file-test-{:x}", crate::unique_seed()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("input");
-        std::fs::write(&path, bytes).unwrap();
-        let mut seen = Vec::new();
-        let layout = read::<std::io::Error>(&path, &mut |r| {
-            seen.push((r.value.as_ref().map(|v| v.to_string()).unwrap_or_else(|e| e.to_string()), r.value.is_ok(), r.position));
-            Ok(())
-        });
-        std::fs::remove_dir_all(&dir).unwrap();
-        (layout.map_err(|e| e.to_string()), seen)
-    }
-
-    fn gzip(text: &str) -> Vec<u8> {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        encoder.write_all(text.as_bytes()).unwrap();
-        encoder.finish().unwrap()
-    }
-
-    #[test]
-    fn cloudtrail_records_in_multi_member_gzip() {
-        let mut bytes = gzip(r#"{"Records":[{"a":1},"#);
-        bytes.extend(gzip(r#"{"a":2}]}"#));
-        let (layout, seen) = records(&bytes);
-        assert_eq!(layout, Ok(Layout::Records));
-        assert_eq!(seen, vec![(r#"{"a":1}"#.into(), true, 1), (r#"{"a":2}"#.into(), true, 2)]);
-    }
-
-    #[test]
-    fn snyk_v1_array_and_rest_page() {
-        let (layout, seen) = records(br#"[{"event":"x"},{"event":"y"}]"#);
-        assert_eq!((layout, seen.len()), (Ok(Layout::Array), 2));
-        let page = r#"{"data":{"type":"audit_log_search","items":[{"org_id":"o","event":"e","created":"2024-01-01T00:00:00Z"}]},"jsonapi":{"version":"1.0"},"links":{}}"#;
-        let (layout, seen) = records(page.as_bytes());
-        assert_eq!(layout, Ok(Layout::Single));
-        assert_eq!(seen[0].0, r#"{"created":"2024-01-01T00:00:00Z","event":"e","org_id":"o"}"#);
-    }
-
-    #[test]
-    fn ndjson_with_a_bad_line_delivers_every_line() {
-        let (layout, seen) = records(b"{\"a\":1}\n{oops\n\n{\"a\":3}\n");
-        assert_eq!(layout, Ok(Layout::Ndjson));
-        assert_eq!(seen.iter().map(|s| (s.1, s.2)).collect::<Vec<_>>(), vec![(true, 1), (false, 2), (true, 4)]);
-        assert!(seen[1].0.starts_with("line 2 is not JSON"));
-    }
-
-    #[test]
-    fn a_single_object_is_one_record() {
-        let (layout, seen) = records(b"{\n  \"digestEndTime\": \"2024-01-01T00:00:00Z\",\n  \"logFiles\": []\n}\n");
-        assert_eq!((layout, seen.len()), (Ok(Layout::Single), 1));
-    }
-
-    #[test]
-    fn garbage_is_not_json_and_a_cut_file_is_broken() {
-        let (layout, seen) = records(b"\x00\x01binary");
-        assert!(layout.unwrap_err().starts_with("it is not JSON"));
-        assert!(seen.is_empty());
-        let whole = gzip(r#"{"Records":[{"a":1},{"a":2},{"a":3}]}"#);
-        let (layout, seen) = records(&whole[..whole.len() - 12]);
-        assert!(layout.unwrap_err().starts_with("it is cut off or not valid JSON after record"), "");
-        assert!(!seen.is_empty() && seen.len() < 3);
-    }
-}
+mod tests;

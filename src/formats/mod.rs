@@ -7,26 +7,11 @@ pub mod json;
 
 use serde_json::{Map, Value};
 
-/// One record as the source holds it.
-#[derive(Debug)]
-pub struct RawRecord {
-    /// The record's original text, stored as the row's `eventjson`.
-    pub text: String,
-    /// The record to check against the schema, or why it is not JSON.
-    pub value: Result<Value, NotJson>,
-    /// Where it sits in its input: the record number (from 1) in a JSON
-    /// array or `Records`, or the line number in NDJSON.
-    pub position: u64,
-}
-
 /// Why a record's text is not JSON.
 #[derive(Debug, thiserror::Error)]
 pub enum NotJson {
     #[error("{0}")]
     Record(serde_json::Error),
-    /// A line of an NDJSON file.
-    #[error("line {line} is not JSON: {error}")]
-    Line { line: u64, error: serde_json::Error },
 }
 
 /// Whether a JSON object is a Snyk REST audit-log search page

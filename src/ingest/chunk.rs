@@ -6,8 +6,8 @@
 
 use super::IngestError;
 use super::decode::{Record, RecordAdapter, decode_record, quarantine_row};
-use crate::formats::RawRecord;
-use crate::formats::json::{self, ReadError};
+use crate::formats::NotJson;
+use crate::formats::json::{self, Piece, ReadError};
 use crate::lake::{Lake, LakeError, QuarantineRow, Transaction};
 use crate::schema::{LogType, Provenance, RowBuilder};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Rows decoded before they are handed to the lake writer as one batch.
 const BATCH_ROWS: usize = 2048;
+/// A batch is also closed once its records hold this many bytes, so no
+/// Arrow string column nears its 2 GiB offset limit.
+const BATCH_BYTES: usize = 64 << 20;
 
 /// One input to decode: a local file and what it stands for.
 #[derive(Debug, Clone)]
@@ -42,6 +45,12 @@ pub struct DecodeSettings {
     pub source_id: String,
     pub source_label: String,
     pub adapt: RecordAdapter,
+    /// Records larger than this many bytes are quarantined with their size
+    /// and first bytes, never held whole.
+    pub max_record: usize,
+    /// Land the complete records of a file that is cut short (and mark it
+    /// consumed) instead of skipping the whole file.
+    pub accept_partial: bool,
 }
 
 /// The state a chunk's decode workers share.
@@ -263,9 +272,6 @@ fn work(shared: &Mutex<Shared>, settings: &DecodeSettings, limit: u64) -> Result
             }
         }
     }
-    for builder in builders.values_mut() {
-        write_rows(shared, builder)?;
-    }
     Ok(())
 }
 
@@ -274,8 +280,38 @@ struct FileCounts {
     bytes: u64,
 }
 
-/// Reads one file into `builder` (and quarantine). The outer error is the
-/// lake's; the inner one says why the file was skipped.
+/// The rows and quarantine rows of one file, held until the file has been
+/// read to its end: a file lands whole or not at all.
+#[derive(Default)]
+struct FileRows {
+    batches: Vec<RecordBatch>,
+    quarantine: Vec<QuarantineRow>,
+}
+
+impl FileRows {
+    fn take_batch(&mut self, builder: &mut RowBuilder) -> Result<(), LakeError> {
+        if let Some(batch) = builder.finish()? {
+            self.batches.push(batch);
+        }
+        Ok(())
+    }
+
+    /// Hands the file's rows to the chunk.
+    fn land(self, shared: &Mutex<Shared>, table: &str) -> Result<(), LakeError> {
+        let mut chunk = lock(shared);
+        chunk.quarantined += self.quarantine.len() as u64;
+        for row in self.quarantine {
+            chunk.tx.quarantine(row);
+        }
+        for batch in &self.batches {
+            chunk.tx.write(table, batch)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads one file into the chunk, whole or not at all. The outer error is
+/// the lake's; the inner one says why the file was skipped.
 fn decode_file(
     shared: &Mutex<Shared>,
     builder: &mut RowBuilder,
@@ -288,51 +324,63 @@ fn decode_file(
         source_file: Some(job.source_file.clone()),
     };
     let parse_time = crate::now_micros();
-    let mut counts = FileCounts { records: 0, bytes: 0 };
-    let result = json::read(&job.path, &mut |raw: RawRecord| -> Result<(), LakeError> {
-        counts.bytes += raw.text.len() as u64 + 1;
-        counts.records += 1;
-        let record = Record { text: &raw.text, value: raw.value, position: raw.position };
-        if let Err(row) = decode_record(builder, record, settings.adapt, &provenance, parse_time) {
-            let mut chunk = lock(shared);
-            chunk.quarantined += 1;
-            chunk.tx.quarantine(row);
-        }
-        if builder.len() >= BATCH_ROWS {
-            write_rows(shared, builder)?;
+    let log_type = builder.log_type().name.clone();
+    let mut rows = FileRows::default();
+    let mut records = 0;
+    let result = json::read(&job.path, settings.max_record, &mut |piece| -> Result<(), LakeError> {
+        records += 1;
+        match piece {
+            Piece::Record { bytes, position } => {
+                let (text, value) = parse(bytes);
+                let record = Record { text: &text, value, position };
+                if let Err(row) = decode_record(builder, record, settings.adapt, &provenance, parse_time) {
+                    rows.quarantine.push(row);
+                }
+                if builder.len() >= BATCH_ROWS || builder.pending_bytes() >= BATCH_BYTES {
+                    rows.take_batch(builder)?;
+                }
+            }
+            Piece::Broken { bytes, position, reason, .. } => {
+                let raw = String::from_utf8_lossy(bytes).into_owned();
+                rows.quarantine.push(quarantine_row(&log_type, reason, raw, &provenance, position, parse_time));
+            }
         }
         Ok(())
     });
+    rows.take_batch(builder)?;
+    let table = builder.log_type().table.clone();
     match result {
-        Ok(_) => Ok(Ok(counts)),
+        Ok(summary) => {
+            rows.land(shared, &table)?;
+            Ok(Ok(FileCounts { records, bytes: summary.bytes }))
+        }
         Err(ReadError::Sink(e)) => Err(e),
-        Err(ReadError::Broken { after, reason }) => {
-            // The records before the break are kept; the break itself is
-            // quarantined so it shows up beside them.
-            let reason = format!("the file is cut off or not valid JSON after record {after}: {reason}");
-            let row = quarantine_row(&builder.log_type().name, reason, String::new(), &provenance, after + 1, parse_time);
-            let mut chunk = lock(shared);
-            chunk.quarantined += 1;
-            chunk.tx.quarantine(row);
-            Ok(Ok(counts))
+        Err(cut @ ReadError::CutShort { .. }) if settings.accept_partial => {
+            let ReadError::CutShort { offset, .. } = &cut else { unreachable!() };
+            let bytes = *offset;
+            let reason = format!("the file {cut}; its complete records landed (--accept-partial)");
+            rows.quarantine.push(quarantine_row(&log_type, reason, String::new(), &provenance, records + 1, parse_time));
+            rows.land(shared, &table)?;
+            Ok(Ok(FileCounts { records, bytes }))
+        }
+        Err(e @ ReadError::CutShort { .. }) => {
+            Ok(Err(format!("{}: skipped, nothing of it landed: {e} (it lands whole once complete; --accept-partial lands its complete records)", job.source_file)))
         }
         Err(e) => Ok(Err(format!("{}: skipped: {e}", job.source_file))),
     }
+}
+
+/// A framed record's text and parsed value. Text that is not valid UTF-8 is
+/// kept with replacement characters (the reason names the bad bytes).
+fn parse(bytes: &[u8]) -> (std::borrow::Cow<'_, str>, Result<serde_json::Value, NotJson>) {
+    let value = serde_json::from_slice(bytes).map_err(NotJson::Record);
+    (String::from_utf8_lossy(bytes), value)
 }
 
 /// Decodes the builder's pending rows and writes them to the transaction.
 fn flush(tx: &mut Transaction, builder: &mut RowBuilder) -> Result<(), LakeError> {
     if let Some(batch) = builder.finish()? {
         tx.write(&builder.log_type().table, &batch)?;
-    }
-    Ok(())
-}
-
-/// Decodes the builder's pending rows (outside the lock, so workers decode
-/// in parallel) and writes them to the chunk.
-fn write_rows(shared: &Mutex<Shared>, builder: &mut RowBuilder) -> Result<(), LakeError> {
-    if let Some(batch) = builder.finish()? {
-        lock(shared).tx.write(&builder.log_type().table, &batch)?;
     }
     Ok(())
 }

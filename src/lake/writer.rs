@@ -23,6 +23,10 @@ const MAX_FILE_ROWS: u64 = 1_000_000;
 /// At most this many partition files are open at once; the least recently
 /// written one is closed first.
 const MAX_OPEN_FILES: usize = 8;
+/// Quarantine rows are written out once they hold this many bytes, so a
+/// chunk full of refused records neither piles up in memory nor overflows
+/// one Arrow string column (2 GiB).
+const QUARANTINE_FLUSH_BYTES: usize = 64 << 20;
 
 struct OpenFile {
     writer: ArrowWriter<File>,
@@ -54,6 +58,10 @@ pub struct Transaction {
     open: HashMap<(String, i64), OpenFile>,
     closed: Vec<(PathBuf, FileEntry)>,
     quarantine: Vec<QuarantineRow>,
+    /// Bytes held in `quarantine`.
+    quarantine_bytes: usize,
+    /// A write that failed where it could not be reported; fails the commit.
+    failed: Option<LakeError>,
     remove: Vec<String>,
     inputs: Vec<String>,
     /// Source key, the checkpoint this transaction started from, the new one.
@@ -87,6 +95,8 @@ impl Transaction {
             open: HashMap::new(),
             closed: Vec::new(),
             quarantine: Vec::new(),
+            quarantine_bytes: 0,
+            failed: None,
             remove: Vec::new(),
             inputs: Vec::new(),
             checkpoints: Vec::new(),
@@ -99,10 +109,6 @@ impl Transaction {
     /// Rows written so far, in open and closed files.
     pub fn rows(&self) -> u64 {
         self.open.values().map(|f| f.entry.rows).chain(self.closed.iter().map(|(_, e)| e.rows)).sum()
-    }
-
-    pub fn quarantined(&self) -> usize {
-        self.quarantine.len()
     }
 
     /// Writes rows of `table`. The batch must have a `p_event_time` column;
@@ -180,9 +186,29 @@ impl Transaction {
         Ok(())
     }
 
-    /// Sends a refused record to quarantine, in this same commit.
+    /// Sends a refused record to quarantine, in this same commit. Rows are
+    /// written in pieces of about [`QUARANTINE_FLUSH_BYTES`]; a failure to
+    /// write them fails the commit.
     pub fn quarantine(&mut self, row: QuarantineRow) {
+        self.quarantine_bytes += row.raw.len() + row.reason.len() + 128;
         self.quarantine.push(row);
+        if self.quarantine_bytes >= QUARANTINE_FLUSH_BYTES
+            && self.failed.is_none()
+            && let Err(e) = self.flush_quarantine()
+        {
+            self.failed = Some(e);
+        }
+    }
+
+    fn flush_quarantine(&mut self) -> Result<(), LakeError> {
+        if !self.quarantine.is_empty() {
+            let rows = std::mem::take(&mut self.quarantine);
+            self.quarantine_bytes = 0;
+            let batch = quarantine_batch(&rows)?;
+            drop(rows);
+            self.write(QUARANTINE_TABLE, &batch)?;
+        }
+        Ok(())
     }
 
     /// Takes a live file out of the lake in this commit (replay, compaction).
@@ -207,11 +233,10 @@ impl Transaction {
     /// Commits everything staged. With `force`, inputs already consumed by an
     /// earlier commit are consumed again (a deliberate re-ingest).
     pub fn commit(mut self, operation: &str, force: bool) -> Result<CommitOutcome, LakeError> {
-        if !self.quarantine.is_empty() {
-            let rows = std::mem::take(&mut self.quarantine);
-            let batch = quarantine_batch(&rows)?;
-            self.write(QUARANTINE_TABLE, &batch)?;
+        if let Some(failed) = self.failed.take() {
+            return Err(failed);
         }
+        self.flush_quarantine()?;
         let keys: Vec<_> = self.open.keys().cloned().collect();
         for key in keys {
             self.close(&key)?;

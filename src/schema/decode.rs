@@ -39,12 +39,14 @@ pub struct RowBuilder {
     /// Arrow's JSON decoder for the table, made by the first `finish`.
     decoder: Option<Decoder>,
     pending: Vec<Value>,
+    /// The original text's bytes of the pending rows.
+    pending_bytes: usize,
     row_ids: RowIds,
 }
 
 impl RowBuilder {
     pub fn new(log_type: Arc<LogType>) -> RowBuilder {
-        RowBuilder { log_type, decoder: None, pending: Vec::new(), row_ids: RowIds::new() }
+        RowBuilder { log_type, decoder: None, pending: Vec::new(), pending_bytes: 0, row_ids: RowIds::new() }
     }
 
     pub fn log_type(&self) -> &Arc<LogType> {
@@ -58,6 +60,11 @@ impl RowBuilder {
 
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
+    }
+
+    /// The original text's bytes of the rows waiting for `finish`.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
     }
 
     /// Decodes one record. `record` is the value to check (it may differ from
@@ -88,6 +95,7 @@ impl RowBuilder {
             }
         }
         self.pending.push(Value::Object(row.columns));
+        self.pending_bytes += raw.len();
         Ok(())
     }
 
@@ -107,6 +115,7 @@ impl RowBuilder {
         }
         self.decoder = Some(decoder);
         self.pending.clear();
+        self.pending_bytes = 0;
         match batches.len() {
             1 => Ok(batches.pop()),
             _ => Ok(Some(datafusion::arrow::compute::concat_batches(&self.log_type.arrow_schema, &batches)?)),

@@ -15,6 +15,10 @@ pub struct IngestOptions {
     /// `p_source_id` and `p_source_label` of the rows.
     pub source_id: String,
     pub source_label: String,
+    /// Records larger than this many bytes are quarantined, never held whole.
+    pub max_record: usize,
+    /// Land the complete records of a file that is cut short.
+    pub accept_partial: bool,
 }
 
 impl Default for IngestOptions {
@@ -25,6 +29,8 @@ impl Default for IngestOptions {
             chunk_records: 500_000,
             source_id: "file".into(),
             source_label: "tarn ingest file".into(),
+            max_record: crate::formats::json::DEFAULT_MAX_RECORD,
+            accept_partial: false,
         }
     }
 }
@@ -32,7 +38,13 @@ impl Default for IngestOptions {
 impl IngestOptions {
     /// How this source's files are decoded.
     pub fn decode_settings(&self) -> DecodeSettings {
-        DecodeSettings { source_id: self.source_id.clone(), source_label: self.source_label.clone(), adapt: super::adapt }
+        DecodeSettings {
+            source_id: self.source_id.clone(),
+            source_label: self.source_label.clone(),
+            adapt: super::adapt,
+            max_record: self.max_record,
+            accept_partial: self.accept_partial,
+        }
     }
 }
 

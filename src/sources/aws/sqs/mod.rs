@@ -61,6 +61,15 @@ pub struct SqsConfig {
     #[serde(default = "default_visibility")]
     #[arg(long, default_value_t = default_visibility())]
     pub visibility_timeout: u32,
+    /// Records larger than this are quarantined with their size and first
+    /// bytes (bytes, or a number with KB, MB or GB).
+    #[serde(default = "default_max_record_size")]
+    #[arg(long, default_value = "16MB", value_parser = crate::formats::json::parse_record_size)]
+    pub max_record_size: usize,
+}
+
+fn default_max_record_size() -> usize {
+    crate::formats::json::DEFAULT_MAX_RECORD
 }
 
 fn default_chunk_size() -> u64 {
@@ -185,8 +194,13 @@ pub async fn pull(
     if let Some(name) = &config.log_type {
         registry.get(name)?;
     }
-    let settings =
-        DecodeSettings { source_id: format!("sqs:{}", config.queue_url), source_label: label(config), adapt: crate::sources::adapt };
+    let settings = DecodeSettings {
+        source_id: format!("sqs:{}", config.queue_url),
+        source_label: label(config),
+        adapt: crate::sources::adapt,
+        max_record: config.max_record_size,
+        accept_partial: false,
+    };
     let downloads = Downloads::new(lake)
         .map_err(|source| IngestError::source(AwsError::Local { path: "cannot create a download folder".into(), source }))?;
     let mut intake = Intake {
