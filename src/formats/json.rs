@@ -48,7 +48,8 @@ pub fn parse_record_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
     let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(digits);
-    let number: usize = number.parse().map_err(|_| format!("'{text}' is not a size; write bytes or a number with KB, MB or GB, like 16MB"))?;
+    let number: usize =
+        number.parse().map_err(|_| format!("'{text}' is not a size; write bytes or a number with KB, MB or GB, like 16MB"))?;
     let scale: usize = match unit.trim().to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "K" | "KB" | "KIB" => 1 << 10,
@@ -121,16 +122,16 @@ pub fn open(path: &Path) -> io::Result<Box<dyn Read + Send>> {
     }
     let head = io::Cursor::new(magic[..got].to_vec());
     let whole = head.chain(file);
-    Ok(if magic[..got] == [0x1f, 0x8b] { Box::new(MultiGzDecoder::new(io::BufReader::with_capacity(256 * 1024, whole))) } else { Box::new(whole) })
+    Ok(if magic[..got] == [0x1f, 0x8b] {
+        Box::new(MultiGzDecoder::new(io::BufReader::with_capacity(256 * 1024, whole)))
+    } else {
+        Box::new(whole)
+    })
 }
 
 /// Reads every record of a file, handing each piece to `sink` as soon as it
 /// is framed. `max_record` bounds the bytes one record may hold in memory.
-pub fn read<E>(
-    path: &Path,
-    max_record: usize,
-    sink: &mut dyn FnMut(Piece<'_>) -> Result<(), E>,
-) -> Result<ReadSummary, ReadError<E>> {
+pub fn read<E>(path: &Path, max_record: usize, sink: &mut dyn FnMut(Piece<'_>) -> Result<(), E>) -> Result<ReadSummary, ReadError<E>> {
     let input = open(path).map_err(ReadError::Io)?;
     read_from(input, max_record, sink)
 }

@@ -37,6 +37,16 @@ pub struct Job {
     pub log_type: Result<Arc<LogType>, Arc<dyn std::error::Error + Send + Sync>>,
 }
 
+impl Job {
+    /// The input as a message names it: the path, or `s3://bucket/key (ETag e)`.
+    pub fn shown(&self) -> String {
+        match self.input.as_deref().and_then(|input| input.strip_prefix("s3://")?.rsplit_once('#')) {
+            Some((_, etag)) => format!("{} (ETag {etag})", self.source_file),
+            None => self.source_file.clone(),
+        }
+    }
+}
+
 /// How a source's files are decoded: the rows' provenance and the source's
 /// record adapter.
 #[derive(Debug, Clone)]
@@ -364,9 +374,10 @@ fn decode_file(
             Ok(Ok(FileCounts { records, bytes }))
         }
         Err(e @ ReadError::CutShort { .. }) => {
-            Ok(Err(format!("{}: skipped, nothing of it landed: {e} (it lands whole once complete; --accept-partial lands its complete records)", job.source_file)))
+            let hint = if job.input.is_none() { "; --accept-partial lands its complete records" } else { "" };
+            Ok(Err(format!("{}: skipped, nothing of it landed: {e} (it lands whole once complete{hint})", job.shown())))
         }
-        Err(e) => Ok(Err(format!("{}: skipped: {e}", job.source_file))),
+        Err(e) => Ok(Err(format!("{}: skipped: {e}", job.shown()))),
     }
 }
 

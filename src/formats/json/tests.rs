@@ -22,7 +22,11 @@ fn pieces(bytes: &[u8], max_record: usize) -> (Result<ReadSummary, String>, Seen
 
 /// Bytes as `open` would present them: gunzipped if gzip.
 fn open_bytes(bytes: &[u8]) -> Box<dyn Read> {
-    if bytes.starts_with(&[0x1f, 0x8b]) { Box::new(MultiGzDecoder::new(io::Cursor::new(bytes.to_vec()))) } else { Box::new(io::Cursor::new(bytes.to_vec())) }
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        Box::new(MultiGzDecoder::new(io::Cursor::new(bytes.to_vec())))
+    } else {
+        Box::new(io::Cursor::new(bytes.to_vec()))
+    }
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -61,29 +61,68 @@ pub async fn fetch(
     futures::stream::iter(downloads).buffer_unordered(concurrency.max(1)).collect().await
 }
 
+/// Times a download that breaks off (or brings fewer bytes than S3 said it
+/// would) is tried before the object is reported.
+const DOWNLOAD_ATTEMPTS: u32 = 3;
+
 async fn download(s3: &aws_sdk_s3::Client, object: &ObjectRef, target: &Path, log_type: Arc<LogType>) -> Result<Job, AwsError> {
+    let mut attempt = 1;
+    loop {
+        match download_once(s3, object, target).await {
+            Ok(etag) => {
+                return Ok(Job {
+                    path: target.to_path_buf(),
+                    input: Some(input_id(&object.bucket, &object.key, &etag)),
+                    source_file: format!("s3://{}/{}", object.bucket, object.key),
+                    log_type: Ok(log_type),
+                });
+            }
+            Err(Download::Short(problem)) if attempt < DOWNLOAD_ATTEMPTS => {
+                tracing::info!("{problem}; fetching it again (attempt {} of {DOWNLOAD_ATTEMPTS})", attempt + 1);
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(Download::Short(problem)) => {
+                let what = format!("{problem} ({DOWNLOAD_ATTEMPTS} attempts)");
+                return Err(AwsError::Call { what, answer: "the download keeps breaking off".into() });
+            }
+            Err(Download::Failed(error)) => return Err(error),
+        }
+    }
+}
+
+enum Download {
+    /// The body broke off or was shorter than its Content-Length: try again.
+    Short(String),
+    Failed(AwsError),
+}
+
+/// One download into `target`; returns the object's ETag.
+async fn download_once(s3: &aws_sdk_s3::Client, object: &ObjectRef, target: &Path) -> Result<String, Download> {
     let shown = format!("s3://{}/{}", object.bucket, object.key);
-    let local = |source| AwsError::Local { path: target.display().to_string(), source };
+    let local = |source| Download::Failed(AwsError::Local { path: target.display().to_string(), source });
     let response = s3
         .get_object()
         .bucket(&object.bucket)
         .key(&object.key)
         .send()
         .await
-        .map_err(|e| AwsError::Call { what: shown.clone(), answer: crate::error_line(&e) })?;
+        .map_err(|e| Download::Failed(AwsError::Call { what: shown.clone(), answer: crate::error_line(&e) }))?;
     let etag = response.e_tag().unwrap_or_default().to_string();
+    let expected = response.content_length().and_then(|n| u64::try_from(n).ok());
+    let named = format!("{shown} (ETag {})", etag.trim_matches('"'));
     let mut body = response.body;
     let mut file = std::fs::File::create(target).map_err(local)?;
+    let mut got = 0u64;
     while let Some(bytes) = body.next().await {
-        let bytes = bytes.map_err(|e| AwsError::Call { what: format!("{shown}: download cut off"), answer: crate::error_line(&e) })?;
+        let bytes = bytes.map_err(|e| Download::Short(format!("{named}: the download broke off: {}", crate::error_line(&e))))?;
+        got += bytes.len() as u64;
         file.write_all(&bytes).map_err(local)?;
     }
-    Ok(Job {
-        path: target.to_path_buf(),
-        input: Some(input_id(&object.bucket, &object.key, &etag)),
-        source_file: shown,
-        log_type: Ok(log_type),
-    })
+    if let Some(expected) = expected.filter(|&n| n != got) {
+        return Err(Download::Short(format!("{named}: the download brought {got} of {expected} bytes")));
+    }
+    Ok(etag)
 }
 
 /// The object a job was downloaded from.
