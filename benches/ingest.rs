@@ -1,41 +1,156 @@
-//! Ingest throughput and peak memory on a generated CloudTrail corpus.
+//! Ingest throughput and peak memory on a generated CloudTrail corpus, tarn
+//! beside DuckDB doing the same job.
 //!
 //! `cargo bench --bench ingest` generates (once, cached under the system temp
 //! directory) CloudTrail corpora of about 256 MB and 1 GB uncompressed, and
-//! ingests each into a fresh lake in a child process of its own, so each
-//! peak RSS (VmHWM) is that run's alone. Memory should not grow with the
-//! input: files are streamed and rows flushed to Parquet as they come.
+//! for each runs, as a user would, each in a process of its own:
+//! - tarn: the release binary, `tarn --lake <fresh lake> ingest file <corpus>`;
+//! - DuckDB: `benches/ingest_duckdb.py job` under `./.venv/bin/python` —
+//!   `read_json` over the corpus's `*.json.gz`, unnest `Records`, `COPY` to
+//!   zstd Parquet partitioned by year/month/day/hour of eventTime, with
+//!   `SET threads` to the number of cores.
+//!
+//! Each time is the wall clock from spawning the process to reaping it (the
+//! Python interpreter's start and `import duckdb` included; the COPY's own
+//! time, taken inside Python, is shown beside it); each peak RSS is that
+//! process's own (`wait4`'s `ru_maxrss`). Both must land every generated
+//! event: tarn's count is its ingest report, DuckDB's is its Parquet read
+//! back; the bench fails if they differ. tarn's memory should not grow with
+//! the input: files are streamed and rows flushed to Parquet as they come.
+//!
+//! Without duckdb in ./.venv (scripts/test.sh installs it) the bench prints
+//! the command that installs it and runs tarn alone.
 //!
 //! Sizes: TARN_BENCH_MB=256,1024 (default). Output: one line per size.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 const EVENTS_PER_FILE: u64 = 2_000;
 /// Measured average uncompressed size of a generated record, bytes.
 const BYTES_PER_EVENT: u64 = 1_330;
+/// The duckdb scripts/test.sh installs: the release PyPI's duckdb-ext-delta is built for.
+const DUCKDB_VERSION: &str = "1.4.4";
+const TARN: &str = env!("CARGO_BIN_EXE_tarn");
+const PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+const DUCKDB_JOB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/ingest_duckdb.py");
 
 fn main() {
-    if let Ok(spec) = std::env::var("TARN_BENCH_CHILD") {
-        let (corpus, lake) = spec.split_once('|').expect("corpus|lake");
-        child(Path::new(corpus), Path::new(lake));
-        return;
-    }
     let sizes = std::env::var("TARN_BENCH_MB").unwrap_or_else(|_| "256,1024".into());
-    println!("tarn ingest benchmark: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("tarn ingest benchmark: {cores} cores, {}", cpu_model());
+    let duckdb = duckdb_version();
+    match &duckdb {
+        Some(version) if version == DUCKDB_VERSION => println!("DuckDB {version} ({PYTHON})"),
+        Some(version) => println!("DuckDB {version} ({PYTHON}; scripts/test.sh pins {DUCKDB_VERSION})"),
+        None => println!(
+            "DuckDB: not run, {PYTHON} cannot import duckdb; install it with\n  cd {} && python3 -m venv .venv && .venv/bin/pip install duckdb=={DUCKDB_VERSION}\n(or ./scripts/test.sh, which installs it with the other Python test tools)",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    }
     for mb in sizes.split(',').map(|s| s.trim().parse::<u64>().expect("sizes in MB")) {
         let corpus = corpus(mb);
+        let marker = std::fs::read_to_string(corpus.join(".complete")).expect("corpus marker");
+        let (events, bytes) = marker.split_once(' ').expect("events bytes");
+        let (events, bytes): (u64, u64) = (events.parse().unwrap(), bytes.parse().unwrap());
+        // Read every file once, so neither side pays for a cold page cache.
+        let compressed: u64 = walk(&corpus).iter().map(|p| std::fs::read(p).map_or(0, |b| b.len() as u64)).sum();
+        let mut line = format!("{:>5.0} MB uncompressed ({:.0} MB gzip, {events} events)", bytes as f64 / 1e6, compressed as f64 / 1e6);
+
         let lake = std::env::temp_dir().join(format!("tarn-bench-lake-{mb}"));
         let _ = std::fs::remove_dir_all(&lake);
-        let output = Command::new(std::env::current_exe().expect("own path"))
-            .env("TARN_BENCH_CHILD", format!("{}|{}", corpus.display(), lake.display()))
-            .output()
-            .expect("run the child");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        print!("{}", String::from_utf8_lossy(&output.stdout));
+        let mut command = Command::new(TARN);
+        command.arg("--lake").arg(&lake).args(["ingest", "file"]).arg(&corpus);
+        let tarn = run(command, "tarn");
+        let tarn_rows: u64 = tarn
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("ingested ")?.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no `ingested N rows` line from tarn:\n{}", tarn.stdout));
+        assert_eq!(tarn_rows, events, "tarn lands every event");
+        line += &format!(" | tarn: {tarn_rows} rows, {}, Parquet {:.0} MB", tarn.figures(events, ""), parquet_bytes(&lake) as f64 / 1e6);
         let _ = std::fs::remove_dir_all(&lake);
+
+        if let Some(version) = &duckdb {
+            let out = std::env::temp_dir().join(format!("tarn-bench-duckdb-{mb}"));
+            let _ = std::fs::remove_dir_all(&out);
+            let mut command = Command::new(PYTHON);
+            command.arg(DUCKDB_JOB).arg("job").arg(&corpus).arg(&out).arg(cores.to_string());
+            let duck = run(command, "duckdb");
+            let report: serde_json::Value = serde_json::from_str(duck.stdout.trim()).expect("the DuckDB job's JSON line");
+            let copy_seconds = report["seconds"].as_f64().expect("seconds");
+            let mut command = Command::new(PYTHON);
+            command.arg(DUCKDB_JOB).arg("count").arg(&out);
+            let duck_rows: u64 = run(command, "duckdb-count").stdout.trim().parse().expect("DuckDB's row count");
+            assert_eq!(duck_rows, tarn_rows, "DuckDB landed {duck_rows} records, tarn {tarn_rows}");
+            line += &format!(
+                " | DuckDB {version}: {duck_rows} rows, {}, Parquet {:.0} MB | tarn/DuckDB events/s {:.2}x",
+                duck.figures(events, &format!(" (COPY {copy_seconds:.1} s)")),
+                parquet_bytes(&out) as f64 / 1e6,
+                duck.seconds / tarn.seconds
+            );
+            let _ = std::fs::remove_dir_all(&out);
+        }
+        println!("{line}");
     }
+}
+
+/// A finished child process: its wall time, its peak RSS and what it printed.
+struct Run {
+    seconds: f64,
+    peak_rss_kib: u64,
+    stdout: String,
+}
+
+impl Run {
+    /// Wall time (and `note` on it), events/s, peak RSS.
+    fn figures(&self, events: u64, note: &str) -> String {
+        format!(
+            "{:.1} s{note}, {:.0} events/s, peak RSS {:.0} MiB",
+            self.seconds,
+            events as f64 / self.seconds,
+            self.peak_rss_kib as f64 / 1024.0
+        )
+    }
+}
+
+/// Runs `command` from the temp directory (no ./tarn.yml) to its end; fails
+/// the bench if it fails.
+#[expect(clippy::zombie_processes, reason = "wait4 reaps the child, which Child::wait cannot do with its rusage")]
+fn run(mut command: Command, name: &str) -> Run {
+    let output = |stream: &str| std::env::temp_dir().join(format!("tarn-bench-{name}.{stream}"));
+    let (stdout_path, stderr_path) = (output("stdout"), output("stderr"));
+    command
+        .current_dir(std::env::temp_dir())
+        .env_remove("TARN_CONFIG")
+        .env_remove("TARN_LAKE")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"));
+    let started = Instant::now();
+    let child = command.spawn().unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it and reaps our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    while unsafe { libc::wait4(pid, &mut status, 0, &mut usage) } != pid {
+        let error = std::io::Error::last_os_error();
+        assert_eq!(error.kind(), std::io::ErrorKind::Interrupted, "wait for {name}: {error}");
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&stdout_path);
+    let _ = std::fs::remove_file(&stderr_path);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{name} failed (wait status {status}):\n{stdout}{stderr}");
+    Run { seconds, peak_rss_kib: usage.ru_maxrss as u64, stdout }
+}
+
+/// The duckdb version ./.venv/bin/python imports, if it does.
+fn duckdb_version() -> Option<String> {
+    let output = Command::new(PYTHON).args(["-c", "import duckdb; print(duckdb.__version__)"]).stderr(Stdio::null()).output().ok()?;
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
 /// Generates (or reuses) a corpus of about `mb` MB uncompressed.
@@ -62,49 +177,22 @@ fn corpus(mb: u64) -> PathBuf {
     dir
 }
 
-fn child(corpus: &Path, lake_dir: &Path) {
-    let marker = std::fs::read_to_string(corpus.join(".complete")).expect("corpus marker");
-    let (events, bytes) = marker.split_once(' ').expect("events bytes");
-    let (events, bytes): (u64, u64) = (events.parse().unwrap(), bytes.parse().unwrap());
-    let compressed: u64 = walk(corpus).iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).sum();
-    let registry = tarn::schema::Registry::built_in();
-    let lake = tarn::lake::Lake::open(lake_dir).expect("open the lake");
-    let options = tarn::sources::IngestOptions::default();
-    let started = Instant::now();
-    let report = tarn::sources::file::ingest_files(&lake, &registry, &[corpus.to_path_buf()], &options).expect("ingest");
-    let seconds = started.elapsed().as_secs_f64();
-    assert_eq!(report.rows, events, "every event lands");
-    let parquet: u64 = lake.snapshot().unwrap().files.values().map(|f| f.bytes).sum();
-    println!(
-        "{:>5.0} MB uncompressed ({:.0} MB gzip, {} events): {:.1} s, {:.0} events/s, {:.1} MB/s uncompressed, peak RSS {:.0} MiB, Parquet {:.0} MB in {} commits",
-        bytes as f64 / 1e6,
-        compressed as f64 / 1e6,
-        events,
-        seconds,
-        events as f64 / seconds,
-        bytes as f64 / 1e6 / seconds,
-        peak_rss_kib() as f64 / 1024.0,
-        parquet as f64 / 1e6,
-        report.commits
-    );
-}
-
+/// The corpus's files (the .complete marker left out).
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
         if path.is_dir() {
             files.extend(walk(&path));
-        } else {
+        } else if path.file_name().is_some_and(|n| n != ".complete") {
             files.push(path);
         }
     }
     files
 }
 
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+fn parquet_bytes(dir: &Path) -> u64 {
+    walk(dir).iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).sum()
 }
 
 fn cpu_model() -> String {

@@ -1,20 +1,38 @@
 #!/usr/bin/env bash
 # Runs every test tarn has: the gates (rustfmt, clippy, the structure limits
 # of scripts/structure.py), unit tests, end-to-end tests of the real binary,
-# crash and concurrency tests, the S3/SQS tests against moto_server, which
-# this script installs into ./.venv (PyPI `moto[server]`) if it is not there,
-# and the inline tests of the detection rules in rules/. Tests build tarn with
-# the `fault-injection` feature (crash hooks); a user's build never has it.
+# crash and concurrency tests, the S3/SQS tests against moto_server, and the
+# inline tests of the detection rules in rules/. Tests build tarn with the
+# `fault-injection` feature (crash hooks); a user's build never has it.
+#
+# The Python tools go into ./.venv at exact versions, installed when one is
+# missing or at another version: moto_server (PyPI `moto[server]`) for the S3
+# and SQS tests; duckdb and deltalake, the other engines that read the lake
+# (and `cargo bench --bench ingest` compares with DuckDB). duckdb is the
+# release PyPI's `duckdb-ext-delta` is built for (it requires duckdb==1.4.4),
+# so that extension can be added to the same venv; benches/ingest.rs names
+# the same duckdb version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null; then
   echo "error: cargo is not installed; install Rust from https://rustup.rs, then rerun $0" >&2
   exit 1
 fi
-if [ ! -x .venv/bin/moto_server ]; then
-  echo "installing moto_server into .venv (for the S3 and SQS tests)"
+venv_pins=('moto[server]==5.2.5' 'duckdb==1.4.4' 'deltalake==1.6.6')
+venv_ready() {
+  [ -x .venv/bin/moto_server ] && .venv/bin/python - "${venv_pins[@]}" 2>/dev/null <<'EOF'
+import importlib.metadata, sys
+for pin in sys.argv[1:]:
+    name, version = pin.split("==")
+    if importlib.metadata.version(name.split("[")[0]) != version:
+        sys.exit(1)
+EOF
+}
+if ! venv_ready; then
+  echo "installing ${venv_pins[*]} into .venv (S3/SQS tests, other engines over the lake)"
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+  .venv/bin/pip install --quiet --disable-pip-version-check "${venv_pins[@]}"
+  venv_ready || { echo "error: .venv lacks one of ${venv_pins[*]}" >&2; exit 1; }
 fi
 export TARN_MOTO_SERVER="$PWD/.venv/bin/moto_server"
 features=(--features fault-injection)
