@@ -200,7 +200,9 @@ async fn unreadable_objects_are_retried_then_quarantined() {
     let reasons = s.rows("select reason from quarantine order by reason");
     assert_eq!(reasons.len(), 2);
     assert!(
-        reasons.iter().any(|r| r[0].starts_with("given up after 2 receives:") && r[0].contains("corrupt.json.gz: skipped: it is not JSON")),
+        reasons.iter().any(|r| r[0].starts_with("given up after 2 receives:")
+            && r[0].contains("corrupt.json.gz (ETag ")
+            && r[0].contains("skipped: it is not JSON")),
         "{reasons:?}"
     );
     assert!(reasons.iter().any(|r| r[0].contains("gone.json.gz") && r[0].contains("NoSuchKey")), "{reasons:?}");

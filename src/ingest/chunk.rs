@@ -6,7 +6,6 @@
 
 use super::IngestError;
 use super::decode::{Record, RecordAdapter, decode_record, quarantine_row};
-use crate::formats::NotJson;
 use crate::formats::json::{self, Piece, ReadError};
 use crate::lake::{Lake, LakeError, QuarantineRow, Transaction};
 use crate::schema::{LogType, Provenance, RowBuilder};
@@ -341,8 +340,8 @@ fn decode_file(
         records += 1;
         match piece {
             Piece::Record { bytes, position } => {
-                let (text, value) = parse(bytes);
-                let record = Record { text: &text, value, position };
+                let text = String::from_utf8_lossy(bytes);
+                let record = Record { text: &text, position };
                 if let Err(row) = decode_record(builder, record, settings.adapt, &provenance, parse_time) {
                     rows.quarantine.push(row);
                 }
@@ -379,13 +378,6 @@ fn decode_file(
         }
         Err(e) => Ok(Err(format!("{}: skipped: {e}", job.shown()))),
     }
-}
-
-/// A framed record's text and parsed value. Text that is not valid UTF-8 is
-/// kept with replacement characters (the reason names the bad bytes).
-fn parse(bytes: &[u8]) -> (std::borrow::Cow<'_, str>, Result<serde_json::Value, NotJson>) {
-    let value = serde_json::from_slice(bytes).map_err(NotJson::Record);
-    (String::from_utf8_lossy(bytes), value)
 }
 
 /// Decodes the builder's pending rows and writes them to the transaction.

@@ -4,28 +4,20 @@
 //! through [`decode_record`], so a record is judged the same way wherever it
 //! comes from.
 
-use crate::formats::NotJson;
 use crate::lake::QuarantineRow;
 use crate::schema::{Provenance, RowBuilder};
-use serde_json::Value;
 
-/// Prepares a record of a log type for its schema before it is decoded
-/// (`(log type name, record) → record`). Sources own these: the Snyk source's
-/// gives REST items the v1 names its schemas use. The row's `eventjson`
-/// keeps the record as sent.
-pub type RecordAdapter = fn(&str, Value) -> Value;
+pub use crate::schema::RecordAdapter;
 
-/// The adapter that changes nothing.
-pub fn unchanged(_log_type: &str, record: Value) -> Value {
-    record
+/// The adapter that renames nothing.
+pub fn unchanged(_log_type: &str, _key: &str) -> Option<&'static str> {
+    None
 }
 
 /// One record as read, with where it sits in its input.
 pub struct Record<'a> {
-    /// The original text (the row's `eventjson`, or the quarantined bytes).
+    /// The record's JSON text (the row's `eventjson`, or the quarantined bytes).
     pub text: &'a str,
-    /// The parsed record, or why the text is not JSON.
-    pub value: Result<Value, NotJson>,
     /// The record or line number in its input, from 1.
     pub position: u64,
 }
@@ -39,15 +31,9 @@ pub fn decode_record(
     provenance: &Provenance,
     parse_time: i64,
 ) -> Result<(), QuarantineRow> {
-    let log_type = builder.log_type().clone();
-    let refusal = match record.value {
-        Err(reason) => format!("not JSON: {reason}"),
-        Ok(value) => match builder.push(record.text, adapt(&log_type.name, value), provenance, parse_time) {
-            Ok(()) => return Ok(()),
-            Err(refusal) => refusal.0,
-        },
-    };
-    Err(quarantine_row(&log_type.name, refusal, record.text.to_string(), provenance, record.position, parse_time))
+    builder.push(record.text, adapt, provenance, parse_time).map_err(|refusal| {
+        quarantine_row(&builder.log_type().name, refusal.0, record.text.to_string(), provenance, record.position, parse_time)
+    })
 }
 
 /// A quarantine row for something of `log_type` that `provenance` sent.

@@ -52,9 +52,8 @@ pub fn replay_quarantine(
                 source_label: kept.source_label.clone(),
                 source_file: kept.source_file.clone(),
             };
-            let value = serde_json::from_str::<serde_json::Value>(&kept.raw).map_err(crate::formats::NotJson::Record);
             let builder = builders.entry(target.name.clone()).or_insert_with(|| RowBuilder::new(target.clone()));
-            let record = Record { text: &kept.raw, value, position: kept.position };
+            let record = Record { text: &kept.raw, position: kept.position };
             match decode_record(builder, record, adapt, &provenance, parse_time) {
                 Ok(()) => report.landed += 1,
                 Err(refused) => {

@@ -103,7 +103,7 @@ async fn run_test(rule: &Rule, test: &super::RuleTest, registry: &Registry, stor
     let now = crate::now_micros();
     for (i, record) in test.records.iter().enumerate() {
         let raw = record.to_string();
-        let decoded = crate::ingest::Record { text: &raw, value: Ok(record.clone()), position: i as u64 + 1 };
+        let decoded = crate::ingest::Record { text: &raw, position: i as u64 + 1 };
         crate::ingest::decode_record(&mut builder, decoded, crate::sources::adapt, &provenance, now)
             .map_err(|refused| TestError::Refused { record: i + 1, log_type: log_type.name.clone(), refusal: Refusal(refused.reason) })?;
     }

@@ -1,24 +1,39 @@
-//! The record decoder: one raw JSON record in, one lake row out (or the reason
-//! it was refused). Rows are gathered into Arrow record batches.
+//! The record decoder: one record's JSON text in, one lake row out (or the
+//! reason it was refused). Rows are gathered into Arrow record batches.
 //!
-//! Decoding first normalises the record under the schema (lower-case keys,
-//! timestamps as microseconds, `json` fields as text, checks and indicators),
-//! then hands the normalised rows to Arrow's JSON decoder, which builds the
-//! nested columns.
+//! The text is parsed once, straight under the compiled schema (a serde
+//! `DeserializeSeed` per schema node): keys are looked up as they are read,
+//! fields the schema does not name are skipped without being built, `json`
+//! fields are kept as slices of the input, and strings are borrowed from the
+//! input where they hold no escapes. The checked row ([`Out`]) goes into
+//! Arrow's JSON decoder at once, which copies what it needs, so nothing of
+//! a record is held after it is pushed but the decoder's own buffers.
 
 use super::LogType;
 use super::compile::{Kind, Node, Object, RAW_COLUMN, StringCheck};
 use super::indicators::Indicator;
 use super::model::IpKind;
+use super::time::Moment;
 use datafusion::arrow::json::reader::{Decoder, ReaderBuilder};
 use datafusion::arrow::record_batch::RecordBatch;
-use serde_json::{Map, Value};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// Rows Arrow's JSON decoder takes at once.
+/// Rows Arrow's JSON decoder gathers before it builds a batch.
 const DECODE_ROWS: usize = 8192;
+
+/// Renames a record's top-level keys to the names its log type's schema
+/// uses (`(log type name, key) → schema key`), before the schema looks them
+/// up. Sources own these: the Snyk source's gives REST items the v1 names.
+/// The row's `eventjson` keeps the record as sent.
+pub type RecordAdapter = fn(&str, &str) -> Option<&'static str>;
 
 /// Where a record came from, stamped on its row.
 #[derive(Debug, Clone, Default)]
@@ -36,9 +51,8 @@ pub struct Refusal(pub String);
 /// Turns raw records into rows of one log type's table.
 pub struct RowBuilder {
     log_type: Arc<LogType>,
-    /// Arrow's JSON decoder for the table, made by the first `finish`.
-    decoder: Option<Decoder>,
-    pending: Vec<Value>,
+    decoder: Decoder,
+    rows: usize,
     /// The original text's bytes of the pending rows.
     pending_bytes: usize,
     row_ids: RowIds,
@@ -46,7 +60,11 @@ pub struct RowBuilder {
 
 impl RowBuilder {
     pub fn new(log_type: Arc<LogType>) -> RowBuilder {
-        RowBuilder { log_type, decoder: None, pending: Vec::new(), pending_bytes: 0, row_ids: RowIds::new() }
+        let decoder = ReaderBuilder::new(log_type.arrow_schema.clone())
+            .with_batch_size(DECODE_ROWS)
+            .build_decoder()
+            .expect("a compiled schema is one Arrow's JSON decoder takes");
+        RowBuilder { log_type, decoder, rows: 0, pending_bytes: 0, row_ids: RowIds::new() }
     }
 
     pub fn log_type(&self) -> &Arc<LogType> {
@@ -55,11 +73,11 @@ impl RowBuilder {
 
     /// Rows waiting for `finish`.
     pub fn len(&self) -> usize {
-        self.pending.len()
+        self.rows
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
+        self.rows == 0
     }
 
     /// The original text's bytes of the rows waiting for `finish`.
@@ -67,65 +85,55 @@ impl RowBuilder {
         self.pending_bytes
     }
 
-    /// Decodes one record. `record` is the value to check (it may differ from
-    /// `raw` when a source renames keys); `raw` is stored as the row's
-    /// original text. `parse_time` is microseconds since the epoch.
-    pub fn push(&mut self, raw: &str, record: Value, provenance: &Provenance, parse_time: i64) -> Result<(), Refusal> {
-        let mut row = self.log_type.normalise(record)?;
-        let event_time = row.event_time.unwrap_or(parse_time);
-        let columns = &mut row.columns;
-        columns.insert(RAW_COLUMN.into(), Value::String(raw.to_string()));
-        columns.insert("p_log_type".into(), Value::String(self.log_type.name.clone()));
-        columns.insert("p_row_id".into(), Value::String(self.row_ids.next()));
-        columns.insert("p_event_time".into(), Value::from(event_time));
-        columns.insert("p_parse_time".into(), Value::from(parse_time));
-        columns.insert("p_source_id".into(), Value::String(provenance.source_id.clone()));
-        columns.insert("p_source_label".into(), Value::String(provenance.source_label.clone()));
+    /// Decodes one record's JSON text, or says why it is refused. `adapt`
+    /// renames its top-level keys first (the text is stored as it is).
+    /// `parse_time` is microseconds since the epoch.
+    pub fn push(&mut self, text: &str, adapt: RecordAdapter, provenance: &Provenance, parse_time: i64) -> Result<(), Refusal> {
+        let log_type = self.log_type.clone();
+        let mut walk = Walk::new(&log_type.name, adapt);
+        let mut row = walk.record(&log_type, text)?;
+        let event_time = walk.event_time.map_or(parse_time, |(_, t)| t);
+        let row_id = self.row_ids.next();
+        let Out::Struct(columns) = &mut row else { unreachable!("a record decodes to a struct") };
+        let mut add = |name: &'static str, value| columns.push((Cow::Borrowed(name), value));
+        add(RAW_COLUMN, Out::Str(Cow::Borrowed(text)));
+        add("p_log_type", Out::Str(Cow::Borrowed(&log_type.name)));
+        add("p_row_id", Out::Str(Cow::Owned(row_id)));
+        add("p_event_time", Out::Int(event_time));
+        add("p_parse_time", Out::Int(parse_time));
+        add("p_source_id", Out::Str(Cow::Borrowed(&provenance.source_id)));
+        add("p_source_label", Out::Str(Cow::Borrowed(&provenance.source_label)));
         if let Some(file) = &provenance.source_file {
-            columns.insert("p_source_file".into(), Value::String(file.clone()));
+            add("p_source_file", Out::Str(Cow::Borrowed(file)));
         }
-        let mut indicators = std::mem::take(&mut row.indicators).into_iter().peekable();
+        let mut indicators = std::mem::take(&mut walk.indicators).into_iter().peekable();
         while let Some((column, _)) = indicators.peek().cloned() {
             let mut values = Vec::new();
             while let Some((_, value)) = indicators.next_if(|(c, _)| *c == column) {
-                values.push(Value::String(value));
+                values.push(Out::Str(Cow::Owned(value)));
             }
-            if self.log_type.indicator_columns.contains(&column) {
-                columns.insert(column.into(), Value::Array(values));
+            if log_type.indicator_columns.contains(&column) {
+                columns.push((Cow::Borrowed(column), Out::List(values)));
             }
         }
-        self.pending.push(Value::Object(row.columns));
-        self.pending_bytes += raw.len();
+        self.decoder.serialize(std::slice::from_ref(&row)).map_err(|e| Refusal(format!("cannot be stored: {e}")))?;
+        self.rows += 1;
+        self.pending_bytes += text.len();
         Ok(())
     }
 
     /// Builds the pending rows into one batch (None when there are none).
     pub fn finish(&mut self) -> Result<Option<RecordBatch>, datafusion::arrow::error::ArrowError> {
-        if self.pending.is_empty() {
-            return Ok(None);
-        }
-        let mut decoder = match self.decoder.take() {
-            Some(decoder) => decoder,
-            None => ReaderBuilder::new(self.log_type.arrow_schema.clone()).with_batch_size(DECODE_ROWS).build_decoder()?,
-        };
-        let mut batches = Vec::new();
-        for rows in self.pending.chunks(DECODE_ROWS) {
-            decoder.serialize(rows)?;
-            batches.extend(decoder.flush()?);
-        }
-        self.decoder = Some(decoder);
-        self.pending.clear();
+        self.rows = 0;
         self.pending_bytes = 0;
-        match batches.len() {
-            1 => Ok(batches.pop()),
-            _ => Ok(Some(datafusion::arrow::compute::concat_batches(&self.log_type.arrow_schema, &batches)?)),
-        }
+        self.decoder.flush()
     }
 }
 
-/// A record normalised under its schema.
+/// A record normalised under its schema, as JSON (for tests and tools).
+#[derive(Debug)]
 pub struct NormalRow {
-    pub columns: Map<String, Value>,
+    pub columns: serde_json::Map<String, Value>,
     pub event_time: Option<i64>,
     pub indicators: BTreeSet<(&'static str, String)>,
 }
@@ -134,142 +142,539 @@ impl LogType {
     /// Checks one record against the schema and normalises it, without the
     /// standard fields.
     pub fn normalise(&self, record: Value) -> Result<NormalRow, Refusal> {
-        let Value::Object(map) = record else {
-            return Err(Refusal(format!("the record is a JSON {}, not an object", json_kind(&record))));
+        let text = record.to_string();
+        let mut walk = Walk::new(&self.name, |_, _| None);
+        let row = walk.record(self, &text)?;
+        let columns = match serde_json::to_value(&row) {
+            Ok(Value::Object(columns)) => columns,
+            _ => unreachable!("a record normalises to an object"),
         };
-        let mut walk = Walk { event_time: None, indicators: BTreeSet::new(), position: Vec::new() };
-        let columns = walk.object(&self.root, map, "")?;
         Ok(NormalRow { columns, event_time: walk.event_time.map(|(_, t)| t), indicators: walk.indicators })
     }
 }
 
-struct Walk {
+/// A checked value, ready for Arrow: strings borrowed from the input where
+/// they can be, struct fields named by their columns.
+#[derive(Debug)]
+pub enum Out<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Cow<'a, str>),
+    List(Vec<Out<'a>>),
+    /// Fields by column name (owned only inside embedded JSON).
+    Struct(Vec<(Cow<'a, str>, Out<'a>)>),
+}
+
+impl Out<'_> {
+    /// The same value owning its strings.
+    fn into_owned(self) -> Out<'static> {
+        match self {
+            Out::Null => Out::Null,
+            Out::Bool(b) => Out::Bool(b),
+            Out::Int(i) => Out::Int(i),
+            Out::Float(f) => Out::Float(f),
+            Out::Str(s) => Out::Str(Cow::Owned(s.into_owned())),
+            Out::List(items) => Out::List(items.into_iter().map(Out::into_owned).collect()),
+            Out::Struct(fields) => {
+                Out::Struct(fields.into_iter().map(|(name, value)| (Cow::Owned(name.into_owned()), value.into_owned())).collect())
+            }
+        }
+    }
+}
+
+impl Serialize for Out<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Out::Null => serializer.serialize_unit(),
+            Out::Bool(b) => serializer.serialize_bool(*b),
+            Out::Int(i) => serializer.serialize_i64(*i),
+            Out::Float(f) => serializer.serialize_f64(*f),
+            Out::Str(s) => serializer.serialize_str(s),
+            Out::List(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Out::Struct(fields) => {
+                let mut map = serializer.serialize_map(Some(fields.len()))?;
+                for (name, value) in fields {
+                    map.serialize_entry(name.as_ref(), value)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// The state of one record's walk under its schema.
+struct Walk<'a> {
+    log_type: &'a str,
+    adapt: RecordAdapter,
     /// The event time found so far, with the field position it came from:
     /// when several are present, the first in field order wins.
     event_time: Option<(Vec<usize>, i64)>,
     indicators: BTreeSet<(&'static str, String)>,
     position: Vec<usize>,
+    /// Why the record was refused; the parse error that carries it out of
+    /// serde is only a signal.
+    refusal: Option<Refusal>,
 }
 
-impl Walk {
-    fn object(&mut self, object: &Object, map: Map<String, Value>, path: &str) -> Result<Map<String, Value>, Refusal> {
-        let mut out = Map::new();
+/// A field's path for messages (`userIdentity.sessionContext`), built only
+/// when a message needs it.
+#[derive(Clone, Copy)]
+enum FieldPath<'p> {
+    Root,
+    Field(&'p FieldPath<'p>, &'p str),
+    Item(&'p FieldPath<'p>),
+}
+
+impl fmt::Display for FieldPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            FieldPath::Root => Ok(()),
+            FieldPath::Field(FieldPath::Root, name) => f.write_str(name),
+            FieldPath::Field(parent, name) => write!(f, "{parent}.{name}"),
+            FieldPath::Item(parent) => write!(f, "{parent}[]"),
+        }
+    }
+}
+
+impl<'a> Walk<'a> {
+    fn new(log_type: &'a str, adapt: RecordAdapter) -> Walk<'a> {
+        Walk { log_type, adapt, event_time: None, indicators: BTreeSet::new(), position: Vec::new(), refusal: None }
+    }
+
+    /// Parses and checks one record's text under `log_type`'s schema.
+    fn record<'s>(&mut self, log_type: &'s LogType, text: &'s str) -> Result<Out<'s>, Refusal> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let seed = ObjectSeed { object: &log_type.root, walk: self, path: &FieldPath::Root, top: true };
+        let parsed = seed.deserialize(&mut deserializer).and_then(|row| deserializer.end().map(|_| row));
+        match parsed {
+            Ok(row) => Ok(row),
+            Err(e) => Err(self.refusal.take().unwrap_or_else(|| Refusal(format!("not JSON: {e}")))),
+        }
+    }
+
+    fn refuse<E: de::Error>(&mut self, reason: String) -> E {
+        self.refusal = Some(Refusal(reason));
+        E::custom("refused")
+    }
+
+    fn note_event_time(&mut self, micros: i64) {
+        if self.event_time.as_ref().is_none_or(|(at, _)| self.position < *at) {
+            self.event_time = Some((self.position.clone(), micros));
+        }
+    }
+}
+
+/// The top-level record, or an object field: reads its keys under `object`.
+struct ObjectSeed<'s, 'w, 'a> {
+    object: &'s Object,
+    walk: &'w mut Walk<'a>,
+    path: &'w FieldPath<'w>,
+    /// The record itself: its keys go through the source's adapter, and a
+    /// record that is not an object is refused as such.
+    top: bool,
+}
+
+impl<'de: 's, 's> DeserializeSeed<'de> for ObjectSeed<'s, '_, '_> {
+    type Value = Out<'s>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Out<'s>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de: 's, 's> Visitor<'de> for ObjectSeed<'s, '_, '_> {
+    type Value = Out<'s>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Out<'s>, A::Error> {
+        let object = self.object;
+        let mut values: Vec<Option<Out<'s>>> = Vec::new();
+        values.resize_with(object.fields.len(), || None);
         let mut seen = vec![false; object.fields.len()];
-        for (key, value) in map {
-            let index = match object.by_lower_name.get(&key) {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let key: &str = &key.0;
+            let renamed = if self.top { (self.walk.adapt)(self.walk.log_type, key) } else { None };
+            let key = renamed.unwrap_or(key);
+            let index = match object.by_lower_name.get(key) {
                 Some(&i) => i,
                 None => match object.by_lower_name.get(&key.to_lowercase()) {
                     Some(&i) => i,
-                    None => continue, // kept in the original record text
+                    None => {
+                        map.next_value::<IgnoredAny>()?; // kept in the original record text
+                        continue;
+                    }
                 },
             };
             let field = &object.fields[index];
-            let field_path = if path.is_empty() { field.name.clone() } else { format!("{path}.{}", field.name) };
-            self.position.push(index);
-            let converted = self.value(&field.node, value, &field_path);
-            self.position.pop();
-            if let Some(converted) = converted? {
-                seen[index] = true;
-                out.insert(field.column.clone(), converted);
-            }
+            let path = FieldPath::Field(self.path, &field.name);
+            self.walk.position.push(index);
+            let value = map.next_value_seed(NodeSeed { node: &field.node, walk: &mut *self.walk, path: &path, embedded: false });
+            self.walk.position.pop();
+            let value = value?;
+            seen[index] = value.is_some();
+            values[index] = value;
         }
-        for (field, seen) in object.fields.iter().zip(seen) {
+        for (field, seen) in object.fields.iter().zip(&seen) {
             if field.required && !seen {
-                let field_path = if path.is_empty() { field.name.clone() } else { format!("{path}.{}", field.name) };
-                return Err(Refusal(format!("required field '{field_path}' is missing")));
+                let path = FieldPath::Field(self.path, &field.name);
+                return Err(self.walk.refuse(format!("required field '{path}' is missing")));
             }
         }
-        Ok(out)
+        let columns =
+            object.fields.iter().zip(values).filter_map(|(field, value)| Some((Cow::Borrowed(field.column.as_str()), value?))).collect();
+        Ok(Out::Struct(columns))
     }
 
-    fn value(&mut self, node: &Node, value: Value, path: &str) -> Result<Option<Value>, Refusal> {
-        let value = match value {
-            Value::Null => return Ok(None),
-            Value::String(text) if node.embedded_json => match serde_json::from_str::<Value>(&text) {
-                Ok(Value::Null) => return Ok(None),
-                Ok(parsed) => parsed,
-                Err(e) => return Err(Refusal(format!("field '{path}' should hold embedded JSON: {e}"))),
-            },
-            other => other,
-        };
-        let wrong = |expected: &str, value: &Value| Refusal(format!("field '{path}' should be {expected}, got {}", shown(value)));
-        let converted = match &node.kind {
-            Kind::String { checks } => {
-                let text = match value {
-                    Value::String(s) => s,
-                    Value::Number(n) => n.to_string(),
-                    Value::Bool(b) => b.to_string(),
-                    other => return Err(wrong("a string", &other)),
-                };
-                for check in checks {
-                    check_string(check, &text).map_err(|why| Refusal(format!("field '{path}': {why}")))?;
-                }
-                for indicator in &node.indicators {
-                    Indicator::collect(*indicator, &text, &mut self.indicators);
-                }
-                Value::String(text)
-            }
-            Kind::Int16 => Value::from(integer(&value, i16::MIN as i64, i16::MAX as i64).ok_or_else(|| wrong("a 16-bit integer", &value))?),
-            Kind::Int32 => Value::from(integer(&value, i32::MIN as i64, i32::MAX as i64).ok_or_else(|| wrong("a 32-bit integer", &value))?),
-            Kind::Int64 => Value::from(integer(&value, i64::MIN, i64::MAX).ok_or_else(|| wrong("a 64-bit integer", &value))?),
-            Kind::Float => {
-                let number = match &value {
-                    Value::Number(n) => n.as_f64(),
-                    Value::String(s) => s.trim().parse::<f64>().ok(),
-                    _ => None,
-                };
-                Value::from(number.ok_or_else(|| wrong("a number", &value))?)
-            }
-            Kind::Boolean => match &value {
-                Value::Bool(b) => Value::Bool(*b),
-                Value::String(s) if s.eq_ignore_ascii_case("true") => Value::Bool(true),
-                Value::String(s) if s.eq_ignore_ascii_case("false") => Value::Bool(false),
-                _ => return Err(wrong("true or false", &value)),
-            },
-            Kind::Timestamp { formats, event_time } => {
-                if value.as_str().is_some_and(|s| s.trim().is_empty()) {
-                    return Ok(None);
-                }
-                let Some(micros) = formats.iter().find_map(|f| f.to_micros(&value)) else {
-                    let names: Vec<String> = formats.iter().map(|f| format!("{f:?}").to_lowercase()).collect();
-                    return Err(Refusal(format!(
-                        "field '{path}' has a timestamp that does not match {}: {}",
-                        names.join(" or "),
-                        shown(&value)
-                    )));
-                };
-                if *event_time && self.event_time.as_ref().is_none_or(|(at, _)| self.position < *at) {
-                    self.event_time = Some((self.position.clone(), micros));
-                }
-                Value::from(micros)
-            }
-            Kind::Object(object) => match value {
-                Value::Object(map) => Value::Object(self.object(object, map, path)?),
-                other => return Err(wrong("an object", &other)),
-            },
-            Kind::Array(element) => match value {
-                Value::Array(items) => {
-                    let mut out = Vec::with_capacity(items.len());
-                    for item in items {
-                        out.push(self.value(element, item, &format!("{path}[]"))?.unwrap_or(Value::Null));
-                    }
-                    Value::Array(out)
-                }
-                other => return Err(wrong("an array", &other)),
-            },
-            Kind::Json => Value::String(value.to_string()),
-        };
-        Ok(Some(converted))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Out<'s>, E> {
+        Err(self.not_an_object(Shown::Str(v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Out<'s>, E> {
+        Err(self.not_an_object(Shown::Number(v.to_string())))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Out<'s>, E> {
+        Err(self.not_an_object(Shown::Number(v.to_string())))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Out<'s>, E> {
+        Err(self.not_an_object(Shown::Number(v.to_string())))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Out<'s>, E> {
+        Err(self.not_an_object(Shown::Bool(v)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Out<'s>, E> {
+        Err(self.not_an_object(Shown::Null))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Out<'s>, A::Error> {
+        let value = Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+        Err(self.not_an_object(Shown::Value(value)))
     }
 }
 
-fn integer(value: &Value, min: i64, max: i64) -> Option<i64> {
-    let number = match value {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))?,
-        Value::String(s) => s.trim().parse::<i64>().ok()?,
-        _ => return None,
-    };
-    (min..=max).contains(&number).then_some(number)
+impl ObjectSeed<'_, '_, '_> {
+    fn not_an_object<E: de::Error>(self, value: Shown<'_>) -> E {
+        let reason = if self.top {
+            format!("the record is a JSON {}, not an object", value.kind())
+        } else {
+            format!("field '{}' should be an object, got {value}", self.path)
+        };
+        self.walk.refuse(reason)
+    }
+}
+
+/// A key, borrowed from the input when it holds no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Key<'de>, D::Error> {
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(v.to_string())))
+    }
+}
+
+use serde::Deserialize as _;
+
+/// A value seen where another kind was expected, as a message shows it.
+enum Shown<'v> {
+    Null,
+    Bool(bool),
+    Number(String),
+    Str(&'v str),
+    Value(Value),
+}
+
+impl Shown<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Shown::Null => "null",
+            Shown::Bool(_) => "boolean",
+            Shown::Number(_) => "number",
+            Shown::Str(_) => "string",
+            Shown::Value(value) => json_kind(value),
+        }
+    }
+}
+
+impl fmt::Display for Shown<'_> {
+    /// Its kind, and the text if short.
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let text = match self {
+            Shown::Null => "null".to_string(),
+            Shown::Bool(b) => b.to_string(),
+            Shown::Number(n) => n.clone(),
+            Shown::Str(s) => Value::String(s.to_string()).to_string(),
+            Shown::Value(v) => v.to_string(),
+        };
+        if text.len() <= 60 {
+            write!(f, "{} {text}", self.kind())
+        } else {
+            write!(f, "{} {}...", self.kind(), &text[..text.floor_char_boundary(57)])
+        }
+    }
+}
+
+/// Any field: reads one value under `node`. None for null.
+struct NodeSeed<'s, 'w, 'a> {
+    node: &'s Node,
+    walk: &'w mut Walk<'a>,
+    path: &'w FieldPath<'w>,
+    /// Set when reading the JSON held in a string (`embedded_json`).
+    embedded: bool,
+}
+
+impl<'de: 's, 's> DeserializeSeed<'de> for NodeSeed<'s, '_, '_> {
+    type Value = Option<Out<'s>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<Out<'s>>, D::Error> {
+        if matches!(self.node.kind, Kind::Json) {
+            // The value's own text, as a slice of the input.
+            let raw = <&'de RawValue>::deserialize(deserializer)?;
+            let text = raw.get();
+            if text == "null" {
+                return Ok(None);
+            }
+            if self.node.embedded_json && !self.embedded && text.starts_with('"') {
+                let inner: String = serde_json::from_str(text).map_err(de::Error::custom)?;
+                return match serde_json::from_str::<&RawValue>(&inner) {
+                    Ok(value) if value.get() == "null" => Ok(None),
+                    Ok(value) => Ok(Some(Out::Str(Cow::Owned(value.get().to_string())))),
+                    Err(e) => Err(self.walk.refuse(format!("field '{}' should hold embedded JSON: {e}", self.path))),
+                };
+            }
+            return Ok(Some(Out::Str(Cow::Borrowed(text))));
+        }
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'s> NodeSeed<'s, '_, '_> {
+    fn wrong<E: de::Error>(&mut self, expected: &str, value: Shown<'_>) -> E {
+        let reason = format!("field '{}' should be {expected}, got {value}", self.path);
+        self.walk.refuse(reason)
+    }
+
+    /// A string value: the JSON it holds (`embedded_json`), or a string,
+    /// number, boolean or timestamp under the node's kind.
+    fn text<E: de::Error>(mut self, text: Cow<'s, str>) -> Result<Option<Out<'s>>, E> {
+        if self.node.embedded_json && !self.embedded {
+            let mut deserializer = serde_json::Deserializer::from_str(&text);
+            let path = self.path;
+            let seed = NodeSeed { node: self.node, walk: &mut *self.walk, path, embedded: true };
+            return match seed.deserialize(&mut deserializer).and_then(|v| deserializer.end().map(|_| v)) {
+                Ok(value) => Ok(value.map(Out::into_owned)),
+                Err(_) if self.walk.refusal.is_some() => Err(E::custom("refused")),
+                Err(e) => Err(self.walk.refuse(format!("field '{path}' should hold embedded JSON: {e}"))),
+            };
+        }
+        match &self.node.kind {
+            Kind::String { checks } => {
+                for check in checks {
+                    if let Err(why) = check_string(check, &text) {
+                        let reason = format!("field '{}': {why}", self.path);
+                        return Err(self.walk.refuse(reason));
+                    }
+                }
+                for indicator in &self.node.indicators {
+                    Indicator::collect(*indicator, &text, &mut self.walk.indicators);
+                }
+                Ok(Some(Out::Str(text)))
+            }
+            Kind::Int16 | Kind::Int32 | Kind::Int64 => match text.trim().parse::<i64>() {
+                Ok(n) => self.integer(n, Shown::Str(&text)),
+                Err(_) => Err(self.wrong(integer_name(&self.node.kind), Shown::Str(&text))),
+            },
+            Kind::Float => match text.trim().parse::<f64>() {
+                Ok(n) => Ok(Some(Out::Float(n))),
+                Err(_) => Err(self.wrong("a number", Shown::Str(&text))),
+            },
+            Kind::Boolean if text.eq_ignore_ascii_case("true") => Ok(Some(Out::Bool(true))),
+            Kind::Boolean if text.eq_ignore_ascii_case("false") => Ok(Some(Out::Bool(false))),
+            Kind::Boolean => Err(self.wrong("true or false", Shown::Str(&text))),
+            Kind::Timestamp { .. } if text.trim().is_empty() => Ok(None),
+            Kind::Timestamp { .. } => self.timestamp(Moment::Text(&text), Shown::Str(&text)),
+            Kind::Object(_) => Err(self.wrong("an object", Shown::Str(&text))),
+            Kind::Array(_) => Err(self.wrong("an array", Shown::Str(&text))),
+            Kind::Json => unreachable!("json values are read whole"),
+        }
+    }
+
+    fn number<E: de::Error>(mut self, number: serde_json::Number) -> Result<Option<Out<'s>>, E> {
+        match &self.node.kind {
+            Kind::String { .. } => self.text(Cow::Owned(number.to_string())),
+            Kind::Int16 | Kind::Int32 | Kind::Int64 => {
+                let whole = number.as_i64().or_else(|| number.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64));
+                match whole {
+                    Some(n) => self.integer(n, Shown::Number(number.to_string())),
+                    None => Err(self.wrong(integer_name(&self.node.kind), Shown::Number(number.to_string()))),
+                }
+            }
+            Kind::Float => Ok(number.as_f64().map(Out::Float)),
+            Kind::Timestamp { .. } => {
+                let shown = Shown::Number(number.to_string());
+                self.timestamp(Moment::Number(&number), shown)
+            }
+            Kind::Boolean => Err(self.wrong("true or false", Shown::Number(number.to_string()))),
+            Kind::Object(_) => Err(self.wrong("an object", Shown::Number(number.to_string()))),
+            Kind::Array(_) => Err(self.wrong("an array", Shown::Number(number.to_string()))),
+            Kind::Json => unreachable!("json values are read whole"),
+        }
+    }
+
+    fn integer<E: de::Error>(mut self, n: i64, shown: Shown<'_>) -> Result<Option<Out<'s>>, E> {
+        let (min, max) = match self.node.kind {
+            Kind::Int16 => (i16::MIN as i64, i16::MAX as i64),
+            Kind::Int32 => (i32::MIN as i64, i32::MAX as i64),
+            _ => (i64::MIN, i64::MAX),
+        };
+        if (min..=max).contains(&n) { Ok(Some(Out::Int(n))) } else { Err(self.wrong(integer_name(&self.node.kind), shown)) }
+    }
+
+    fn timestamp<E: de::Error>(self, moment: Moment<'_>, shown: Shown<'_>) -> Result<Option<Out<'s>>, E> {
+        let Kind::Timestamp { formats, event_time } = &self.node.kind else { unreachable!("only timestamps") };
+        match formats.iter().find_map(|f| f.to_micros(moment)) {
+            Some(micros) => {
+                if *event_time {
+                    self.walk.note_event_time(micros);
+                }
+                Ok(Some(Out::Int(micros)))
+            }
+            None => {
+                let names: Vec<String> = formats.iter().map(|f| format!("{f:?}").to_lowercase()).collect();
+                let reason = format!("field '{}' has a timestamp that does not match {}: {shown}", self.path, names.join(" or "));
+                Err(self.walk.refuse(reason))
+            }
+        }
+    }
+}
+
+fn integer_name(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::Int16 => "a 16-bit integer",
+        Kind::Int32 => "a 32-bit integer",
+        _ => "a 64-bit integer",
+    }
+}
+
+impl<'de: 's, 's> Visitor<'de> for NodeSeed<'s, '_, '_> {
+    type Value = Option<Out<'s>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        self.text(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        self.text(Cow::Owned(v.to_string()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        self.text(Cow::Owned(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        self.number(v.into())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        self.number(v.into())
+    }
+    fn visit_f64<E: de::Error>(mut self, v: f64) -> Result<Self::Value, E> {
+        match serde_json::Number::from_f64(v) {
+            Some(n) => self.number(n),
+            None => Err(self.wrong("a number", Shown::Number(v.to_string()))),
+        }
+    }
+    fn visit_bool<E: de::Error>(mut self, v: bool) -> Result<Self::Value, E> {
+        match &self.node.kind {
+            Kind::Boolean => Ok(Some(Out::Bool(v))),
+            Kind::String { .. } => self.text(Cow::Borrowed(if v { "true" } else { "false" })),
+            Kind::Timestamp { .. } => self.timestamp(Moment::Other, Shown::Bool(v)),
+            Kind::Float => Err(self.wrong("a number", Shown::Bool(v))),
+            Kind::Int16 | Kind::Int32 | Kind::Int64 => Err(self.wrong(integer_name(&self.node.kind), Shown::Bool(v))),
+            Kind::Object(_) => Err(self.wrong("an object", Shown::Bool(v))),
+            Kind::Array(_) => Err(self.wrong("an array", Shown::Bool(v))),
+            Kind::Json => unreachable!("json values are read whole"),
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        match &self.node.kind {
+            Kind::Object(object) => {
+                let seed = ObjectSeed { object, walk: self.walk, path: self.path, top: false };
+                seed.visit_map(map).map(Some)
+            }
+            _ => {
+                let value = Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Err(self.mismatch(Shown::Value(value)))
+            }
+        }
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        match &self.node.kind {
+            Kind::Array(element) => {
+                let path = FieldPath::Item(self.path);
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(item) =
+                    seq.next_element_seed(NodeSeed { node: element, walk: &mut *self.walk, path: &path, embedded: false })?
+                {
+                    items.push(item.unwrap_or(Out::Null));
+                }
+                Ok(Some(Out::List(items)))
+            }
+            _ => {
+                let value = Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Err(self.mismatch(Shown::Value(value)))
+            }
+        }
+    }
+}
+
+impl NodeSeed<'_, '_, '_> {
+    /// An object or array where the node's kind is another.
+    fn mismatch<E: de::Error>(mut self, value: Shown<'_>) -> E {
+        let expected = match &self.node.kind {
+            Kind::String { .. } => "a string",
+            Kind::Int16 | Kind::Int32 | Kind::Int64 => integer_name(&self.node.kind),
+            Kind::Float => "a number",
+            Kind::Boolean => "true or false",
+            Kind::Object(_) => "an object",
+            Kind::Array(_) => "an array",
+            Kind::Timestamp { .. } => {
+                return self.timestamp::<E>(Moment::Other, value).err().unwrap_or_else(|| E::custom("refused"));
+            }
+            Kind::Json => unreachable!("json values are read whole"),
+        };
+        self.wrong(expected, value)
+    }
 }
 
 /// A string value a `validate` check refuses.
@@ -321,16 +726,6 @@ fn json_kind(value: &Value) -> &'static str {
         Value::String(_) => "string",
         Value::Array(_) => "array",
         Value::Object(_) => "object",
-    }
-}
-
-/// A value as an error message shows it: its kind, and the text if short.
-fn shown(value: &Value) -> String {
-    let text = value.to_string();
-    if text.len() <= 60 {
-        format!("{} {text}", json_kind(value))
-    } else {
-        format!("{} {}...", json_kind(value), &text[..text.floor_char_boundary(57)])
     }
 }
 

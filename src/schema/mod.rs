@@ -11,7 +11,7 @@ mod model;
 mod time;
 
 pub use compile::{RAW_COLUMN, STANDARD_COLUMNS, timestamp_type};
-pub use decode::{Provenance, Refusal, RowBuilder};
+pub use decode::{Provenance, RecordAdapter, Refusal, RowBuilder};
 pub use model::SchemaFile;
 
 use datafusion::arrow::datatypes::SchemaRef;

@@ -61,7 +61,7 @@ fn a_record_decodes_with_standard_fields_and_indicators() {
     let t = Registry::built_in().get("AWS.CloudTrail").unwrap();
     let raw = r#"{"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/Admin/alice","sessionContext":{"attributes":{"mfaAuthenticated":"true","creationDate":"2026-11-20T10:00:00Z"}}},"eventTime":"2026-11-20T10:20:30Z","eventSource":"iam.amazonaws.com","eventName":"CreateUser","sourceIPAddress":"203.0.113.9","requestParameters":{"userName":"bob"},"resources":[{"ARN":"arn:aws:iam::111122223333:user/bob","accountId":"111122223333"}],"brandNewField":{"x":1}}"#;
     let mut rows = RowBuilder::new(t.clone());
-    rows.push(raw, serde_json::from_str(raw).unwrap(), &provenance(), 1_000).unwrap();
+    rows.push(raw, crate::ingest::unchanged, &provenance(), 1_000).unwrap();
     let batch = rows.finish().unwrap().unwrap();
     assert_eq!(batch.num_rows(), 1);
     let column = |name: &str| batch.column_by_name(name).unwrap().clone();
@@ -84,7 +84,7 @@ fn a_record_decodes_with_standard_fields_and_indicators() {
 fn event_time_falls_back_to_parse_time() {
     let t = log_type("schema: T\nfields:\n  - name: a\n    type: string\n");
     let mut rows = RowBuilder::new(t);
-    rows.push("{}", json!({"a": "x"}), &provenance(), 42).unwrap();
+    rows.push(r#"{"a": "x"}"#, crate::ingest::unchanged, &provenance(), 42).unwrap();
     let batch = rows.finish().unwrap().unwrap();
     let times = batch.column_by_name("p_event_time").unwrap().as_primitive::<TimestampMicrosecondType>().value(0);
     assert_eq!(times, 42);

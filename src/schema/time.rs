@@ -4,7 +4,6 @@
 //! how the lake stores timestamps.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
-use serde_json::Value;
 
 /// A `timeFormat` a schema cannot use.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -52,29 +51,56 @@ impl TimeFormat {
     }
 
     /// Parses one JSON value under this format, to microseconds since the epoch.
-    pub fn to_micros(&self, value: &Value) -> Option<i64> {
+    pub fn to_micros(&self, value: Moment<'_>) -> Option<i64> {
         match self {
-            TimeFormat::Rfc3339 => parse_rfc3339(value.as_str()?),
+            TimeFormat::Rfc3339 => parse_rfc3339(value.text()?),
             TimeFormat::Unix => scaled(value, 1_000_000.0),
             TimeFormat::UnixMs => scaled(value, 1_000.0),
             TimeFormat::UnixUs => scaled(value, 1.0),
             TimeFormat::UnixNs => scaled(value, 0.001),
-            TimeFormat::Pattern(pattern) => parse_pattern(value.as_str()?, pattern),
+            TimeFormat::Pattern(pattern) => parse_pattern(value.text()?, pattern),
+        }
+    }
+}
+
+/// A JSON value that may hold a time.
+#[derive(Debug, Clone, Copy)]
+pub enum Moment<'a> {
+    Text(&'a str),
+    Number(&'a serde_json::Number),
+    /// Anything else (never a time).
+    Other,
+}
+
+impl<'a> Moment<'a> {
+    #[cfg(test)]
+    pub fn of(value: &'a serde_json::Value) -> Moment<'a> {
+        match value {
+            serde_json::Value::String(s) => Moment::Text(s),
+            serde_json::Value::Number(n) => Moment::Number(n),
+            _ => Moment::Other,
+        }
+    }
+
+    fn text(self) -> Option<&'a str> {
+        match self {
+            Moment::Text(text) => Some(text),
+            _ => None,
         }
     }
 }
 
 /// Reads a number of units (a JSON number or a numeric string) as microseconds.
 /// Whole numbers stay exact; fractions go through f64.
-fn scaled(value: &Value, micros_per_unit: f64) -> Option<i64> {
+fn scaled(value: Moment<'_>, micros_per_unit: f64) -> Option<i64> {
     let text;
     let number = match value {
-        Value::Number(n) => n,
-        Value::String(s) => {
+        Moment::Number(n) => n,
+        Moment::Text(s) => {
             text = serde_json::from_str::<serde_json::Number>(s.trim()).ok()?;
             &text
         }
-        _ => return None,
+        Moment::Other => return None,
     };
     if let Some(whole) = number.as_i64() {
         return if micros_per_unit >= 1.0 {
@@ -130,20 +156,20 @@ mod tests {
         ];
         for (format, value) in cases {
             let format = TimeFormat::parse(format).unwrap();
-            assert_eq!(format.to_micros(&value), Some(micros), "{format:?} on {value}");
+            assert_eq!(format.to_micros(Moment::of(&value)), Some(micros), "{format:?} on {value}");
         }
     }
 
     #[test]
     fn a_date_only_pattern_is_midnight_utc() {
         let format = TimeFormat::parse("%Y-%m-%d").unwrap();
-        assert_eq!(format.to_micros(&json!("1970-01-02")), Some(86_400_000_000));
+        assert_eq!(format.to_micros(Moment::of(&json!("1970-01-02"))), Some(86_400_000_000));
     }
 
     #[test]
     fn garbage_is_not_a_time() {
-        assert_eq!(TimeFormat::Rfc3339.to_micros(&json!("yesterday")), None);
-        assert_eq!(TimeFormat::Unix.to_micros(&json!(true)), None);
+        assert_eq!(TimeFormat::Rfc3339.to_micros(Moment::of(&json!("yesterday"))), None);
+        assert_eq!(TimeFormat::Unix.to_micros(Moment::of(&json!(true))), None);
         assert!(TimeFormat::parse("iso").is_err());
     }
 }

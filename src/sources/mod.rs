@@ -18,11 +18,9 @@ pub mod snyk;
 
 pub use batch::{IngestOptions, IngestReport};
 
-use serde_json::Value;
-
-/// The record adapter of every source's log types: a Snyk REST item gets the
-/// v1 names its schema uses; other records pass unchanged. File ingest,
-/// quarantine replay and rule tests decode with it.
-pub fn adapt(log_type: &str, record: Value) -> Value {
-    snyk::to_schema_names(log_type, record)
+/// The record adapter of every source's log types: a Snyk REST item's keys
+/// get the v1 names its schema uses; other records pass unchanged. File
+/// ingest, quarantine replay and rule tests decode with it.
+pub fn adapt(log_type: &str, key: &str) -> Option<&'static str> {
+    if log_type.starts_with("Snyk.") { snyk::v1_name(key) } else { None }
 }

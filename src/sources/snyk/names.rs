@@ -3,29 +3,28 @@
 
 use serde_json::{Map, Value};
 
+/// The v1 name of a REST audit-log item's key (`org_id` → `orgId`, ...);
+/// None for keys both shapes spell alike.
+pub fn v1_name(key: &str) -> Option<&'static str> {
+    match key {
+        "group_id" => Some("groupId"),
+        "org_id" => Some("orgId"),
+        "user_id" => Some("userId"),
+        "project_id" => Some("projectId"),
+        _ => None,
+    }
+}
+
 /// Prepares a record of `log_type` for its schema: a Snyk REST item gets the
 /// v1 names (`org_id` → `orgId`, ...); anything else is returned as it is.
-/// The row's `eventjson` keeps the record as sent.
 pub fn to_schema_names(log_type: &str, record: Value) -> Value {
     if log_type.starts_with("Snyk.") { rest_item_to_v1(record) } else { record }
 }
 
-/// Maps a REST audit-log item to the v1 field names (`org_id` → `orgId`, ...).
-/// Unknown keys are kept as they are.
+/// Maps a REST audit-log item to the v1 field names. Unknown keys are kept
+/// as they are.
 pub fn rest_item_to_v1(item: Value) -> Value {
     let Value::Object(map) = item else { return item };
-    let renamed: Map<String, Value> = map
-        .into_iter()
-        .map(|(key, value)| {
-            let key = match key.as_str() {
-                "group_id" => "groupId".to_string(),
-                "org_id" => "orgId".to_string(),
-                "user_id" => "userId".to_string(),
-                "project_id" => "projectId".to_string(),
-                _ => key,
-            };
-            (key, value)
-        })
-        .collect();
+    let renamed: Map<String, Value> = map.into_iter().map(|(key, value)| (v1_name(&key).map_or(key, str::to_string), value)).collect();
     Value::Object(renamed)
 }

@@ -529,8 +529,8 @@ impl LogRead {
                 report.already_ingested += 1;
                 continue;
             }
-            let record = Record { text, value: value.map_err(crate::formats::NotJson::Record), position: index as u64 + 1 };
-            chunk.push(&self.log_type, record, crate::ingest::unchanged, &provenance, parsed_at)?;
+            let record = Record { text, position: index as u64 + 1 };
+            chunk.push(&self.log_type, record, crate::sources::adapt, &provenance, parsed_at)?;
         }
         Ok(())
     }
