@@ -7,7 +7,7 @@
 use super::IngestError;
 use super::decode::{Record, RecordAdapter, decode_record, quarantine_row};
 use crate::formats::json::{self, Piece, ReadError};
-use crate::lake::{Lake, LakeError, QuarantineRow, Transaction};
+use crate::lake::{Lake, LakeError, QuarantineRow, StagedFiles, Transaction};
 use crate::schema::{LogType, Provenance, RowBuilder};
 use datafusion::arrow::record_batch::RecordBatch;
 use sha2::{Digest, Sha256};
@@ -235,6 +235,7 @@ impl Chunk {
 /// One worker: takes jobs from the queue until it is empty or the chunk is full.
 fn work(shared: &Mutex<Shared>, settings: &DecodeSettings, limit: u64) -> Result<(), LakeError> {
     let mut builders: BTreeMap<String, RowBuilder> = BTreeMap::new();
+    let mut files = lock(shared).tx.worker_files();
     let next_job = || {
         let mut chunk = lock(shared);
         if chunk.records >= limit { None } else { chunk.queue.pop_front() }
@@ -266,7 +267,7 @@ fn work(shared: &Mutex<Shared>, settings: &DecodeSettings, limit: u64) -> Result
             }
         };
         let builder = builders.entry(log_type.name.clone()).or_insert_with(|| RowBuilder::new(log_type));
-        match decode_file(shared, builder, &job, settings)? {
+        match decode_file(shared, &mut files, builder, &job, settings)? {
             Ok(FileCounts { records, bytes }) => {
                 let mut chunk = lock(shared);
                 chunk.tx.consume(input.clone());
@@ -281,6 +282,8 @@ fn work(shared: &Mutex<Shared>, settings: &DecodeSettings, limit: u64) -> Result
             }
         }
     }
+    let closed = files.finish()?;
+    lock(shared).tx.adopt(closed);
     Ok(())
 }
 
@@ -305,15 +308,17 @@ impl FileRows {
         Ok(())
     }
 
-    /// Hands the file's rows to the chunk.
-    fn land(self, shared: &Mutex<Shared>, table: &str) -> Result<(), LakeError> {
+    /// Hands the file's rows to the chunk: its rows to the worker's own
+    /// Parquet files (encoded without holding the chunk), its quarantine
+    /// rows to the chunk.
+    fn land(self, shared: &Mutex<Shared>, files: &mut StagedFiles, table: &str) -> Result<(), LakeError> {
+        for batch in &self.batches {
+            files.write(table, batch)?;
+        }
         let mut chunk = lock(shared);
         chunk.quarantined += self.quarantine.len() as u64;
         for row in self.quarantine {
             chunk.tx.quarantine(row);
-        }
-        for batch in &self.batches {
-            chunk.tx.write(table, batch)?;
         }
         Ok(())
     }
@@ -323,6 +328,7 @@ impl FileRows {
 /// the lake's; the inner one says why the file was skipped.
 fn decode_file(
     shared: &Mutex<Shared>,
+    files: &mut StagedFiles,
     builder: &mut RowBuilder,
     job: &Job,
     settings: &DecodeSettings,
@@ -360,7 +366,7 @@ fn decode_file(
     let table = builder.log_type().table.clone();
     match result {
         Ok(summary) => {
-            rows.land(shared, &table)?;
+            rows.land(shared, files, &table)?;
             Ok(Ok(FileCounts { records, bytes: summary.bytes }))
         }
         Err(ReadError::Sink(e)) => Err(e),
@@ -369,7 +375,7 @@ fn decode_file(
             let bytes = *offset;
             let reason = format!("the file {cut}; its complete records landed (--accept-partial)");
             rows.quarantine.push(quarantine_row(&log_type, reason, String::new(), &provenance, records + 1, parse_time));
-            rows.land(shared, &table)?;
+            rows.land(shared, files, &table)?;
             Ok(Ok(FileCounts { records, bytes }))
         }
         Err(e @ ReadError::CutShort { .. }) => {

@@ -20,7 +20,7 @@ pub use system::{
     ALARMS_TABLE, ALERTS_TABLE, AlarmRow, AlertRow, QUARANTINE_TABLE, QuarantineRow, alarms_batch, alarms_schema, alerts_batch,
     alerts_schema, quarantine_schema,
 };
-pub use writer::{CommitOutcome, Transaction};
+pub use writer::{CommitOutcome, StagedFiles, Transaction};
 
 use std::fs::{self, File};
 use std::io;

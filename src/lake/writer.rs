@@ -16,6 +16,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 const HOUR_MICROS: i64 = 3_600_000_000;
 /// A partition file is closed and a new one started past this many rows.
@@ -50,12 +52,11 @@ pub enum CommitOutcome {
 /// Stages files, then commits them atomically.
 pub struct Transaction {
     lake: Lake,
-    id: String,
     dir: PathBuf,
     /// Held while the transaction lives: a staging directory whose lock can be
     /// taken belongs to a dead writer.
     _staging_lock: File,
-    open: HashMap<(String, i64), OpenFile>,
+    files: StagedFiles,
     closed: Vec<(PathBuf, FileEntry)>,
     quarantine: Vec<QuarantineRow>,
     /// Bytes held in `quarantine`.
@@ -66,9 +67,21 @@ pub struct Transaction {
     inputs: Vec<String>,
     /// Source key, the checkpoint this transaction started from, the new one.
     checkpoints: Vec<(String, Option<serde_json::Value>, serde_json::Value)>,
-    file_number: u32,
-    clock: u64,
+}
+
+/// Parquet files being staged for a transaction, one per table and UTC hour
+/// at a time. The transaction has one; each decode worker takes its own
+/// ([`Transaction::worker_files`]) so workers encode Parquet in parallel,
+/// and hands it back closed ([`Transaction::adopt`]).
+pub struct StagedFiles {
+    id: String,
+    dir: PathBuf,
+    /// Numbers the staged files of every `StagedFiles` of the transaction.
+    numbers: Arc<AtomicU32>,
     properties: WriterProperties,
+    open: HashMap<(String, i64), OpenFile>,
+    closed: Vec<(PathBuf, FileEntry)>,
+    clock: u64,
 }
 
 impl Transaction {
@@ -87,12 +100,20 @@ impl Transaction {
             .set_column_dictionary_enabled(ColumnPath::from("p_row_id"), false)
             .set_created_by(format!("tarn {}", env!("CARGO_PKG_VERSION")))
             .build();
+        let files = StagedFiles {
+            id: id.clone(),
+            dir: dir.clone(),
+            numbers: Arc::default(),
+            properties,
+            open: HashMap::new(),
+            closed: Vec::new(),
+            clock: 0,
+        };
         Ok(Transaction {
             lake,
-            id,
             dir,
             _staging_lock: staging_lock,
-            open: HashMap::new(),
+            files,
             closed: Vec::new(),
             quarantine: Vec::new(),
             quarantine_bytes: 0,
@@ -100,15 +121,53 @@ impl Transaction {
             remove: Vec::new(),
             inputs: Vec::new(),
             checkpoints: Vec::new(),
-            file_number: 0,
-            clock: 0,
-            properties,
         })
     }
 
     /// Rows written so far, in open and closed files.
     pub fn rows(&self) -> u64 {
+        self.files.rows() + self.closed.iter().map(|(_, e)| e.rows).sum::<u64>()
+    }
+
+    /// Writes rows of `table`. The batch must have a `p_event_time` column;
+    /// rows go to the partition of their UTC hour.
+    pub fn write(&mut self, table: &str, batch: &RecordBatch) -> Result<(), LakeError> {
+        self.files.write(table, batch)
+    }
+
+    /// Files of this transaction for one decode worker to write without
+    /// holding the transaction.
+    pub fn worker_files(&self) -> StagedFiles {
+        StagedFiles {
+            id: self.files.id.clone(),
+            dir: self.files.dir.clone(),
+            numbers: self.files.numbers.clone(),
+            properties: self.files.properties.clone(),
+            open: HashMap::new(),
+            closed: Vec::new(),
+            clock: 0,
+        }
+    }
+
+    /// Takes a worker's files (closed by [`StagedFiles::finish`]) into this
+    /// transaction.
+    pub fn adopt(&mut self, closed: Vec<(PathBuf, FileEntry)>) {
+        self.closed.extend(closed);
+    }
+}
+
+impl StagedFiles {
+    fn rows(&self) -> u64 {
         self.open.values().map(|f| f.entry.rows).chain(self.closed.iter().map(|(_, e)| e.rows)).sum()
+    }
+
+    /// Closes every file; returns them for [`Transaction::adopt`].
+    pub fn finish(mut self) -> Result<Vec<(PathBuf, FileEntry)>, LakeError> {
+        let keys: Vec<_> = self.open.keys().cloned().collect();
+        for key in keys {
+            self.close(&key)?;
+        }
+        Ok(std::mem::take(&mut self.closed))
     }
 
     /// Writes rows of `table`. The batch must have a `p_event_time` column;
@@ -146,9 +205,9 @@ impl Transaction {
                 self.close(&oldest)?;
             }
             let (dir, partition) = partition_dir(table, hour * HOUR_MICROS);
-            self.file_number += 1;
-            let name = format!("part-{}-{:05}.parquet", self.id, self.file_number);
-            let staged = self.dir.join(format!("{:05}.parquet", self.file_number));
+            let number = self.numbers.fetch_add(1, Ordering::Relaxed) + 1;
+            let name = format!("part-{}-{:05}.parquet", self.id, number);
+            let staged = self.dir.join(format!("{number:05}.parquet"));
             let file = File::create(&staged).map_err(io_error(&staged))?;
             let writer = ArrowWriter::try_new(file, batch.schema(), Some(self.properties.clone()))?;
             let entry = FileEntry {
@@ -185,7 +244,9 @@ impl Transaction {
         self.closed.push((file.staged, file.entry));
         Ok(())
     }
+}
 
+impl Transaction {
     /// Sends a refused record to quarantine, in this same commit. Rows are
     /// written in pieces of about [`QUARANTINE_FLUSH_BYTES`]; a failure to
     /// write them fails the commit.
@@ -237,10 +298,10 @@ impl Transaction {
             return Err(failed);
         }
         self.flush_quarantine()?;
-        let keys: Vec<_> = self.open.keys().cloned().collect();
-        for key in keys {
-            self.close(&key)?;
-        }
+        let empty = self.worker_files();
+        let files = std::mem::replace(&mut self.files, empty);
+        let closed = files.finish()?;
+        self.closed.extend(closed);
         if self.closed.is_empty() && self.inputs.is_empty() && self.remove.is_empty() && self.checkpoints.is_empty() {
             return Ok(CommitOutcome::Empty);
         }

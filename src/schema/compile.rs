@@ -52,7 +52,25 @@ pub struct Node {
 #[derive(Debug, Clone)]
 pub struct Object {
     pub fields: Vec<ObjectField>,
-    pub by_lower_name: HashMap<String, usize>,
+    pub by_lower_name: FieldIndex,
+    /// The schema's own spellings (`eventVersion`), which records mostly
+    /// use: found without lower-casing the key.
+    pub by_name: FieldIndex,
+}
+
+/// Field positions by name, with a fast hash (keys are looked up for every
+/// key of every record).
+pub type FieldIndex = HashMap<String, usize, foldhash::fast::FixedState>;
+
+impl Object {
+    /// The field a record's key names, matched as the schema spells it or
+    /// case-insensitively.
+    pub fn field_index(&self, key: &str) -> Option<usize> {
+        if let Some(&i) = self.by_name.get(key) {
+            return Some(i);
+        }
+        self.by_lower_name.get(key.to_lowercase().as_str()).copied()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -98,7 +116,7 @@ impl Compiler<'_> {
     }
 
     fn object(&mut self, path: &str, specs: &[FieldSpec], top_level: bool) -> Object {
-        let mut object = Object { fields: Vec::new(), by_lower_name: HashMap::new() };
+        let mut object = Object { fields: Vec::new(), by_lower_name: FieldIndex::default(), by_name: FieldIndex::default() };
         for spec in specs {
             let field_path = if path.is_empty() { spec.name.clone() } else { format!("{path}.{}", spec.name) };
             let column = spec.name.to_lowercase();
@@ -120,6 +138,7 @@ impl Compiler<'_> {
             }
             let Some(node) = self.value(&field_path, &spec.value) else { continue };
             object.by_lower_name.insert(column.clone(), object.fields.len());
+            object.by_name.insert(spec.name.clone(), object.fields.len());
             object.fields.push(ObjectField { name: spec.name.clone(), column, required: spec.required, node });
         }
         object

@@ -306,15 +306,9 @@ impl<'de: 's, 's> Visitor<'de> for ObjectSeed<'s, '_, '_> {
             let key: &str = &key.0;
             let renamed = if self.top { (self.walk.adapt)(self.walk.log_type, key) } else { None };
             let key = renamed.unwrap_or(key);
-            let index = match object.by_lower_name.get(key) {
-                Some(&i) => i,
-                None => match object.by_lower_name.get(&key.to_lowercase()) {
-                    Some(&i) => i,
-                    None => {
-                        map.next_value::<IgnoredAny>()?; // kept in the original record text
-                        continue;
-                    }
-                },
+            let Some(index) = object.field_index(key) else {
+                map.next_value::<IgnoredAny>()?; // kept in the original record text
+                continue;
             };
             let field = &object.fields[index];
             let path = FieldPath::Field(self.path, &field.name);
