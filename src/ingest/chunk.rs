@@ -346,7 +346,7 @@ fn decode_file(
         records += 1;
         match piece {
             Piece::Record { bytes, position } => {
-                let text = String::from_utf8_lossy(bytes);
+                let text = std::str::from_utf8(bytes).map_or_else(|_| String::from_utf8_lossy(bytes), std::borrow::Cow::Borrowed);
                 let record = Record { text: &text, position };
                 if let Err(row) = decode_record(builder, record, settings.adapt, &provenance, parse_time) {
                     rows.quarantine.push(row);

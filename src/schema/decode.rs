@@ -5,19 +5,18 @@
 //! `DeserializeSeed` per schema node): keys are looked up as they are read,
 //! fields the schema does not name are skipped without being built, `json`
 //! fields are kept as slices of the input, and strings are borrowed from the
-//! input where they hold no escapes. The checked row ([`Out`]) goes into
-//! Arrow's JSON decoder at once, which copies what it needs, so nothing of
-//! a record is held after it is pushed but the decoder's own buffers.
+//! input where they hold no escapes. The checked row ([`Out`]) is appended
+//! to the table's Arrow column builders at once (`columns.rs`), so nothing
+//! of a record is held after it is pushed but its values in those columns.
 
 use super::LogType;
-use super::compile::{Kind, Node, Object, RAW_COLUMN, StringCheck};
+use super::columns::{Column, table_columns};
+use super::compile::{Kind, Node, Object, StringCheck};
 use super::indicators::Indicator;
 use super::model::IpKind;
 use super::time::Moment;
-use datafusion::arrow::json::reader::{Decoder, ReaderBuilder};
 use datafusion::arrow::record_batch::RecordBatch;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -25,9 +24,6 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
-
-/// Rows Arrow's JSON decoder gathers before it builds a batch.
-const DECODE_ROWS: usize = 8192;
 
 /// Renames a record's top-level keys to the names its log type's schema
 /// uses (`(log type name, key) → schema key`), before the schema looks them
@@ -51,7 +47,9 @@ pub struct Refusal(pub String);
 /// Turns raw records into rows of one log type's table.
 pub struct RowBuilder {
     log_type: Arc<LogType>,
-    decoder: Decoder,
+    /// One builder per column of the table, in its Arrow schema's order:
+    /// the schema's fields, `eventjson`, the standard fields, the indicators.
+    columns: Vec<Column>,
     rows: usize,
     /// The original text's bytes of the pending rows.
     pending_bytes: usize,
@@ -60,11 +58,8 @@ pub struct RowBuilder {
 
 impl RowBuilder {
     pub fn new(log_type: Arc<LogType>) -> RowBuilder {
-        let decoder = ReaderBuilder::new(log_type.arrow_schema.clone())
-            .with_batch_size(DECODE_ROWS)
-            .build_decoder()
-            .expect("a compiled schema is one Arrow's JSON decoder takes");
-        RowBuilder { log_type, decoder, rows: 0, pending_bytes: 0, row_ids: RowIds::new() }
+        let columns = table_columns(&log_type.arrow_schema).expect("a compiled schema has only the column types tarn builds");
+        RowBuilder { log_type, columns, rows: 0, pending_bytes: 0, row_ids: RowIds::new() }
     }
 
     pub fn log_type(&self) -> &Arc<LogType> {
@@ -91,32 +86,33 @@ impl RowBuilder {
     pub fn push(&mut self, text: &str, adapt: RecordAdapter, provenance: &Provenance, parse_time: i64) -> Result<(), Refusal> {
         let log_type = self.log_type.clone();
         let mut walk = Walk::new(&log_type.name, adapt);
-        let mut row = walk.record(&log_type, text)?;
+        let Out::Struct(fields) = walk.record(&log_type, text)? else { unreachable!("a record decodes to a struct") };
         let event_time = walk.event_time.map_or(parse_time, |(_, t)| t);
+        let (schema_columns, standard) = self.columns.split_at_mut(fields.len());
+        for (column, value) in schema_columns.iter_mut().zip(&fields) {
+            column.append(value.as_ref());
+        }
         let row_id = self.row_ids.next();
-        let Out::Struct(columns) = &mut row else { unreachable!("a record decodes to a struct") };
-        let mut add = |name: &'static str, value| columns.push((Cow::Borrowed(name), value));
-        add(RAW_COLUMN, Out::Str(Cow::Borrowed(text)));
-        add("p_log_type", Out::Str(Cow::Borrowed(&log_type.name)));
-        add("p_row_id", Out::Str(Cow::Owned(row_id)));
-        add("p_event_time", Out::Int(event_time));
-        add("p_parse_time", Out::Int(parse_time));
-        add("p_source_id", Out::Str(Cow::Borrowed(&provenance.source_id)));
-        add("p_source_label", Out::Str(Cow::Borrowed(&provenance.source_label)));
-        if let Some(file) = &provenance.source_file {
-            add("p_source_file", Out::Str(Cow::Borrowed(file)));
+        let source_file = provenance.source_file.as_deref().map(|f| Out::Str(Cow::Borrowed(f)));
+        let values = [
+            Some(Out::Str(Cow::Borrowed(text))),
+            Some(Out::Str(Cow::Borrowed(&log_type.name))),
+            Some(Out::Str(Cow::Owned(row_id))),
+            Some(Out::Int(event_time)),
+            Some(Out::Int(parse_time)),
+            Some(Out::Str(Cow::Borrowed(&provenance.source_id))),
+            Some(Out::Str(Cow::Borrowed(&provenance.source_label))),
+            source_file,
+        ];
+        let (fixed, indicator_columns) = standard.split_at_mut(values.len());
+        for (column, value) in fixed.iter_mut().zip(&values) {
+            column.append(value.as_ref());
         }
-        let mut indicators = std::mem::take(&mut walk.indicators).into_iter().peekable();
-        while let Some((column, _)) = indicators.peek().cloned() {
-            let mut values = Vec::new();
-            while let Some((_, value)) = indicators.next_if(|(c, _)| *c == column) {
-                values.push(Out::Str(Cow::Owned(value)));
-            }
-            if log_type.indicator_columns.contains(&column) {
-                columns.push((Cow::Borrowed(column), Out::List(values)));
-            }
+        for (column, name) in indicator_columns.iter_mut().zip(&log_type.indicator_columns) {
+            let found: Vec<Out<'_>> =
+                walk.indicators.iter().filter(|(c, _)| c == name).map(|(_, value)| Out::Str(Cow::Borrowed(value.as_str()))).collect();
+            column.append((!found.is_empty()).then_some(&Out::List(found)));
         }
-        self.decoder.serialize(std::slice::from_ref(&row)).map_err(|e| Refusal(format!("cannot be stored: {e}")))?;
         self.rows += 1;
         self.pending_bytes += text.len();
         Ok(())
@@ -124,9 +120,13 @@ impl RowBuilder {
 
     /// Builds the pending rows into one batch (None when there are none).
     pub fn finish(&mut self) -> Result<Option<RecordBatch>, datafusion::arrow::error::ArrowError> {
+        if self.rows == 0 {
+            return Ok(None);
+        }
         self.rows = 0;
         self.pending_bytes = 0;
-        self.decoder.flush()
+        let arrays = self.columns.iter_mut().map(Column::finish).collect::<Result<Vec<_>, _>>()?;
+        RecordBatch::try_new(self.log_type.arrow_schema.clone(), arrays).map(Some)
     }
 }
 
@@ -145,8 +145,8 @@ impl LogType {
         let text = record.to_string();
         let mut walk = Walk::new(&self.name, |_, _| None);
         let row = walk.record(self, &text)?;
-        let columns = match serde_json::to_value(&row) {
-            Ok(Value::Object(columns)) => columns,
+        let columns = match row.to_json(&self.root) {
+            Value::Object(columns) => columns,
             _ => unreachable!("a record normalises to an object"),
         };
         Ok(NormalRow { columns, event_time: walk.event_time.map(|(_, t)| t), indicators: walk.indicators })
@@ -163,8 +163,8 @@ pub enum Out<'a> {
     Float(f64),
     Str(Cow<'a, str>),
     List(Vec<Out<'a>>),
-    /// Fields by column name (owned only inside embedded JSON).
-    Struct(Vec<(Cow<'a, str>, Out<'a>)>),
+    /// Fields in the schema's order; None where absent.
+    Struct(Vec<Option<Out<'a>>>),
 }
 
 impl Out<'_> {
@@ -177,36 +177,30 @@ impl Out<'_> {
             Out::Float(f) => Out::Float(f),
             Out::Str(s) => Out::Str(Cow::Owned(s.into_owned())),
             Out::List(items) => Out::List(items.into_iter().map(Out::into_owned).collect()),
-            Out::Struct(fields) => {
-                Out::Struct(fields.into_iter().map(|(name, value)| (Cow::Owned(name.into_owned()), value.into_owned())).collect())
-            }
+            Out::Struct(fields) => Out::Struct(fields.into_iter().map(|value| value.map(Out::into_owned)).collect()),
         }
     }
 }
 
-impl Serialize for Out<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Out::Null => serializer.serialize_unit(),
-            Out::Bool(b) => serializer.serialize_bool(*b),
-            Out::Int(i) => serializer.serialize_i64(*i),
-            Out::Float(f) => serializer.serialize_f64(*f),
-            Out::Str(s) => serializer.serialize_str(s),
-            Out::List(items) => {
-                let mut seq = serializer.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(item)?;
-                }
-                seq.end()
-            }
-            Out::Struct(fields) => {
-                let mut map = serializer.serialize_map(Some(fields.len()))?;
-                for (name, value) in fields {
-                    map.serialize_entry(name.as_ref(), value)?;
-                }
-                map.end()
+impl Out<'_> {
+    /// The value as JSON, struct fields named by their columns under `object`.
+    fn to_json(&self, object: &Object) -> Value {
+        fn value(out: &Out<'_>, node: &Node) -> Value {
+            match (out, &node.kind) {
+                (Out::Struct(_), Kind::Object(object)) => out.to_json(object),
+                (Out::List(items), Kind::Array(element)) => Value::Array(items.iter().map(|item| value(item, element)).collect()),
+                (Out::Null, _) => Value::Null,
+                (Out::Bool(b), _) => Value::Bool(*b),
+                (Out::Int(i), _) => Value::from(*i),
+                (Out::Float(f), _) => Value::from(*f),
+                (Out::Str(s), _) => Value::String(s.to_string()),
+                _ => Value::Null,
             }
         }
+        let Out::Struct(fields) = self else { return Value::Null };
+        let columns =
+            object.fields.iter().zip(fields).filter_map(|(field, out)| Some((field.column.clone(), value(out.as_ref()?, &field.node))));
+        Value::Object(columns.collect())
     }
 }
 
@@ -325,9 +319,7 @@ impl<'de: 's, 's> Visitor<'de> for ObjectSeed<'s, '_, '_> {
                 return Err(self.walk.refuse(format!("required field '{path}' is missing")));
             }
         }
-        let columns =
-            object.fields.iter().zip(values).filter_map(|(field, value)| Some((Cow::Borrowed(field.column.as_str()), value?))).collect();
-        Ok(Out::Struct(columns))
+        Ok(Out::Struct(values))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Out<'s>, E> {

@@ -4,6 +4,7 @@
 //! A log type becomes one lake table, named by lower-casing the log type and
 //! turning `.` into `_` (`AWS.CloudTrail` → `aws_cloudtrail`).
 
+mod columns;
 mod compile;
 mod decode;
 mod indicators;

@@ -1,0 +1,143 @@
+//! The Arrow columns a table's rows are appended to, one builder per column
+//! (and per nested field), made from the table's Arrow schema. A checked row
+//! ([`Out`]) is appended value by value, positionally: a struct's fields come
+//! in the schema's order, so nothing is matched by name and nothing is
+//! parsed twice.
+
+use super::decode::Out;
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, ListArray, NullBufferBuilder, StringBuilder,
+    StructArray, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::{DataType, FieldRef, Fields, Schema, TimeUnit};
+use datafusion::arrow::error::ArrowError;
+use std::sync::Arc;
+
+/// One column's builder.
+pub(super) enum Column {
+    Utf8(StringBuilder),
+    Int16(Int16Builder),
+    Int32(Int32Builder),
+    Int64(Int64Builder),
+    Float64(Float64Builder),
+    Boolean(BooleanBuilder),
+    Timestamp(TimestampMicrosecondBuilder, Option<Arc<str>>),
+    List { field: FieldRef, offsets: Vec<i32>, nulls: NullBufferBuilder, items: Box<Column> },
+    Struct { fields: Fields, children: Vec<Column>, nulls: NullBufferBuilder, len: usize },
+}
+
+impl Column {
+    /// The builder of a column of `data_type` (the types a compiled schema uses).
+    pub(super) fn new(data_type: &DataType) -> Result<Column, ArrowError> {
+        Ok(match data_type {
+            DataType::Utf8 => Column::Utf8(StringBuilder::new()),
+            DataType::Int16 => Column::Int16(Int16Builder::new()),
+            DataType::Int32 => Column::Int32(Int32Builder::new()),
+            DataType::Int64 => Column::Int64(Int64Builder::new()),
+            DataType::Float64 => Column::Float64(Float64Builder::new()),
+            DataType::Boolean => Column::Boolean(BooleanBuilder::new()),
+            DataType::Timestamp(TimeUnit::Microsecond, zone) => {
+                Column::Timestamp(TimestampMicrosecondBuilder::new(), zone.as_deref().map(Arc::from))
+            }
+            DataType::List(field) => Column::List {
+                field: field.clone(),
+                offsets: vec![0],
+                nulls: NullBufferBuilder::new(0),
+                items: Box::new(Column::new(field.data_type())?),
+            },
+            DataType::Struct(fields) => Column::Struct {
+                fields: fields.clone(),
+                children: fields.iter().map(|f| Column::new(f.data_type())).collect::<Result<_, _>>()?,
+                nulls: NullBufferBuilder::new(0),
+                len: 0,
+            },
+            other => return Err(ArrowError::NotYetImplemented(format!("a column of type {other} in a log schema"))),
+        })
+    }
+
+    /// Appends one value (None or a value of another kind: null).
+    pub(super) fn append(&mut self, value: Option<&Out<'_>>) {
+        match (self, value) {
+            (Column::Utf8(b), Some(Out::Str(s))) => b.append_value(s),
+            (Column::Int16(b), Some(Out::Int(i))) => b.append_option(i16::try_from(*i).ok()),
+            (Column::Int32(b), Some(Out::Int(i))) => b.append_option(i32::try_from(*i).ok()),
+            (Column::Int64(b), Some(Out::Int(i))) => b.append_value(*i),
+            (Column::Float64(b), Some(Out::Float(f))) => b.append_value(*f),
+            (Column::Float64(b), Some(Out::Int(i))) => b.append_value(*i as f64),
+            (Column::Boolean(b), Some(Out::Bool(v))) => b.append_value(*v),
+            (Column::Timestamp(b, _), Some(Out::Int(i))) => b.append_value(*i),
+            (Column::List { offsets, nulls, items, .. }, Some(Out::List(values))) => {
+                for value in values {
+                    items.append(Some(value));
+                }
+                let last = offsets.last().copied().unwrap_or(0);
+                offsets.push(last + values.len() as i32);
+                nulls.append_non_null();
+            }
+            (Column::Struct { children, nulls, len, .. }, Some(Out::Struct(values))) => {
+                for (i, child) in children.iter_mut().enumerate() {
+                    child.append(values.get(i).and_then(Option::as_ref));
+                }
+                nulls.append_non_null();
+                *len += 1;
+            }
+            (column, _) => column.append_null(),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Column::Utf8(b) => b.append_null(),
+            Column::Int16(b) => b.append_null(),
+            Column::Int32(b) => b.append_null(),
+            Column::Int64(b) => b.append_null(),
+            Column::Float64(b) => b.append_null(),
+            Column::Boolean(b) => b.append_null(),
+            Column::Timestamp(b, _) => b.append_null(),
+            Column::List { offsets, nulls, .. } => {
+                offsets.push(offsets.last().copied().unwrap_or(0));
+                nulls.append_null();
+            }
+            Column::Struct { children, nulls, len, .. } => {
+                for child in children {
+                    child.append_null();
+                }
+                nulls.append_null();
+                *len += 1;
+            }
+        }
+    }
+
+    /// The values appended so far, as an array; the builder starts over.
+    pub(super) fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
+        Ok(match self {
+            Column::Utf8(b) => Arc::new(b.finish()),
+            Column::Int16(b) => Arc::new(b.finish()),
+            Column::Int32(b) => Arc::new(b.finish()),
+            Column::Int64(b) => Arc::new(b.finish()),
+            Column::Float64(b) => Arc::new(b.finish()),
+            Column::Boolean(b) => Arc::new(b.finish()),
+            Column::Timestamp(b, zone) => Arc::new(b.finish().with_timezone_opt(zone.clone())),
+            Column::List { field, offsets, nulls, items } => {
+                let offsets = OffsetBuffer::new(std::mem::replace(offsets, vec![0]).into());
+                Arc::new(ListArray::try_new(field.clone(), offsets, items.finish()?, nulls.finish())?)
+            }
+            Column::Struct { fields, children, nulls, len } => {
+                let length = std::mem::take(len);
+                let nulls = nulls.finish();
+                if fields.is_empty() {
+                    Arc::new(StructArray::new_empty_fields(length, nulls))
+                } else {
+                    let arrays = children.iter_mut().map(Column::finish).collect::<Result<Vec<_>, _>>()?;
+                    Arc::new(StructArray::try_new(fields.clone(), arrays, nulls)?)
+                }
+            }
+        })
+    }
+}
+
+/// A table's columns, in its Arrow schema's order.
+pub(super) fn table_columns(schema: &Schema) -> Result<Vec<Column>, ArrowError> {
+    schema.fields().iter().map(|f| Column::new(f.data_type())).collect()
+}
