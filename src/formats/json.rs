@@ -177,6 +177,9 @@ struct Framer<'s, R, E> {
     /// The absolute offset the buffer must keep from (a record being framed).
     keep: u64,
     eof: bool,
+    /// A read that failed after it had got bytes: reported by the next
+    /// `fill`, once the records in those bytes have been framed.
+    failed: Option<io::Error>,
     max_record: usize,
     sink: &'s mut dyn FnMut(Piece<'_>) -> Result<(), E>,
     /// Records handed on from arrays (their positions).
@@ -202,6 +205,7 @@ impl<'s, R: Read, E> Framer<'s, R, E> {
             base: 0,
             keep: 0,
             eof: false,
+            failed: None,
             max_record,
             sink,
             records: 0,
@@ -230,6 +234,9 @@ impl<'s, R: Read, E> Framer<'s, R, E> {
 
     /// Reads more input, dropping bytes before `keep`. False at the end.
     fn fill(&mut self) -> Result<bool, ReadError<E>> {
+        if let Some(e) = self.failed.take() {
+            return Err(self.read_failed(e));
+        }
         if self.eof {
             return Ok(false);
         }
@@ -252,16 +259,26 @@ impl<'s, R: Read, E> Framer<'s, R, E> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.buf.truncate(old + got);
-                    let offset = self.end();
-                    if offset == 0 {
-                        return Err(ReadError::NotJson(e.to_string()));
+                    if got > 0 {
+                        // Frame the records these bytes complete first.
+                        self.failed = Some(e);
+                        return Ok(true);
                     }
-                    return Err(ReadError::CutShort { offset, records: self.records, reason: read_failure(&e) });
+                    return Err(self.read_failed(e));
                 }
             }
         }
         self.buf.truncate(old + got);
         Ok(got > 0)
+    }
+
+    /// A failed read as the error of the whole read.
+    fn read_failed(&self, e: io::Error) -> ReadError<E> {
+        let offset = self.end();
+        if offset == 0 {
+            return ReadError::NotJson(e.to_string());
+        }
+        ReadError::CutShort { offset, records: self.records, reason: read_failure(&e) }
     }
 
     /// Counts newlines up to absolute offset `to` (which must be buffered).
