@@ -706,29 +706,60 @@ impl<'s, R: Read, E> Framer<'s, R, E> {
 }
 
 /// The records inside one top-level object: a REST page's `data.items`, or
-/// a `Records` array that was not the object's first key. None if it has
-/// neither (it is one record itself).
+/// the `Records` arrays of a wrapper whose first key is not `Records` (every
+/// one of them, in order). None if it has neither (it is one record itself).
 fn contained_records(bytes: &[u8]) -> Option<Vec<&RawValue>> {
-    #[derive(Deserialize)]
-    struct Wrapper<'a> {
-        #[serde(rename = "Records", borrow)]
-        records: Option<Vec<&'a RawValue>>,
-        #[serde(borrow)]
-        data: Option<Data<'a>>,
-        jsonapi: Option<&'a RawValue>,
-        links: Option<&'a RawValue>,
-    }
-    #[derive(Deserialize)]
-    struct Data<'a> {
-        #[serde(borrow)]
-        items: Option<Vec<&'a RawValue>>,
-    }
     let wrapper: Wrapper<'_> = serde_json::from_slice(bytes).ok()?;
     if let Some(records) = wrapper.records {
         return Some(records);
     }
-    let page = wrapper.jsonapi.is_some() || wrapper.links.is_some();
-    wrapper.data.and_then(|d| d.items).filter(|_| page)
+    wrapper.items.filter(|_| wrapper.page)
+}
+
+/// The keys of a top-level object that may hold records. A repeated
+/// `Records` key adds its records (a derived struct refuses a repeated key).
+#[derive(Default)]
+struct Wrapper<'a> {
+    records: Option<Vec<&'a RawValue>>,
+    items: Option<Vec<&'a RawValue>>,
+    /// It has `jsonapi` or `links`, as a REST page does.
+    page: bool,
+}
+
+impl<'de> Deserialize<'de> for Wrapper<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Data<'a> {
+            #[serde(borrow)]
+            items: Option<Vec<&'a RawValue>>,
+        }
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = Wrapper<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Wrapper<'de>, A::Error> {
+                let mut wrapper = Wrapper::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "Records" => {
+                            if let Some(records) = map.next_value::<Option<Vec<&'de RawValue>>>()? {
+                                wrapper.records.get_or_insert_with(Vec::new).extend(records);
+                            }
+                        }
+                        "data" => wrapper.items = map.next_value::<Option<Data<'de>>>()?.and_then(|d| d.items),
+                        "jsonapi" | "links" => wrapper.page |= map.next_value::<Option<&'de RawValue>>()?.is_some(),
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(wrapper)
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
 }
 
 /// `}` `,` `{` with optional whitespace: the `{`'s index in `hay`.
