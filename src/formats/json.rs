@@ -177,6 +177,9 @@ struct Framer<'s, R, E> {
     /// The absolute offset the buffer must keep from (a record being framed).
     keep: u64,
     eof: bool,
+    /// A read that failed after it had got bytes: reported by the next
+    /// `fill`, once the records in those bytes have been framed.
+    failed: Option<io::Error>,
     max_record: usize,
     sink: &'s mut dyn FnMut(Piece<'_>) -> Result<(), E>,
     /// Records handed on from arrays (their positions).
@@ -202,6 +205,7 @@ impl<'s, R: Read, E> Framer<'s, R, E> {
             base: 0,
             keep: 0,
             eof: false,
+            failed: None,
             max_record,
             sink,
             records: 0,
@@ -230,6 +234,9 @@ impl<'s, R: Read, E> Framer<'s, R, E> {
 
     /// Reads more input, dropping bytes before `keep`. False at the end.
     fn fill(&mut self) -> Result<bool, ReadError<E>> {
+        if let Some(e) = self.failed.take() {
+            return Err(self.read_failed(e));
+        }
         if self.eof {
             return Ok(false);
         }
@@ -252,16 +259,26 @@ impl<'s, R: Read, E> Framer<'s, R, E> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.buf.truncate(old + got);
-                    let offset = self.end();
-                    if offset == 0 {
-                        return Err(ReadError::NotJson(e.to_string()));
+                    if got > 0 {
+                        // Frame the records these bytes complete first.
+                        self.failed = Some(e);
+                        return Ok(true);
                     }
-                    return Err(ReadError::CutShort { offset, records: self.records, reason: read_failure(&e) });
+                    return Err(self.read_failed(e));
                 }
             }
         }
         self.buf.truncate(old + got);
         Ok(got > 0)
+    }
+
+    /// A failed read as the error of the whole read.
+    fn read_failed(&self, e: io::Error) -> ReadError<E> {
+        let offset = self.end();
+        if offset == 0 {
+            return ReadError::NotJson(e.to_string());
+        }
+        ReadError::CutShort { offset, records: self.records, reason: read_failure(&e) }
     }
 
     /// Counts newlines up to absolute offset `to` (which must be buffered).
@@ -689,29 +706,60 @@ impl<'s, R: Read, E> Framer<'s, R, E> {
 }
 
 /// The records inside one top-level object: a REST page's `data.items`, or
-/// a `Records` array that was not the object's first key. None if it has
-/// neither (it is one record itself).
+/// the `Records` arrays of a wrapper whose first key is not `Records` (every
+/// one of them, in order). None if it has neither (it is one record itself).
 fn contained_records(bytes: &[u8]) -> Option<Vec<&RawValue>> {
-    #[derive(Deserialize)]
-    struct Wrapper<'a> {
-        #[serde(rename = "Records", borrow)]
-        records: Option<Vec<&'a RawValue>>,
-        #[serde(borrow)]
-        data: Option<Data<'a>>,
-        jsonapi: Option<&'a RawValue>,
-        links: Option<&'a RawValue>,
-    }
-    #[derive(Deserialize)]
-    struct Data<'a> {
-        #[serde(borrow)]
-        items: Option<Vec<&'a RawValue>>,
-    }
     let wrapper: Wrapper<'_> = serde_json::from_slice(bytes).ok()?;
     if let Some(records) = wrapper.records {
         return Some(records);
     }
-    let page = wrapper.jsonapi.is_some() || wrapper.links.is_some();
-    wrapper.data.and_then(|d| d.items).filter(|_| page)
+    wrapper.items.filter(|_| wrapper.page)
+}
+
+/// The keys of a top-level object that may hold records. A repeated
+/// `Records` key adds its records (a derived struct refuses a repeated key).
+#[derive(Default)]
+struct Wrapper<'a> {
+    records: Option<Vec<&'a RawValue>>,
+    items: Option<Vec<&'a RawValue>>,
+    /// It has `jsonapi` or `links`, as a REST page does.
+    page: bool,
+}
+
+impl<'de> Deserialize<'de> for Wrapper<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Data<'a> {
+            #[serde(borrow)]
+            items: Option<Vec<&'a RawValue>>,
+        }
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = Wrapper<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Wrapper<'de>, A::Error> {
+                let mut wrapper = Wrapper::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "Records" => {
+                            if let Some(records) = map.next_value::<Option<Vec<&'de RawValue>>>()? {
+                                wrapper.records.get_or_insert_with(Vec::new).extend(records);
+                            }
+                        }
+                        "data" => wrapper.items = map.next_value::<Option<Data<'de>>>()?.and_then(|d| d.items),
+                        "jsonapi" | "links" => wrapper.page |= map.next_value::<Option<&'de RawValue>>()?.is_some(),
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(wrapper)
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
 }
 
 /// `}` `,` `{` with optional whitespace: the `{`'s index in `hay`.

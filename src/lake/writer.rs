@@ -268,6 +268,12 @@ impl Transaction {
             let batch = quarantine_batch(&rows)?;
             drop(rows);
             self.write(QUARANTINE_TABLE, &batch)?;
+            // A Parquet file holds its row group in memory until it closes:
+            // each piece is a file of its own.
+            let pieces: Vec<_> = self.open.keys().filter(|(table, _)| table == QUARANTINE_TABLE).cloned().collect();
+            for key in pieces {
+                self.close(&key)?;
+            }
         }
         Ok(())
     }
