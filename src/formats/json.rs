@@ -111,6 +111,12 @@ pub struct ReadSummary {
 /// Opens a file for reading, decompressing it if it starts with the gzip
 /// magic bytes (every gzip member in turn).
 pub fn open(path: &Path) -> io::Result<Box<dyn Read + Send>> {
+    Ok(open_checked(path)?.0)
+}
+
+/// [`open`], and whether the input says where it ends: a gzip stream does
+/// (its trailer is checked), so reaching its end means the file is whole.
+fn open_checked(path: &Path) -> io::Result<(Box<dyn Read + Send>, bool)> {
     let mut file = File::open(path)?;
     let mut magic = [0u8; 2];
     let mut got = 0;
@@ -123,26 +129,31 @@ pub fn open(path: &Path) -> io::Result<Box<dyn Read + Send>> {
     let head = io::Cursor::new(magic[..got].to_vec());
     let whole = head.chain(file);
     Ok(if magic[..got] == [0x1f, 0x8b] {
-        Box::new(MultiGzDecoder::new(io::BufReader::with_capacity(256 * 1024, whole)))
+        (Box::new(MultiGzDecoder::new(io::BufReader::with_capacity(256 * 1024, whole))), true)
     } else {
-        Box::new(whole)
+        (Box::new(whole), false)
     })
 }
 
 /// Reads every record of a file, handing each piece to `sink` as soon as it
 /// is framed. `max_record` bounds the bytes one record may hold in memory.
 pub fn read<E>(path: &Path, max_record: usize, sink: &mut dyn FnMut(Piece<'_>) -> Result<(), E>) -> Result<ReadSummary, ReadError<E>> {
-    let input = open(path).map_err(ReadError::Io)?;
-    read_from(input, max_record, sink)
+    let (input, whole) = open_checked(path).map_err(ReadError::Io)?;
+    read_from(input, whole, max_record, sink)
 }
 
-/// [`read`] over any byte stream (already decompressed).
+/// [`read`] over any byte stream (already decompressed). `whole` says the
+/// stream is known to be complete at its end (a gzip trailer was checked):
+/// then JSON that ends inside a record is a broken last record, handed on
+/// as a broken piece, not a file cut short.
 pub fn read_from<E>(
     input: impl Read,
+    whole: bool,
     max_record: usize,
     sink: &mut dyn FnMut(Piece<'_>) -> Result<(), E>,
 ) -> Result<ReadSummary, ReadError<E>> {
     let mut framer = Framer::new(input, max_record.max(64), sink);
+    framer.whole = whole;
     framer.run()?;
     Ok(ReadSummary { pieces: framer.pieces, bytes: framer.base + framer.buf.len() as u64 })
 }
@@ -181,6 +192,8 @@ struct Framer<'s, R, E> {
     /// `fill`, once the records in those bytes have been framed.
     failed: Option<io::Error>,
     max_record: usize,
+    /// The input is known to be complete at its end.
+    whole: bool,
     sink: &'s mut dyn FnMut(Piece<'_>) -> Result<(), E>,
     /// Records handed on from arrays (their positions).
     records: u64,
@@ -207,6 +220,7 @@ impl<'s, R: Read, E> Framer<'s, R, E> {
             eof: false,
             failed: None,
             max_record,
+            whole: false,
             sink,
             records: 0,
             pieces: 0,
@@ -403,7 +417,7 @@ impl<'s, R: Read, E> Framer<'s, R, E> {
     /// a second `Records` array, read too) up to its closing brace.
     fn wrapper_rest(&mut self, mut at: u64) -> Result<u64, ReadError<E>> {
         loop {
-            let Some(next) = self.skip_space(at)? else { return Err(self.cut_short(at, "the file ends inside its top-level object")) };
+            let Some(next) = self.skip_space(at)? else { return self.ends_inside(at, "the file ends inside its top-level object") };
             self.keep = next;
             match self.byte(next)? {
                 Some(b'}') => return Ok(next + 1),
@@ -423,15 +437,15 @@ impl<'s, R: Read, E> Framer<'s, R, E> {
                         Some(c) if self.byte(c)? == Some(b':') => self.skip_space(c + 1)?,
                         _ => return self.resync_in_wrapper(next),
                     };
-                    let Some(value) = value else { return Err(self.cut_short(at, "the file ends inside its top-level object")) };
+                    let Some(value) = value else { return self.ends_inside(at, "the file ends inside its top-level object") };
                     at = match self.frame(value)? {
                         Framed::Whole(end) | Framed::TooLarge { end, .. } => end,
-                        Framed::Eof => return Err(self.cut_short(value, "the file ends inside its top-level object")),
+                        Framed::Eof => return self.ends_inside(value, "the file ends inside its top-level object"),
                         Framed::Unbalanced(_) => return self.resync_in_wrapper(next),
                     };
                 }
                 Some(_) => return self.resync_in_wrapper(next),
-                None => return Err(self.cut_short(next, "the file ends inside its top-level object")),
+                None => return self.ends_inside(next, "the file ends inside its top-level object"),
             }
         }
     }
@@ -457,7 +471,7 @@ impl<'s, R: Read, E> Framer<'s, R, E> {
     /// offset after its closing bracket.
     fn array(&mut self, mut at: u64) -> Result<u64, ReadError<E>> {
         loop {
-            let Some(next) = self.skip_space(at)? else { return Err(self.cut_short(at, "the file ends inside an array of records")) };
+            let Some(next) = self.skip_space(at)? else { return self.ends_inside(at, "the file ends inside an array of records") };
             self.keep = next;
             match self.byte(next)? {
                 Some(b']') => return Ok(next + 1),
@@ -486,7 +500,7 @@ impl<'s, R: Read, E> Framer<'s, R, E> {
                         }
                     };
                 }
-                None => return Err(self.cut_short(next, "the file ends inside an array of records")),
+                None => return self.ends_inside(next, "the file ends inside an array of records"),
             }
         }
     }
@@ -646,7 +660,7 @@ impl<'s, R: Read, E> Framer<'s, R, E> {
         let from = if retained { start + 1 } else { failed.max(self.base) };
         self.keep = if retained { start } else { from };
         let (resume, retained) = self.find_resync(from, level, retained.then_some(start))?;
-        if resume.is_none() && (in_value || level == Level::Array) {
+        if resume.is_none() && (in_value || level == Level::Array) && !self.whole {
             return Err(self.cut_short(start, "the file ends inside a record"));
         }
         let end = resume.unwrap_or_else(|| self.end());
@@ -674,7 +688,10 @@ impl<'s, R: Read, E> Framer<'s, R, E> {
             let hay = &self.buf[(at - self.base) as usize..];
             let head = self.head.as_deref().and_then(|head| memmem::find(hay, head));
             let found = match level {
-                Level::Array => head.or_else(|| find_object_after_comma(hay)),
+                // Records of one file open alike: once that opening is
+                // known, only it marks a record (a `},{` may be nested).
+                Level::Array if self.head.is_some() => head,
+                Level::Array => find_object_after_comma(hay),
                 Level::Top => match (head, find_line_start(hay)) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -698,6 +715,25 @@ impl<'s, R: Read, E> Framer<'s, R, E> {
                 return Ok((None, retain.is_some()));
             }
         }
+    }
+
+    /// The input ended inside a value or an array, at `at`: cut short,
+    /// unless it is known to be whole; then what is left from `at` is a
+    /// broken piece, and the read ends.
+    fn ends_inside(&mut self, at: u64, reason: &str) -> Result<u64, ReadError<E>> {
+        if !self.whole {
+            return Err(self.cut_short(at, reason));
+        }
+        let end = self.end();
+        let from = at.max(self.base);
+        let piece = trim_separators(self.slice(from, end)).to_vec();
+        if !piece.is_empty() {
+            let position = self.records + 1;
+            let reason = format!("not JSON: {reason} (the file is complete: its compression says so)");
+            let shown = &piece[..piece.len().min(KEPT_PREFIX)];
+            self.emit(Piece::Broken { bytes: shown, size: piece.len() as u64, position, reason })?;
+        }
+        Ok(end)
     }
 
     fn cut_short(&self, at: u64, reason: &str) -> ReadError<E> {

@@ -7,7 +7,7 @@
 use super::IngestError;
 use super::decode::{Record, RecordAdapter, decode_record, quarantine_row};
 use crate::formats::json::{self, Piece, ReadError};
-use crate::lake::{Lake, LakeError, QuarantineRow, StagedFiles, Transaction};
+use crate::lake::{Lake, LakeError, QUARANTINE_TABLE, QuarantineRow, StagedFiles, Transaction, quarantine_batch};
 use crate::schema::{LogType, Provenance, RowBuilder};
 use datafusion::arrow::record_batch::RecordBatch;
 use sha2::{Digest, Sha256};
@@ -292,19 +292,60 @@ struct FileCounts {
     bytes: u64,
 }
 
+/// A file's rows are held in memory up to this many bytes; past it they go
+/// to Parquet files of the file's own, adopted only if the file is read to
+/// its end, so one large file does not cost its size in memory.
+const FILE_HOLD_BYTES: usize = 64 << 20;
+
 /// The rows and quarantine rows of one file, held until the file has been
 /// read to its end: a file lands whole or not at all.
-#[derive(Default)]
 struct FileRows {
     batches: Vec<RecordBatch>,
+    held_bytes: usize,
     quarantine: Vec<QuarantineRow>,
+    quarantined: u64,
+    /// The file's own staged files, once it held too much to keep in memory.
+    own: Option<StagedFiles>,
 }
 
 impl FileRows {
-    fn take_batch(&mut self, builder: &mut RowBuilder) -> Result<(), LakeError> {
+    fn new() -> FileRows {
+        FileRows { batches: Vec::new(), held_bytes: 0, quarantine: Vec::new(), quarantined: 0, own: None }
+    }
+
+    fn take_batch(&mut self, builder: &mut RowBuilder, files: &StagedFiles) -> Result<(), LakeError> {
         if let Some(batch) = builder.finish()? {
+            self.held_bytes += batch.get_array_memory_size();
             self.batches.push(batch);
+            if self.held_bytes >= FILE_HOLD_BYTES {
+                self.spill(&builder.log_type().table, files)?;
+            }
         }
+        Ok(())
+    }
+
+    fn quarantine(&mut self, row: QuarantineRow, files: &StagedFiles) -> Result<(), LakeError> {
+        self.held_bytes += row.raw.len() + row.reason.len();
+        self.quarantined += 1;
+        self.quarantine.push(row);
+        if self.held_bytes >= FILE_HOLD_BYTES {
+            let rows = std::mem::take(&mut self.quarantine);
+            let batch = quarantine_batch(&rows)?;
+            let own = self.own.get_or_insert_with(|| files.sibling());
+            own.write(QUARANTINE_TABLE, &batch)?;
+            own.close_table(QUARANTINE_TABLE)?;
+            self.held_bytes = 0;
+        }
+        Ok(())
+    }
+
+    /// Moves the held rows to the file's own staged files.
+    fn spill(&mut self, table: &str, files: &StagedFiles) -> Result<(), LakeError> {
+        let own = self.own.get_or_insert_with(|| files.sibling());
+        for batch in self.batches.drain(..) {
+            own.write(table, &batch)?;
+        }
+        self.held_bytes = self.quarantine.iter().map(|r| r.raw.len() + r.reason.len()).sum();
         Ok(())
     }
 
@@ -315,12 +356,22 @@ impl FileRows {
         for batch in &self.batches {
             files.write(table, batch)?;
         }
+        if let Some(own) = self.own {
+            files.adopt(own.finish()?);
+        }
         let mut chunk = lock(shared);
-        chunk.quarantined += self.quarantine.len() as u64;
+        chunk.quarantined += self.quarantined;
         for row in self.quarantine {
             chunk.tx.quarantine(row);
         }
         Ok(())
+    }
+
+    /// Drops the file's rows (it did not read to its end).
+    fn discard(self) {
+        if let Some(own) = self.own {
+            own.discard();
+        }
     }
 }
 
@@ -340,49 +391,62 @@ fn decode_file(
     };
     let parse_time = crate::now_micros();
     let log_type = builder.log_type().name.clone();
-    let mut rows = FileRows::default();
+    let mut rows = FileRows::new();
     let mut records = 0;
     let result = json::read(&job.path, settings.max_record, &mut |piece| -> Result<(), LakeError> {
         records += 1;
         match piece {
-            Piece::Record { bytes, position } => {
-                let text = std::str::from_utf8(bytes).map_or_else(|_| String::from_utf8_lossy(bytes), std::borrow::Cow::Borrowed);
-                let record = Record { text: &text, position };
-                if let Err(row) = decode_record(builder, record, settings.adapt, &provenance, parse_time) {
-                    rows.quarantine.push(row);
+            Piece::Record { bytes, position } => match std::str::from_utf8(bytes) {
+                Ok(text) => {
+                    if let Err(row) = decode_record(builder, Record { text, position }, settings.adapt, &provenance, parse_time) {
+                        rows.quarantine(row, files)?;
+                    }
+                    if builder.len() >= BATCH_ROWS || builder.pending_bytes() >= BATCH_BYTES {
+                        rows.take_batch(builder, files)?;
+                    }
                 }
-                if builder.len() >= BATCH_ROWS || builder.pending_bytes() >= BATCH_BYTES {
-                    rows.take_batch(builder)?;
+                Err(e) => {
+                    // Quarantined, not repaired: its bytes show as U+FFFD in `raw`.
+                    let reason = format!("not JSON: invalid UTF-8 at byte {} of the record", e.valid_up_to() + 1);
+                    let raw = String::from_utf8_lossy(bytes).into_owned();
+                    rows.quarantine(quarantine_row(&log_type, reason, raw, &provenance, position, parse_time), files)?;
                 }
-            }
+            },
             Piece::Broken { bytes, position, reason, .. } => {
                 let raw = String::from_utf8_lossy(bytes).into_owned();
-                rows.quarantine.push(quarantine_row(&log_type, reason, raw, &provenance, position, parse_time));
+                rows.quarantine(quarantine_row(&log_type, reason, raw, &provenance, position, parse_time), files)?;
             }
         }
         Ok(())
     });
-    rows.take_batch(builder)?;
+    rows.take_batch(builder, files)?;
     let table = builder.log_type().table.clone();
     match result {
         Ok(summary) => {
             rows.land(shared, files, &table)?;
             Ok(Ok(FileCounts { records, bytes: summary.bytes }))
         }
-        Err(ReadError::Sink(e)) => Err(e),
+        Err(ReadError::Sink(e)) => {
+            rows.discard();
+            Err(e)
+        }
         Err(cut @ ReadError::CutShort { .. }) if settings.accept_partial => {
             let ReadError::CutShort { offset, .. } = &cut else { unreachable!() };
             let bytes = *offset;
-            let reason = format!("the file {cut}; its complete records landed (--accept-partial)");
-            rows.quarantine.push(quarantine_row(&log_type, reason, String::new(), &provenance, records + 1, parse_time));
+            let reason = format!("{cut}; its complete records landed (--accept-partial)");
+            rows.quarantine(quarantine_row(&log_type, reason, String::new(), &provenance, records + 1, parse_time), files)?;
             rows.land(shared, files, &table)?;
             Ok(Ok(FileCounts { records, bytes }))
         }
         Err(e @ ReadError::CutShort { .. }) => {
+            rows.discard();
             let hint = if job.input.is_none() { "; --accept-partial lands its complete records" } else { "" };
             Ok(Err(format!("{}: skipped, nothing of it landed: {e} (it lands whole once complete{hint})", job.shown())))
         }
-        Err(e) => Ok(Err(format!("{}: skipped: {e}", job.shown()))),
+        Err(e) => {
+            rows.discard();
+            Ok(Err(format!("{}: skipped: {e}", job.shown())))
+        }
     }
 }
 

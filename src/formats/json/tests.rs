@@ -7,7 +7,8 @@ type Seen = Vec<(&'static str, String, u64)>;
 fn pieces(bytes: &[u8], max_record: usize) -> (Result<ReadSummary, String>, Seen) {
     let mut seen = Vec::new();
     let input = open_bytes(bytes);
-    let result = read_from::<io::Error>(input, max_record, &mut |piece| {
+    let whole = bytes.starts_with(&[0x1f, 0x8b]);
+    let result = read_from::<io::Error>(input, whole, max_record, &mut |piece| {
         seen.push(match piece {
             Piece::Record { bytes, position } => ("R", String::from_utf8_lossy(bytes).into_owned(), position),
             Piece::Broken { bytes, position, reason, size } => {
@@ -224,4 +225,16 @@ fn trailing_garbage_is_a_broken_piece_not_a_cut() {
     result.unwrap();
     assert_eq!(kinds(&seen), "RB");
     assert_eq!(seen[1].2, 2, "the line it is on");
+}
+
+#[test]
+fn a_broken_last_record_of_a_whole_gzip_is_a_broken_piece_not_a_cut() {
+    let mut events: Vec<String> = (0..5).map(event).collect();
+    events[4] = r#"{"eventVersion":"1.08","eventID":"e4,"eventName":"Get"}"#.into();
+    let (result, seen) = pieces(&gzip(records_file(&events).as_bytes()), DEFAULT_MAX_RECORD);
+    result.unwrap();
+    assert_eq!(kinds(&seen), "RRRRB", "{seen:?}");
+    // The same bytes uncompressed could be a copy cut short: refused whole.
+    let (result, _) = pieces(records_file(&events).as_bytes(), DEFAULT_MAX_RECORD);
+    assert!(result.unwrap_err().contains("cut off"));
 }
