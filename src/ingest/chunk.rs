@@ -143,7 +143,9 @@ impl Chunk {
         let (shared, settings) = (self.shared.clone(), settings.clone());
         let decode = move || {
             std::thread::scope(|scope| {
-                let workers: Vec<_> = (0..worker_count()).map(|_| scope.spawn(|| work(&shared, &settings, limit))).collect();
+                let (shared, settings) = (&*shared, &settings);
+                let workers: Vec<_> =
+                    (0..worker_count()).map(|i| scope.spawn(move || work(shared, settings, limit, i % 2 == 1))).collect();
                 workers.into_iter().try_for_each(|w| w.join().unwrap_or(Err(LakeError::WorkerPanicked)))
             })
         };
@@ -233,12 +235,20 @@ impl Chunk {
 }
 
 /// One worker: takes jobs from the queue until it is empty or the chunk is full.
-fn work(shared: &Mutex<Shared>, settings: &DecodeSettings, limit: u64) -> Result<(), LakeError> {
+/// Odd workers take jobs from the back of the queue: jobs come sorted (by
+/// path, so by time for CloudTrail keys), and workers that meet in the
+/// middle write few partitions in common, so a chunk has fewer, larger
+/// Parquet files.
+fn work(shared: &Mutex<Shared>, settings: &DecodeSettings, limit: u64, from_back: bool) -> Result<(), LakeError> {
     let mut builders: BTreeMap<String, RowBuilder> = BTreeMap::new();
     let mut files = lock(shared).tx.worker_files();
     let next_job = || {
         let mut chunk = lock(shared);
-        if chunk.records >= limit { None } else { chunk.queue.pop_front() }
+        match () {
+            _ if chunk.records >= limit => None,
+            _ if from_back => chunk.queue.pop_back(),
+            _ => chunk.queue.pop_front(),
+        }
     };
     while let Some(job) = next_job() {
         let input = match job.input.clone().map_or_else(|| fingerprint(&job.path), Ok) {
@@ -430,9 +440,9 @@ fn decode_file(
             rows.discard();
             Err(e)
         }
-        Err(cut @ ReadError::CutShort { .. }) if settings.accept_partial => {
-            let ReadError::CutShort { offset, .. } = &cut else { unreachable!() };
-            let bytes = *offset;
+        Err(ReadError::CutShort { offset, records: complete, reason }) if settings.accept_partial => {
+            let cut = ReadError::<LakeError>::CutShort { offset, records: complete, reason };
+            let bytes = offset;
             let reason = format!("{cut}; its complete records landed (--accept-partial)");
             rows.quarantine(quarantine_row(&log_type, reason, String::new(), &provenance, records + 1, parse_time), files)?;
             rows.land(shared, files, &table)?;

@@ -4,7 +4,7 @@
 //! in the schema's order, so nothing is matched by name and nothing is
 //! parsed twice.
 
-use super::decode::Out;
+use super::compile::{Kind, Node, Object};
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, ListArray, NullBufferBuilder, StringBuilder,
     StructArray, TimestampMicrosecondBuilder,
@@ -12,7 +12,60 @@ use datafusion::arrow::array::{
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, FieldRef, Fields, Schema, TimeUnit};
 use datafusion::arrow::error::ArrowError;
+use serde_json::Value;
+use std::borrow::Cow;
 use std::sync::Arc;
+
+/// A checked value, ready for Arrow: strings borrowed from the input where
+/// they can be, struct fields named by their columns.
+#[derive(Debug)]
+pub enum Out<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Cow<'a, str>),
+    List(Vec<Out<'a>>),
+    /// Fields in the schema's order; None where absent.
+    Struct(Vec<Option<Out<'a>>>),
+}
+
+impl Out<'_> {
+    /// The same value owning its strings.
+    pub(super) fn into_owned(self) -> Out<'static> {
+        match self {
+            Out::Null => Out::Null,
+            Out::Bool(b) => Out::Bool(b),
+            Out::Int(i) => Out::Int(i),
+            Out::Float(f) => Out::Float(f),
+            Out::Str(s) => Out::Str(Cow::Owned(s.into_owned())),
+            Out::List(items) => Out::List(items.into_iter().map(Out::into_owned).collect()),
+            Out::Struct(fields) => Out::Struct(fields.into_iter().map(|value| value.map(Out::into_owned)).collect()),
+        }
+    }
+}
+
+impl Out<'_> {
+    /// The value as JSON, struct fields named by their columns under `object`.
+    pub(super) fn to_json(&self, object: &Object) -> Value {
+        fn value(out: &Out<'_>, node: &Node) -> Value {
+            match (out, &node.kind) {
+                (Out::Struct(_), Kind::Object(object)) => out.to_json(object),
+                (Out::List(items), Kind::Array(element)) => Value::Array(items.iter().map(|item| value(item, element)).collect()),
+                (Out::Null, _) => Value::Null,
+                (Out::Bool(b), _) => Value::Bool(*b),
+                (Out::Int(i), _) => Value::from(*i),
+                (Out::Float(f), _) => Value::from(*f),
+                (Out::Str(s), _) => Value::String(s.to_string()),
+                _ => Value::Null,
+            }
+        }
+        let Out::Struct(fields) = self else { return Value::Null };
+        let columns =
+            object.fields.iter().zip(fields).filter_map(|(field, out)| Some((field.column.clone(), value(out.as_ref()?, &field.node))));
+        Value::Object(columns.collect())
+    }
+}
 
 /// One column's builder.
 pub(super) enum Column {

@@ -10,7 +10,7 @@
 //! of a record is held after it is pushed but its values in those columns.
 
 use super::LogType;
-use super::columns::{Column, table_columns};
+use super::columns::{Column, Out, table_columns};
 use super::compile::{Kind, Node, Object, StringCheck};
 use super::indicators::Indicator;
 use super::model::IpKind;
@@ -86,7 +86,7 @@ impl RowBuilder {
     pub fn push(&mut self, text: &str, adapt: RecordAdapter, provenance: &Provenance, parse_time: i64) -> Result<(), Refusal> {
         let log_type = self.log_type.clone();
         let mut walk = Walk::new(&log_type.name, adapt);
-        let Out::Struct(fields) = walk.record(&log_type, text)? else { unreachable!("a record decodes to a struct") };
+        let fields = walk.record(&log_type, text)?;
         let event_time = walk.event_time.map_or(parse_time, |(_, t)| t);
         let (schema_columns, standard) = self.columns.split_at_mut(fields.len());
         for (column, value) in schema_columns.iter_mut().zip(&fields) {
@@ -145,62 +145,8 @@ impl LogType {
         let text = record.to_string();
         let mut walk = Walk::new(&self.name, |_, _| None);
         let row = walk.record(self, &text)?;
-        let columns = match row.to_json(&self.root) {
-            Value::Object(columns) => columns,
-            _ => unreachable!("a record normalises to an object"),
-        };
+        let Value::Object(columns) = Out::Struct(row).to_json(&self.root) else { return Err(Refusal("not an object".into())) };
         Ok(NormalRow { columns, event_time: walk.event_time.map(|(_, t)| t), indicators: walk.indicators })
-    }
-}
-
-/// A checked value, ready for Arrow: strings borrowed from the input where
-/// they can be, struct fields named by their columns.
-#[derive(Debug)]
-pub enum Out<'a> {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(Cow<'a, str>),
-    List(Vec<Out<'a>>),
-    /// Fields in the schema's order; None where absent.
-    Struct(Vec<Option<Out<'a>>>),
-}
-
-impl Out<'_> {
-    /// The same value owning its strings.
-    fn into_owned(self) -> Out<'static> {
-        match self {
-            Out::Null => Out::Null,
-            Out::Bool(b) => Out::Bool(b),
-            Out::Int(i) => Out::Int(i),
-            Out::Float(f) => Out::Float(f),
-            Out::Str(s) => Out::Str(Cow::Owned(s.into_owned())),
-            Out::List(items) => Out::List(items.into_iter().map(Out::into_owned).collect()),
-            Out::Struct(fields) => Out::Struct(fields.into_iter().map(|value| value.map(Out::into_owned)).collect()),
-        }
-    }
-}
-
-impl Out<'_> {
-    /// The value as JSON, struct fields named by their columns under `object`.
-    fn to_json(&self, object: &Object) -> Value {
-        fn value(out: &Out<'_>, node: &Node) -> Value {
-            match (out, &node.kind) {
-                (Out::Struct(_), Kind::Object(object)) => out.to_json(object),
-                (Out::List(items), Kind::Array(element)) => Value::Array(items.iter().map(|item| value(item, element)).collect()),
-                (Out::Null, _) => Value::Null,
-                (Out::Bool(b), _) => Value::Bool(*b),
-                (Out::Int(i), _) => Value::from(*i),
-                (Out::Float(f), _) => Value::from(*f),
-                (Out::Str(s), _) => Value::String(s.to_string()),
-                _ => Value::Null,
-            }
-        }
-        let Out::Struct(fields) = self else { return Value::Null };
-        let columns =
-            object.fields.iter().zip(fields).filter_map(|(field, out)| Some((field.column.clone(), value(out.as_ref()?, &field.node))));
-        Value::Object(columns.collect())
     }
 }
 
@@ -244,12 +190,13 @@ impl<'a> Walk<'a> {
     }
 
     /// Parses and checks one record's text under `log_type`'s schema.
-    fn record<'s>(&mut self, log_type: &'s LogType, text: &'s str) -> Result<Out<'s>, Refusal> {
+    fn record<'s>(&mut self, log_type: &'s LogType, text: &'s str) -> Result<Vec<Option<Out<'s>>>, Refusal> {
         let mut deserializer = serde_json::Deserializer::from_str(text);
         let seed = ObjectSeed { object: &log_type.root, walk: self, path: &FieldPath::Root, top: true };
         let parsed = seed.deserialize(&mut deserializer).and_then(|row| deserializer.end().map(|_| row));
         match parsed {
-            Ok(row) => Ok(row),
+            Ok(Out::Struct(fields)) => Ok(fields),
+            Ok(_) => Err(Refusal("the record is not a JSON object".into())),
             Err(e) => Err(self.refusal.take().unwrap_or_else(|| Refusal(format!("not JSON: {e}")))),
         }
     }
@@ -503,7 +450,8 @@ impl<'s> NodeSeed<'s, '_, '_> {
             Kind::Timestamp { .. } => self.timestamp(Moment::Text(&text), Shown::Str(&text)),
             Kind::Object(_) => Err(self.wrong("an object", Shown::Str(&text))),
             Kind::Array(_) => Err(self.wrong("an array", Shown::Str(&text))),
-            Kind::Json => unreachable!("json values are read whole"),
+            // (json values are read whole, as text, before they get here)
+            Kind::Json => Ok(Some(Out::Str(text))),
         }
     }
 
@@ -525,7 +473,7 @@ impl<'s> NodeSeed<'s, '_, '_> {
             Kind::Boolean => Err(self.wrong("true or false", Shown::Number(number.to_string()))),
             Kind::Object(_) => Err(self.wrong("an object", Shown::Number(number.to_string()))),
             Kind::Array(_) => Err(self.wrong("an array", Shown::Number(number.to_string()))),
-            Kind::Json => unreachable!("json values are read whole"),
+            Kind::Json => Ok(Some(Out::Str(Cow::Owned(number.to_string())))),
         }
     }
 
@@ -539,10 +487,13 @@ impl<'s> NodeSeed<'s, '_, '_> {
     }
 
     fn timestamp<E: de::Error>(self, moment: Moment<'_>, shown: Shown<'_>) -> Result<Option<Out<'s>>, E> {
-        let Kind::Timestamp { formats, event_time } = &self.node.kind else { unreachable!("only timestamps") };
+        let (formats, event_time) = match &self.node.kind {
+            Kind::Timestamp { formats, event_time } => (&formats[..], *event_time),
+            _ => (&[][..], false),
+        };
         match formats.iter().find_map(|f| f.to_micros(moment)) {
             Some(micros) => {
-                if *event_time {
+                if event_time {
                     self.walk.note_event_time(micros);
                 }
                 Ok(Some(Out::Int(micros)))
@@ -607,7 +558,7 @@ impl<'de: 's, 's> Visitor<'de> for NodeSeed<'s, '_, '_> {
             Kind::Int16 | Kind::Int32 | Kind::Int64 => Err(self.wrong(integer_name(&self.node.kind), Shown::Bool(v))),
             Kind::Object(_) => Err(self.wrong("an object", Shown::Bool(v))),
             Kind::Array(_) => Err(self.wrong("an array", Shown::Bool(v))),
-            Kind::Json => unreachable!("json values are read whole"),
+            Kind::Json => Ok(Some(Out::Str(Cow::Borrowed(if v { "true" } else { "false" })))),
         }
     }
 
@@ -657,7 +608,7 @@ impl NodeSeed<'_, '_, '_> {
             Kind::Timestamp { .. } => {
                 return self.timestamp::<E>(Moment::Other, value).err().unwrap_or_else(|| E::custom("refused"));
             }
-            Kind::Json => unreachable!("json values are read whole"),
+            Kind::Json => "JSON",
         };
         self.wrong(expected, value)
     }

@@ -22,5 +22,5 @@ pub use batch::{IngestOptions, IngestReport};
 /// get the v1 names its schema uses; other records pass unchanged. File
 /// ingest, quarantine replay and rule tests decode with it.
 pub fn adapt(log_type: &str, key: &str) -> Option<&'static str> {
-    if log_type.starts_with("Snyk.") { snyk::v1_name(key) } else { None }
+    snyk::schema_names(log_type, key)
 }

@@ -15,6 +15,12 @@ pub fn v1_name(key: &str) -> Option<&'static str> {
     }
 }
 
+/// The record adapter of the Snyk log types: REST items' keys get the v1
+/// names their schemas use.
+pub fn schema_names(log_type: &str, key: &str) -> Option<&'static str> {
+    if log_type.starts_with("Snyk.") { v1_name(key) } else { None }
+}
+
 /// Prepares a record of `log_type` for its schema: a Snyk REST item gets the
 /// v1 names (`org_id` → `orgId`, ...); anything else is returned as it is.
 pub fn to_schema_names(log_type: &str, record: Value) -> Value {

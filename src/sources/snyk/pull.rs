@@ -530,7 +530,7 @@ impl LogRead {
                 continue;
             }
             let record = Record { text, position: index as u64 + 1 };
-            chunk.push(&self.log_type, record, crate::sources::adapt, &provenance, parsed_at)?;
+            chunk.push(&self.log_type, record, super::schema_names, &provenance, parsed_at)?;
         }
         Ok(())
     }
