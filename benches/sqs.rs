@@ -144,6 +144,7 @@ async fn run(url: &str, files: u64) -> Result<(), String> {
         log_type: None,
         max_receives: 5,
         visibility_timeout: 300,
+        max_record_size: tarn::formats::json::DEFAULT_MAX_RECORD,
     };
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let started = Instant::now();
