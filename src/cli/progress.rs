@@ -118,7 +118,7 @@ fn emit_lines(progress: &Progress, noun: &str, interval: Duration, stopped: &mps
             bytes_total = now.bytes_total,
             listing = now.listing,
             mb_per_s,
-            eta_s = now.eta().map(|eta| eta.as_secs()),
+            eta_s = now.eta().map(|eta| eta.as_secs_f64().ceil() as u64),
             "progress: {text}"
         );
     }
