@@ -96,6 +96,7 @@ pub fn ingest(setup: &Setup, command: IngestCommand) -> Result<ExitCode> {
         setup.registry.get(name)?;
     }
     let lake = Lake::open(&setup.config.lake)?;
+    let shown = super::progress::show("files");
     let options = IngestOptions {
         log_type,
         force,
@@ -103,9 +104,11 @@ pub fn ingest(setup: &Setup, command: IngestCommand) -> Result<ExitCode> {
         source_label: label,
         max_record: max_record_size,
         accept_partial,
+        progress: Some(shown.progress()),
         ..IngestOptions::default()
     };
     let report = tarn::sources::file::ingest_files(&lake, &setup.registry, &paths, &options)?;
+    drop(shown);
     println!("{}", ingest_line(&report));
     Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
@@ -142,11 +145,17 @@ pub fn pull(setup: Setup, command: PullCommand) -> Result<ExitCode> {
             };
             let lake = Lake::open(&setup.config.lake)?;
             let range = BackfillRange { bucket, prefix, from, to };
-            let options = IngestOptions { max_record: max_record_size, ..range.ingest_options(log_type, chunk_size) };
+            let shown = super::progress::show("objects");
+            let options = IngestOptions {
+                max_record: max_record_size,
+                progress: Some(shown.progress()),
+                ..range.ingest_options(log_type, chunk_size)
+            };
             let report = runtime()?.block_on(async {
                 let (s3, _) = tarn::sources::aws::clients(&AwsOptions { region, endpoint_url }).await;
                 tarn::sources::aws::s3::backfill(&lake, &setup.registry, &s3, &range, &options).await
             })?;
+            drop(shown);
             println!(
                 "listed {} objects; ingested {} rows from {} objects in {} commits; {} already in the lake; {} skipped; {} quarantined; {} failed",
                 report.listed,

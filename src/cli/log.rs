@@ -1,13 +1,15 @@
 //! What tarn reports while it runs. The library emits `tracing` events (a
 //! source's inside a `source` span naming it); this layer prints them as the
 //! lines people read: `warning: <source>: ...`, `error: <source>: ...`, and
-//! progress redrawn in place on a terminal. `--log-format json` prints them
+//! progress redrawn in place on a terminal (a bar for file and S3 ingest,
+//! see `progress`, which these lines are printed above). `--log-format json` prints them
 //! as JSON objects instead, and `RUST_LOG` adds the usual `tracing` lines
 //! (of tarn and the crates it uses) at the level asked.
 
 use super::Cli;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::{Targets, filter_fn};
@@ -24,6 +26,14 @@ pub enum LogFormat {
     Json,
 }
 
+/// Whether progress is drawn in place (text lines on a terminal).
+static IN_PLACE: AtomicBool = AtomicBool::new(false);
+
+/// Whether progress is drawn in place: text lines, and stderr is a terminal.
+pub fn draws_in_place() -> bool {
+    IN_PLACE.load(Ordering::Relaxed)
+}
+
 /// Installs the subscriber for this run.
 pub fn init(cli: &Cli) {
     let tarn_info = Targets::new().with_target("tarn", Level::INFO);
@@ -31,7 +41,9 @@ pub fn init(cli: &Cli) {
     let registry = tracing_subscriber::registry();
     let result = match cli.log_format {
         LogFormat::Text => {
-            let lines = Lines { terminal: std::io::stderr().is_terminal() }.with_filter(tarn_info);
+            let terminal = std::io::stderr().is_terminal();
+            IN_PLACE.store(terminal, Ordering::Relaxed);
+            let lines = Lines { terminal }.with_filter(tarn_info);
             // RUST_LOG adds what these lines do not show already.
             let not_lines = filter_fn(|meta| !(meta.target().starts_with("tarn") && *meta.level() <= Level::INFO));
             let extra = extra
@@ -118,7 +130,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Lines {
             (false, _) => "",
         };
         let line = fields.message;
-        match *event.metadata().level() {
+        super::progress::above_bar(|| match *event.metadata().level() {
             Level::ERROR => eprintln!("{clear}error: {}", named(&line)),
             Level::WARN => eprintln!("{clear}warning: {}", named(&line)),
             Level::INFO => match (&fields.counts, self.terminal) {
@@ -130,6 +142,6 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Lines {
                 _ => {}
             },
             _ => {}
-        }
+        });
     }
 }

@@ -7,6 +7,7 @@ mod catalog;
 mod demo;
 mod ingest;
 pub mod log;
+mod progress;
 mod query;
 mod rules;
 mod tooling;

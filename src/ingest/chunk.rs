@@ -5,6 +5,7 @@
 //! record goes through [`super::decode::decode_record`].
 
 use super::IngestError;
+use super::Progress;
 use super::decode::{Record, RecordAdapter, decode_record, quarantine_row};
 use crate::formats::json::{self, Piece, ReadError};
 use crate::lake::{Lake, LakeError, QUARANTINE_TABLE, QuarantineRow, StagedFiles, Transaction, quarantine_batch};
@@ -60,6 +61,8 @@ pub struct DecodeSettings {
     /// Land the complete records of a file that is cut short (and mark it
     /// consumed) instead of skipping the whole file.
     pub accept_partial: bool,
+    /// Counts each file as it is done, if someone watches.
+    pub progress: Option<Arc<Progress>>,
 }
 
 /// The state a chunk's decode workers share.
@@ -251,6 +254,7 @@ fn work(shared: &Mutex<Shared>, settings: &DecodeSettings, limit: u64, from_back
         }
     };
     while let Some(job) = next_job() {
+        let mut done = Progress::file(settings.progress.as_deref(), &job.path);
         let input = match job.input.clone().map_or_else(|| fingerprint(&job.path), Ok) {
             Ok(input) => input,
             Err(e) => {
@@ -284,6 +288,7 @@ fn work(shared: &Mutex<Shared>, settings: &DecodeSettings, limit: u64, from_back
                 chunk.inputs.push((job, input));
                 chunk.records += records;
                 chunk.bytes += bytes;
+                done.records(records);
             }
             Err(problem) => {
                 let mut chunk = lock(shared);

@@ -10,11 +10,13 @@
 mod chunk;
 pub mod decode;
 mod driver;
+mod progress;
 mod replay;
 
 pub use chunk::{Chunk, DecodeSettings, Decoded, Job};
 pub use decode::{Record, RecordAdapter, decode_record, quarantine_row, unchanged};
 pub use driver::{Committed, Fill, Maintenance, Settled, Source, drive};
+pub use progress::{FileDone, Progress, ProgressSnapshot};
 pub use replay::{ReplayReport, replay_quarantine};
 
 use crate::lake::LakeError;

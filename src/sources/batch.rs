@@ -1,7 +1,8 @@
 //! Batch ingest of files and S3 objects (`tarn ingest file`, `tarn pull
 //! s3`): the options their rows are decoded with, and the report both keep.
 
-use crate::ingest::{Committed, DecodeSettings, Decoded, Job, Settled};
+use crate::ingest::{Committed, DecodeSettings, Decoded, Job, Progress, Settled};
+use std::sync::Arc;
 
 /// How files are decoded and committed.
 #[derive(Debug, Clone)]
@@ -19,6 +20,8 @@ pub struct IngestOptions {
     pub max_record: usize,
     /// Land the complete records of a file that is cut short.
     pub accept_partial: bool,
+    /// Counters moved as inputs are listed and done, for a caller to show.
+    pub progress: Option<Arc<Progress>>,
 }
 
 impl Default for IngestOptions {
@@ -31,6 +34,7 @@ impl Default for IngestOptions {
             source_label: "tarn ingest file".into(),
             max_record: crate::formats::json::DEFAULT_MAX_RECORD,
             accept_partial: false,
+            progress: None,
         }
     }
 }
@@ -44,6 +48,7 @@ impl IngestOptions {
             adapt: super::adapt,
             max_record: self.max_record,
             accept_partial: self.accept_partial,
+            progress: self.progress.clone(),
         }
     }
 }

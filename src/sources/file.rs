@@ -10,7 +10,7 @@
 
 use super::aws::cloudtrail::log_type_for;
 use super::{IngestOptions, IngestReport};
-use crate::ingest::{Chunk, DecodeSettings, Decoded, Fill, IngestError, Job, Settled, Source, drive};
+use crate::ingest::{Chunk, DecodeSettings, Decoded, Fill, IngestError, Job, Progress, Settled, Source, drive};
 use crate::lake::Lake;
 use crate::schema::Registry;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -80,9 +80,12 @@ pub async fn ingest_paths(
     options: &IngestOptions,
 ) -> Result<IngestReport, IngestError> {
     let mut source = Files { jobs: VecDeque::new(), options, settings: options.decode_settings(), report: IngestReport::default() };
-    let walked = walk(paths);
+    let walked = walk(paths, options.progress.as_deref());
     for problem in walked.problems {
         source.report.fail(problem);
+    }
+    if let Some(progress) = &options.progress {
+        progress.listing_done();
     }
     for path in walked.files {
         let log_type = log_type_for(registry, &path, options.log_type.as_deref()).map_err(|e| Arc::new(e) as _);
@@ -111,9 +114,10 @@ struct Frame {
 /// Walks `paths` (files or directories, in the order given): directories
 /// are walked in name order, skipping names that start with '.'; symlinks are
 /// followed once to what they point at. Iterative: the depth of a tree costs
-/// heap, not stack. Names in the problems are the paths as walked.
-fn walk(paths: &[PathBuf]) -> Walked {
-    let mut walker = Walker::default();
+/// heap, not stack. Names in the problems are the paths as walked. Each
+/// file queued is added to `progress`'s totals with its size.
+fn walk(paths: &[PathBuf], progress: Option<&Progress>) -> Walked {
+    let mut walker = Walker { progress, ..Walker::default() };
     for path in paths {
         walker.visit(path.clone());
         while let Some(frame) = walker.stack.last_mut() {
@@ -130,8 +134,9 @@ fn walk(paths: &[PathBuf]) -> Walked {
 }
 
 #[derive(Default)]
-struct Walker {
+struct Walker<'a> {
     walked: Walked,
+    progress: Option<&'a Progress>,
     /// The directories being walked, outermost first.
     stack: Vec<Frame>,
     /// (dev, inode) of each directory on `stack` → its path.
@@ -142,7 +147,7 @@ struct Walker {
     seen_files: HashSet<(u64, u64)>,
 }
 
-impl Walker {
+impl Walker<'_> {
     fn skip(&mut self, path: &Path, why: impl std::fmt::Display) {
         self.walked.problems.push(format!("{}: skipped: {why}", path.display()));
     }
@@ -172,6 +177,9 @@ impl Walker {
         let kind = meta.file_type();
         if kind.is_file() {
             if self.seen_files.insert(id) {
+                if let Some(progress) = self.progress {
+                    progress.listed(1, meta.len());
+                }
                 self.walked.files.push(std::fs::canonicalize(&path).unwrap_or(path));
             }
         } else if kind.is_dir() {

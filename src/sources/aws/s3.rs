@@ -5,7 +5,7 @@
 use super::AwsError;
 use super::cloudtrail;
 use super::cloudtrail::log_type_for;
-use crate::ingest::{Chunk, Decoded, Fill, IngestError, Job, Settled, Source, drive};
+use crate::ingest::{Chunk, Decoded, Fill, IngestError, Job, Progress, Settled, Source, drive};
 use crate::lake::Lake;
 use crate::schema::{LogType, Registry};
 use crate::sources::{IngestOptions, IngestReport};
@@ -160,13 +160,15 @@ pub struct BackfillReport {
 }
 
 /// Lists the CloudTrail objects under `prefix` dated `from..=to` (by their
-/// key's date folder), descending through prefixes with a delimiter.
+/// key's date folder), descending through prefixes with a delimiter. Each
+/// page of objects is added to `progress`'s totals as it comes.
 pub async fn list_by_date(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
     from: NaiveDate,
     to: NaiveDate,
+    progress: Option<&Progress>,
 ) -> Result<Vec<ObjectRef>, AwsError> {
     let mut frontier = vec![if prefix.is_empty() || prefix.ends_with('/') { prefix.to_string() } else { format!("{prefix}/") }];
     let mut region_roots = Vec::new();
@@ -200,6 +202,7 @@ pub async fn list_by_date(
                     s3.list_objects_v2().bucket(bucket).prefix(&day_prefix).set_continuation_token(token).send().await.map_err(|e| {
                         AwsError::Call { what: format!("listing s3://{bucket}/{day_prefix}"), answer: crate::error_line(&e) }
                     })?;
+                let before = objects.len();
                 for object in page.contents() {
                     objects.push(ObjectRef {
                         bucket: bucket.to_string(),
@@ -207,6 +210,10 @@ pub async fn list_by_date(
                         size: object.size().map(|s| s as u64),
                         etag: object.e_tag().map(|e| e.trim_matches('"').to_string()),
                     });
+                }
+                if let Some(progress) = progress {
+                    let page = &objects[before..];
+                    progress.listed(page.len() as u64, page.iter().filter_map(|o| o.size).sum());
                 }
                 token = page.next_continuation_token().map(str::to_string);
                 if token.is_none() {
@@ -279,10 +286,13 @@ impl Source for Backfill<'_> {
         while !self.pending.is_empty() && chunk.records() < self.options.chunk_records {
             let batch = self.next_batch(chunk);
             let mut jobs = Vec::new();
-            for (_, fetched) in fetch(self.s3, batch, &self.downloads.0, 8).await {
+            for (object, fetched) in fetch(self.s3, batch, &self.downloads.0, 8).await {
                 match fetched {
                     Ok(job) => jobs.push(job),
-                    Err(problem) => self.report.ingested.fail(crate::error_line(&problem)),
+                    Err(problem) => {
+                        self.report.ingested.fail(crate::error_line(&problem));
+                        self.not_read(&object);
+                    }
                 }
             }
             let paths: Vec<PathBuf> = jobs.iter().map(|j| j.path.clone()).collect();
@@ -318,16 +328,28 @@ impl Backfill<'_> {
             if let Some(reason) = skip_reason(&object, self.options.log_type.is_some()) {
                 tracing::warn!("{shown}: skipped: {reason}");
                 self.report.skipped += 1;
+                self.not_read(&object);
             } else if object.etag.as_ref().is_some_and(|e| chunk.has_seen(&input_id(&object.bucket, &object.key, e))) {
                 self.report.ingested.already_ingested += 1;
+                self.not_read(&object);
             } else {
                 match log_type_for(self.registry, Path::new(&shown), self.options.log_type.as_deref()) {
                     Ok(log_type) => batch.push((object, log_type)),
-                    Err(problem) => self.report.ingested.fail(problem.to_string()),
+                    Err(problem) => {
+                        self.report.ingested.fail(problem.to_string());
+                        self.not_read(&object);
+                    }
                 }
             }
         }
         batch
+    }
+
+    /// Counts an object done that was not read (skipped, already in the lake, not fetched).
+    fn not_read(&self, object: &ObjectRef) {
+        if let Some(progress) = &self.options.progress {
+            progress.skipped(object.size.unwrap_or(0));
+        }
     }
 }
 
@@ -355,7 +377,11 @@ pub async fn backfill(
     range: &BackfillRange,
     options: &IngestOptions,
 ) -> Result<BackfillReport, IngestError> {
-    let listed = list_by_date(s3, &range.bucket, &range.prefix, range.from, range.to).await.map_err(IngestError::source)?;
+    let progress = options.progress.as_deref();
+    let listed = list_by_date(s3, &range.bucket, &range.prefix, range.from, range.to, progress).await.map_err(IngestError::source)?;
+    if let Some(progress) = progress {
+        progress.listing_done();
+    }
     let downloads = Downloads::new(lake)
         .map_err(|e| IngestError::source(AwsError::Local { path: lake.root().join("_tarn/downloads").display().to_string(), source: e }))?;
     let report = BackfillReport { listed: listed.len() as u64, ..BackfillReport::default() };

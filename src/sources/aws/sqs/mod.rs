@@ -200,6 +200,7 @@ pub async fn pull(
         adapt: crate::sources::adapt,
         max_record: config.max_record_size,
         accept_partial: false,
+        progress: None,
     };
     let downloads = Downloads::new(lake)
         .map_err(|source| IngestError::source(AwsError::Local { path: "cannot create a download folder".into(), source }))?;
