@@ -147,8 +147,7 @@ impl Chunk {
         let decode = move || {
             std::thread::scope(|scope| {
                 let (shared, settings) = (&*shared, &settings);
-                let workers: Vec<_> =
-                    (0..worker_count()).map(|i| scope.spawn(move || work(shared, settings, limit, i % 2 == 1))).collect();
+                let workers: Vec<_> = (0..worker_count()).map(|i| scope.spawn(move || work(shared, settings, limit, i % 2 == 1))).collect();
                 workers.into_iter().try_for_each(|w| w.join().unwrap_or(Err(LakeError::WorkerPanicked)))
             })
         };
