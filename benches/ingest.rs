@@ -21,7 +21,8 @@
 //! Without duckdb in ./.venv (scripts/test.sh installs it) the bench prints
 //! the command that installs it and runs tarn alone.
 //!
-//! Sizes: TARN_BENCH_MB=256,1024 (default). Output: one line per size.
+//! Sizes: TARN_BENCH_MB=256,1024 (default); runs of each side per size:
+//! TARN_BENCH_RUNS=3 (default; the median is shown). Output: one line per size.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -58,40 +59,56 @@ fn main() {
         let compressed: u64 = walk(&corpus).iter().map(|p| std::fs::read(p).map_or(0, |b| b.len() as u64)).sum();
         let mut line = format!("{:>5.0} MB uncompressed ({:.0} MB gzip, {events} events)", bytes as f64 / 1e6, compressed as f64 / 1e6);
 
-        let lake = std::env::temp_dir().join(format!("tarn-bench-lake-{mb}"));
-        let _ = std::fs::remove_dir_all(&lake);
-        let mut command = Command::new(TARN);
-        command.arg("--lake").arg(&lake).args(["ingest", "file"]).arg(&corpus);
-        let tarn = run(command, "tarn");
-        let tarn_rows: u64 = tarn
-            .stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("ingested ")?.split_whitespace().next()?.parse().ok())
-            .unwrap_or_else(|| panic!("no `ingested N rows` line from tarn:\n{}", tarn.stdout));
-        assert_eq!(tarn_rows, events, "tarn lands every event");
-        line += &format!(" | tarn: {tarn_rows} rows, {}, Parquet {:.0} MB", tarn.figures(events, ""), parquet_bytes(&lake) as f64 / 1e6);
-        let _ = std::fs::remove_dir_all(&lake);
+        // Each side runs `runs` times, alternating, on a machine others may
+        // share: the median wall time is reported, with the largest peak RSS.
+        let runs: usize = std::env::var("TARN_BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3).max(1);
+        let (mut tarn_runs, mut duck_runs, mut copy_seconds, mut sizes) = (Vec::new(), Vec::new(), Vec::new(), (0, 0));
+        for _ in 0..runs {
+            let lake = std::env::temp_dir().join(format!("tarn-bench-lake-{mb}"));
+            let _ = std::fs::remove_dir_all(&lake);
+            let mut command = Command::new(TARN);
+            command.arg("--lake").arg(&lake).args(["ingest", "file"]).arg(&corpus);
+            let tarn = run(command, "tarn");
+            let tarn_rows: u64 = tarn
+                .stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("ingested ")?.split_whitespace().next()?.parse().ok())
+                .unwrap_or_else(|| panic!("no `ingested N rows` line from tarn:\n{}", tarn.stdout));
+            assert_eq!(tarn_rows, events, "tarn lands every event");
+            sizes.0 = parquet_bytes(&lake);
+            let _ = std::fs::remove_dir_all(&lake);
+            tarn_runs.push(tarn);
 
+            if duckdb.is_some() {
+                let out = std::env::temp_dir().join(format!("tarn-bench-duckdb-{mb}"));
+                let _ = std::fs::remove_dir_all(&out);
+                let mut command = Command::new(PYTHON);
+                command.arg(DUCKDB_JOB).arg("job").arg(&corpus).arg(&out).arg(cores.to_string());
+                let duck = run(command, "duckdb");
+                let report: serde_json::Value = serde_json::from_str(duck.stdout.trim()).expect("the DuckDB job's JSON line");
+                copy_seconds.push(report["seconds"].as_f64().expect("seconds"));
+                let mut command = Command::new(PYTHON);
+                command.arg(DUCKDB_JOB).arg("count").arg(&out);
+                let duck_rows: u64 = run(command, "duckdb-count").stdout.trim().parse().expect("DuckDB's row count");
+                assert_eq!(duck_rows, events, "DuckDB landed {duck_rows} records of {events}");
+                sizes.1 = parquet_bytes(&out);
+                let _ = std::fs::remove_dir_all(&out);
+                duck_runs.push(duck);
+            }
+        }
+        let tarn = Run::median(tarn_runs);
+        line += &format!(" | tarn: {}, Parquet {:.0} MB", tarn.figures(events, ""), sizes.0 as f64 / 1e6);
         if let Some(version) = &duckdb {
-            let out = std::env::temp_dir().join(format!("tarn-bench-duckdb-{mb}"));
-            let _ = std::fs::remove_dir_all(&out);
-            let mut command = Command::new(PYTHON);
-            command.arg(DUCKDB_JOB).arg("job").arg(&corpus).arg(&out).arg(cores.to_string());
-            let duck = run(command, "duckdb");
-            let report: serde_json::Value = serde_json::from_str(duck.stdout.trim()).expect("the DuckDB job's JSON line");
-            let copy_seconds = report["seconds"].as_f64().expect("seconds");
-            let mut command = Command::new(PYTHON);
-            command.arg(DUCKDB_JOB).arg("count").arg(&out);
-            let duck_rows: u64 = run(command, "duckdb-count").stdout.trim().parse().expect("DuckDB's row count");
-            assert_eq!(duck_rows, tarn_rows, "DuckDB landed {duck_rows} records, tarn {tarn_rows}");
+            let duck = Run::median(duck_runs);
+            copy_seconds.sort_by(f64::total_cmp);
             line += &format!(
-                " | DuckDB {version}: {duck_rows} rows, {}, Parquet {:.0} MB | tarn/DuckDB events/s {:.2}x",
-                duck.figures(events, &format!(" (COPY {copy_seconds:.1} s)")),
-                parquet_bytes(&out) as f64 / 1e6,
+                " | DuckDB {version}: {}, Parquet {:.0} MB | tarn/DuckDB events/s {:.2}x",
+                duck.figures(events, &format!(" (COPY {:.1} s)", copy_seconds[copy_seconds.len() / 2])),
+                sizes.1 as f64 / 1e6,
                 duck.seconds / tarn.seconds
             );
-            let _ = std::fs::remove_dir_all(&out);
         }
+        line += &format!(" (median of {runs} runs each)");
         println!("{line}");
     }
 }
@@ -104,6 +121,16 @@ struct Run {
 }
 
 impl Run {
+    /// The run of median wall time, with the largest peak RSS of all.
+    fn median(mut runs: Vec<Run>) -> Run {
+        let peak_rss_kib = runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0);
+        runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+        let middle = runs.len() / 2;
+        let mut run = runs.swap_remove(middle);
+        run.peak_rss_kib = peak_rss_kib;
+        run
+    }
+
     /// Wall time (and `note` on it), events/s, peak RSS.
     fn figures(&self, events: u64, note: &str) -> String {
         format!(

@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 const HOUR_MICROS: i64 = 3_600_000_000;
 /// A partition file is closed and a new one started past this many rows.
 const MAX_FILE_ROWS: u64 = 1_000_000;
-/// At most this many partition files are open at once; the least recently
-/// written one is closed first.
-const MAX_OPEN_FILES: usize = 8;
+/// At most this many partition files are open at once per decode worker
+/// (each holds its row group in memory); the least recently written one is closed first.
+const MAX_OPEN_FILES: usize = 4;
 /// Quarantine rows are written out once they hold this many bytes, so a
 /// chunk full of refused records neither piles up in memory nor overflows
 /// one Arrow string column (2 GiB).
@@ -93,7 +93,7 @@ impl Transaction {
         let staging_lock = File::create(&lock_path).map_err(io_error(&lock_path))?;
         staging_lock.lock().map_err(io_error(&lock_path))?;
         let properties = WriterProperties::builder()
-            .set_compression(ZstdLevel::try_new(3).map_or(Compression::SNAPPY, Compression::ZSTD))
+            .set_compression(ZstdLevel::try_new(1).map_or(Compression::SNAPPY, Compression::ZSTD))
             .set_max_row_group_row_count(Some(128 * 1024))
             // The original record is unique per row: a dictionary only costs memory.
             .set_column_dictionary_enabled(ColumnPath::from(crate::schema::RAW_COLUMN), false)

@@ -6,7 +6,7 @@
 
 use super::compile::{Kind, Node, Object};
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, ListArray, NullBufferBuilder, StringBuilder,
+    Array, ArrayRef, BooleanBuilder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, ListArray, NullBufferBuilder, StringBuilder,
     StructArray, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
@@ -162,28 +162,66 @@ impl Column {
         }
     }
 
-    /// The values appended so far, as an array; the builder starts over.
+    /// The values appended so far, as an array. The builder starts over
+    /// with room for as many values as this batch had, so the next batch
+    /// does not grow its buffers step by step (each step a copy and fresh
+    /// pages).
     pub(super) fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
+        fn again<B>(builder: &mut B, make: impl FnOnce(usize) -> B, len: usize) {
+            *builder = make(len);
+        }
         Ok(match self {
-            Column::Utf8(b) => Arc::new(b.finish()),
-            Column::Int16(b) => Arc::new(b.finish()),
-            Column::Int32(b) => Arc::new(b.finish()),
-            Column::Int64(b) => Arc::new(b.finish()),
-            Column::Float64(b) => Arc::new(b.finish()),
-            Column::Boolean(b) => Arc::new(b.finish()),
-            Column::Timestamp(b, zone) => Arc::new(b.finish().with_timezone_opt(zone.clone())),
+            Column::Utf8(b) => {
+                let array = b.finish();
+                *b = StringBuilder::with_capacity(array.len(), array.value_data().len());
+                Arc::new(array)
+            }
+            Column::Int16(b) => {
+                let array = b.finish();
+                again(b, Int16Builder::with_capacity, array.len());
+                Arc::new(array)
+            }
+            Column::Int32(b) => {
+                let array = b.finish();
+                again(b, Int32Builder::with_capacity, array.len());
+                Arc::new(array)
+            }
+            Column::Int64(b) => {
+                let array = b.finish();
+                again(b, Int64Builder::with_capacity, array.len());
+                Arc::new(array)
+            }
+            Column::Float64(b) => {
+                let array = b.finish();
+                again(b, Float64Builder::with_capacity, array.len());
+                Arc::new(array)
+            }
+            Column::Boolean(b) => {
+                let array = b.finish();
+                again(b, BooleanBuilder::with_capacity, array.len());
+                Arc::new(array)
+            }
+            Column::Timestamp(b, zone) => {
+                let array = b.finish().with_timezone_opt(zone.clone());
+                again(b, TimestampMicrosecondBuilder::with_capacity, array.len());
+                Arc::new(array)
+            }
             Column::List { field, offsets, nulls, items } => {
-                let offsets = OffsetBuffer::new(std::mem::replace(offsets, vec![0]).into());
-                Arc::new(ListArray::try_new(field.clone(), offsets, items.finish()?, nulls.finish())?)
+                let len = offsets.len();
+                let mut fresh = Vec::with_capacity(len);
+                fresh.push(0);
+                let offsets = OffsetBuffer::new(std::mem::replace(offsets, fresh).into());
+                let valid = std::mem::replace(nulls, NullBufferBuilder::new(len)).finish();
+                Arc::new(ListArray::try_new(field.clone(), offsets, items.finish()?, valid)?)
             }
             Column::Struct { fields, children, nulls, len } => {
                 let length = std::mem::take(len);
-                let nulls = nulls.finish();
+                let valid = std::mem::replace(nulls, NullBufferBuilder::new(length)).finish();
                 if fields.is_empty() {
-                    Arc::new(StructArray::new_empty_fields(length, nulls))
+                    Arc::new(StructArray::new_empty_fields(length, valid))
                 } else {
                     let arrays = children.iter_mut().map(Column::finish).collect::<Result<Vec<_>, _>>()?;
-                    Arc::new(StructArray::try_new(fields.clone(), arrays, nulls)?)
+                    Arc::new(StructArray::try_new(fields.clone(), arrays, valid)?)
                 }
             }
         })
