@@ -11,7 +11,10 @@ with wait4):
   2. the same file with --max-record-size 512MB: all four land; target <= 1 GB;
   3. 2,048 records of 1.1 MB in one file (a batch past 2 GiB of text):
      all land; no offset overflow;
-  4. 2,048 refused records of 1.1 MB (quarantine past 2 GiB): all quarantined.
+  4. 2,048 refused records of 1.1 MB (quarantine past 2 GiB): all quarantined;
+  5. 2,000,000 tiny refused records (an array of numbers): all quarantined,
+     target <= 300 MB (held quarantine rows are counted with their
+     allocations, not just their text).
 Prints one line per case and exits 1 if a target is missed.
 """
 
@@ -79,11 +82,15 @@ def main():
         write_records(many, (event(n, "y" * (int(1.1 * MB))) for n in range(2048)))
         refused = os.path.join(work, "refused.json")
         write_records(refused, (event(n, "z" * (int(1.1 * MB))).replace("2026-11-20T10:00:00Z", "nope") for n in range(2048)))
+        numbers = os.path.join(work, "numbers.json")
+        with open(numbers, "w") as f:
+            f.write("[" + ",".join(str(n) for n in range(2_000_000)) + "]")
         cases = [
             ("300 MB record, default limit (quarantined)", big, [], 300, (3, 1)),
             ("300 MB record, --max-record-size 512MB (lands)", big, ["--max-record-size", "512MB"], 1024, (4, 0)),
             ("2,048 records of 1.1 MB (2.3 GB of text)", many, [], None, (2048, 0)),
             ("2,048 refused records of 1.1 MB (quarantine past 2 GiB)", refused, [], None, (0, 2048)),
+            ("2,000,000 tiny refused records", numbers, [], 300, (0, 2_000_000)),
         ]
         for name, path, flags, target, (rows, quarantined) in cases:
             lake = os.path.join(work, "lake")

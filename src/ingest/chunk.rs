@@ -339,7 +339,7 @@ impl FileRows {
     }
 
     fn quarantine(&mut self, row: QuarantineRow, files: &StagedFiles) -> Result<(), LakeError> {
-        self.held_bytes += row.raw.len() + row.reason.len();
+        self.held_bytes += row.held_bytes();
         self.quarantined += 1;
         self.quarantine.push(row);
         if self.held_bytes >= FILE_HOLD_BYTES {
@@ -348,7 +348,7 @@ impl FileRows {
             let own = self.own.get_or_insert_with(|| files.sibling());
             own.write(QUARANTINE_TABLE, &batch)?;
             own.close_table(QUARANTINE_TABLE)?;
-            self.held_bytes = 0;
+            self.held_bytes = self.batches.iter().map(RecordBatch::get_array_memory_size).sum();
         }
         Ok(())
     }
@@ -359,7 +359,7 @@ impl FileRows {
         for batch in self.batches.drain(..) {
             own.write(table, &batch)?;
         }
-        self.held_bytes = self.quarantine.iter().map(|r| r.raw.len() + r.reason.len()).sum();
+        self.held_bytes = self.quarantine.iter().map(QuarantineRow::held_bytes).sum();
         Ok(())
     }
 

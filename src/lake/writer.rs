@@ -278,7 +278,7 @@ impl Transaction {
     /// written in pieces of about [`QUARANTINE_FLUSH_BYTES`]; a failure to
     /// write them fails the commit.
     pub fn quarantine(&mut self, row: QuarantineRow) {
-        self.quarantine_bytes += row.raw.len() + row.reason.len() + 128;
+        self.quarantine_bytes += row.held_bytes();
         self.quarantine.push(row);
         if self.quarantine_bytes >= QUARANTINE_FLUSH_BYTES
             && self.failed.is_none()

@@ -27,6 +27,17 @@ pub struct QuarantineRow {
     pub parse_time: i64,
 }
 
+impl QuarantineRow {
+    /// The memory the row holds, its strings' allocations included: what
+    /// bounds on held quarantine rows count.
+    pub fn held_bytes(&self) -> usize {
+        const PER_STRING: usize = 32; // the allocator's share of each string
+        let strings = [&self.log_type, &self.reason, &self.raw, &self.source_id, &self.source_label];
+        let text: usize = strings.iter().map(|s| s.capacity() + PER_STRING).sum();
+        std::mem::size_of::<QuarantineRow>() + text + self.source_file.as_ref().map_or(0, |f| f.capacity() + PER_STRING)
+    }
+}
+
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         Field::new("p_log_type", DataType::Utf8, false),
