@@ -242,7 +242,6 @@ impl<'de: 's, 's> Visitor<'de> for ObjectSeed<'s, '_, '_> {
         let object = self.object;
         let mut values: Vec<Option<Out<'s>>> = Vec::new();
         values.resize_with(object.fields.len(), || None);
-        let mut seen = vec![false; object.fields.len()];
         while let Some(key) = map.next_key::<Key<'de>>()? {
             let key: &str = &key.0;
             let renamed = if self.top { (self.walk.adapt)(self.walk.log_type, key) } else { None };
@@ -257,11 +256,10 @@ impl<'de: 's, 's> Visitor<'de> for ObjectSeed<'s, '_, '_> {
             let value = map.next_value_seed(NodeSeed { node: &field.node, walk: &mut *self.walk, path: &path, embedded: false });
             self.walk.position.pop();
             let value = value?;
-            seen[index] = value.is_some();
             values[index] = value;
         }
-        for (field, seen) in object.fields.iter().zip(&seen) {
-            if field.required && !seen {
+        for (field, value) in object.fields.iter().zip(&values) {
+            if field.required && value.is_none() {
                 let path = FieldPath::Field(self.path, &field.name);
                 return Err(self.walk.refuse(format!("required field '{path}' is missing")));
             }
