@@ -109,14 +109,10 @@ pub struct ReadSummary {
 }
 
 /// Opens a file for reading, decompressing it if it starts with the gzip
-/// magic bytes (every gzip member in turn).
-pub fn open(path: &Path) -> io::Result<Box<dyn Read + Send>> {
-    Ok(open_checked(path)?.0)
-}
-
-/// [`open`], and whether the input says where it ends: a gzip stream does
-/// (its trailer is checked), so reaching its end means the file is whole.
-fn open_checked(path: &Path) -> io::Result<(Box<dyn Read + Send>, bool)> {
+/// magic bytes (every gzip member in turn); and whether the input says
+/// where it ends: a gzip stream does (its trailer is checked), so reaching
+/// its end means the file is whole.
+fn open(path: &Path) -> io::Result<(Box<dyn Read + Send>, bool)> {
     let mut file = File::open(path)?;
     let mut magic = [0u8; 2];
     let mut got = 0;
@@ -138,7 +134,7 @@ fn open_checked(path: &Path) -> io::Result<(Box<dyn Read + Send>, bool)> {
 /// Reads every record of a file, handing each piece to `sink` as soon as it
 /// is framed. `max_record` bounds the bytes one record may hold in memory.
 pub fn read<E>(path: &Path, max_record: usize, sink: &mut dyn FnMut(Piece<'_>) -> Result<(), E>) -> Result<ReadSummary, ReadError<E>> {
-    let (input, whole) = open_checked(path).map_err(ReadError::Io)?;
+    let (input, whole) = open(path).map_err(ReadError::Io)?;
     read_from(input, whole, max_record, sink)
 }
 

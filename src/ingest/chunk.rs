@@ -8,7 +8,7 @@ use super::IngestError;
 use super::Progress;
 use super::decode::{Record, RecordAdapter, decode_record, quarantine_row};
 use crate::formats::json::{self, Piece, ReadError};
-use crate::lake::{Lake, LakeError, QUARANTINE_TABLE, QuarantineRow, StagedFiles, Transaction, quarantine_batch};
+use crate::lake::{Lake, LakeError, QuarantineRow, StagedFiles, Transaction};
 use crate::schema::{LogType, Provenance, RowBuilder};
 use datafusion::arrow::record_batch::RecordBatch;
 use sha2::{Digest, Sha256};
@@ -32,19 +32,11 @@ pub struct Job {
     pub input: Option<String>,
     /// `p_source_file` of its rows: the path, or `s3://bucket/key`.
     pub source_file: String,
+    /// How messages name it: the path, or `s3://bucket/key (ETag e)`.
+    pub name: String,
     /// The log type its records are decoded under, or why it has none
     /// (told only if the file is not already in the lake).
     pub log_type: Result<Arc<LogType>, Arc<dyn std::error::Error + Send + Sync>>,
-}
-
-impl Job {
-    /// The input as a message names it: the path, or `s3://bucket/key (ETag e)`.
-    pub fn shown(&self) -> String {
-        match self.input.as_deref().and_then(|input| input.strip_prefix("s3://")?.rsplit_once('#')) {
-            Some((_, etag)) => format!("{} (ETag {etag})", self.source_file),
-            None => self.source_file.clone(),
-        }
-    }
 }
 
 /// How a source's files are decoded: the rows' provenance and the source's
@@ -257,7 +249,7 @@ fn work(shared: &Mutex<Shared>, settings: &DecodeSettings, limit: u64, from_back
         let input = match job.input.clone().map_or_else(|| fingerprint(&job.path), Ok) {
             Ok(input) => input,
             Err(e) => {
-                let problem = format!("{}: cannot read it: {e}", job.source_file);
+                let problem = format!("{}: cannot read it: {e}", job.name);
                 lock(shared).failed.push((job, problem));
                 continue;
             }
@@ -344,10 +336,7 @@ impl FileRows {
         self.quarantine.push(row);
         if self.held_bytes >= FILE_HOLD_BYTES {
             let rows = std::mem::take(&mut self.quarantine);
-            let batch = quarantine_batch(&rows)?;
-            let own = self.own.get_or_insert_with(|| files.sibling());
-            own.write(QUARANTINE_TABLE, &batch)?;
-            own.close_table(QUARANTINE_TABLE)?;
+            self.own.get_or_insert_with(|| files.sibling()).write_quarantine(&rows)?;
             self.held_bytes = self.batches.iter().map(RecordBatch::get_array_memory_size).sum();
         }
         Ok(())
@@ -455,11 +444,11 @@ fn decode_file(
         Err(e @ ReadError::CutShort { .. }) => {
             rows.discard();
             let hint = if job.input.is_none() { "; --accept-partial lands its complete records" } else { "" };
-            Ok(Err(format!("{}: skipped, nothing of it landed: {e} (it lands whole once complete{hint})", job.shown())))
+            Ok(Err(format!("{}: skipped, nothing of it landed: {e} (it lands whole once complete{hint})", job.name)))
         }
         Err(e) => {
             rows.discard();
-            Ok(Err(format!("{}: skipped: {e}", job.shown())))
+            Ok(Err(format!("{}: skipped: {e}", job.name)))
         }
     }
 }

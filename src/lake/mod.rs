@@ -16,7 +16,6 @@ mod writer;
 
 pub use layout::{PARTITION_COLUMNS, partition_dir};
 pub use log::{Commit, FileEntry, Snapshot, TableSummary};
-pub(crate) use system::quarantine_batch;
 pub use system::{
     ALARMS_TABLE, ALERTS_TABLE, AlarmRow, AlertRow, QUARANTINE_TABLE, QuarantineRow, alarms_batch, alarms_schema, alerts_batch,
     alerts_schema, quarantine_schema,

@@ -153,6 +153,14 @@ impl StagedFiles {
         self.open.values().map(|f| f.entry.rows).chain(self.closed.iter().map(|(_, e)| e.rows)).sum()
     }
 
+    /// Writes quarantine rows as one piece: a Parquet file of its own, since
+    /// an open file holds its row group in memory until it closes.
+    pub fn write_quarantine(&mut self, rows: &[QuarantineRow]) -> Result<(), LakeError> {
+        let batch = quarantine_batch(rows)?;
+        self.write(QUARANTINE_TABLE, &batch)?;
+        self.close_table(QUARANTINE_TABLE)
+    }
+
     /// Files beside these, for rows that may yet be dropped ([`StagedFiles::discard`]).
     pub fn sibling(&self) -> StagedFiles {
         StagedFiles {
@@ -254,7 +262,7 @@ impl StagedFiles {
     }
 
     /// Closes the open files of `table`.
-    pub fn close_table(&mut self, table: &str) -> Result<(), LakeError> {
+    fn close_table(&mut self, table: &str) -> Result<(), LakeError> {
         let keys: Vec<_> = self.open.keys().filter(|(t, _)| t == table).cloned().collect();
         for key in keys {
             self.close(&key)?;
@@ -292,12 +300,7 @@ impl Transaction {
         if !self.quarantine.is_empty() {
             let rows = std::mem::take(&mut self.quarantine);
             self.quarantine_bytes = 0;
-            let batch = quarantine_batch(&rows)?;
-            drop(rows);
-            self.write(QUARANTINE_TABLE, &batch)?;
-            // A Parquet file holds its row group in memory until it closes:
-            // each piece is a file of its own.
-            self.files.close_table(QUARANTINE_TABLE)?;
+            self.files.write_quarantine(&rows)?;
         }
         Ok(())
     }

@@ -89,7 +89,8 @@ pub async fn ingest_paths(
     }
     for path in walked.files {
         let log_type = log_type_for(registry, &path, options.log_type.as_deref()).map_err(|e| Arc::new(e) as _);
-        source.jobs.push_back(Job { source_file: path.display().to_string(), path, input: None, log_type });
+        let shown = path.display().to_string();
+        source.jobs.push_back(Job { source_file: shown.clone(), name: shown, path, input: None, log_type });
     }
     let (_never, stop) = watch::channel(false);
     drive(lake, &mut source, true, stop).await?;

@@ -74,6 +74,7 @@ async fn download(s3: &aws_sdk_s3::Client, object: &ObjectRef, target: &Path, lo
                     path: target.to_path_buf(),
                     input: Some(input_id(&object.bucket, &object.key, &etag)),
                     source_file: format!("s3://{}/{}", object.bucket, object.key),
+                    name: named(object, &etag),
                     log_type: Ok(log_type),
                 });
             }
@@ -97,6 +98,11 @@ enum Download {
     Failed(AwsError),
 }
 
+/// An object version as messages name it: `s3://bucket/key (ETag e)`.
+fn named(object: &ObjectRef, etag: &str) -> String {
+    format!("s3://{}/{} (ETag {})", object.bucket, object.key, etag.trim_matches('"'))
+}
+
 /// One download into `target`; returns the object's ETag.
 async fn download_once(s3: &aws_sdk_s3::Client, object: &ObjectRef, target: &Path) -> Result<String, Download> {
     let shown = format!("s3://{}/{}", object.bucket, object.key);
@@ -110,7 +116,7 @@ async fn download_once(s3: &aws_sdk_s3::Client, object: &ObjectRef, target: &Pat
         .map_err(|e| Download::Failed(AwsError::Call { what: shown.clone(), answer: crate::error_line(&e) }))?;
     let etag = response.e_tag().unwrap_or_default().to_string();
     let expected = response.content_length().and_then(|n| u64::try_from(n).ok());
-    let named = format!("{shown} (ETag {})", etag.trim_matches('"'));
+    let named = named(object, &etag);
     let mut body = response.body;
     let mut file = std::fs::File::create(target).map_err(local)?;
     let mut got = 0u64;
