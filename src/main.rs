@@ -7,7 +7,9 @@ use clap::Parser;
 use std::process::ExitCode;
 
 /// mimalloc: the record path allocates many small, short-lived values on
-/// several threads, where it is faster than the system allocator.
+/// several threads, where it is faster than the system allocator. Built
+/// without transparent huge pages (`no_thp`): with them each fault zeroed
+/// 2 MB, which cost 10-30% of an ingest in the kernel and ~30 MB of RSS.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

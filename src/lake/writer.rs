@@ -10,7 +10,7 @@ use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
@@ -97,6 +97,8 @@ impl Transaction {
             .set_max_row_group_row_count(Some(128 * 1024))
             // The original record is unique per row: a dictionary only costs memory.
             .set_column_dictionary_enabled(ColumnPath::from(crate::schema::RAW_COLUMN), false)
+            // Nor do its min and max prune anything; comparing whole records costs time.
+            .set_column_statistics_enabled(ColumnPath::from(crate::schema::RAW_COLUMN), EnabledStatistics::None)
             .set_column_dictionary_enabled(ColumnPath::from("p_row_id"), false)
             .set_created_by(format!("tarn {}", env!("CARGO_PKG_VERSION")))
             .build();

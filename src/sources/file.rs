@@ -8,7 +8,7 @@
 //! symlink, a symlink loop, a directory it cannot read) is reported and
 //! skipped, and the walk goes on. It never opens anything but directories.
 
-use super::aws::cloudtrail::log_type_for;
+use super::aws::cloudtrail::{log_type_for, sort_by_delivery_time};
 use super::{IngestOptions, IngestReport};
 use crate::ingest::{Chunk, DecodeSettings, Decoded, Fill, IngestError, Job, Progress, Settled, Source, drive};
 use crate::lake::Lake;
@@ -80,7 +80,8 @@ pub async fn ingest_paths(
     options: &IngestOptions,
 ) -> Result<IngestReport, IngestError> {
     let mut source = Files { jobs: VecDeque::new(), options, settings: options.decode_settings(), report: IngestReport::default() };
-    let walked = walk(paths, options.progress.as_deref());
+    let mut walked = walk(paths, options.progress.as_deref());
+    sort_by_delivery_time(&mut walked.files, |path| path.to_str().unwrap_or_default());
     for problem in walked.problems {
         source.report.fail(problem);
     }

@@ -230,6 +230,7 @@ pub async fn list_by_date(
             day = next;
         }
     }
+    cloudtrail::sort_by_delivery_time(&mut objects, |object| &object.key);
     Ok(objects)
 }
 
