@@ -25,6 +25,7 @@ pub mod rules;
 pub mod schema;
 pub mod sources;
 pub mod sql;
+pub mod walk;
 
 /// An error and its causes as the one line a user reads: each cause that
 /// adds something is joined with `: `, whitespace collapsed.

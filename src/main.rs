@@ -16,7 +16,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     cli::log::init(&args);
-    match cli::run(args) {
+    // Deep queries and rules recurse: run the command on a thread whose
+    // stack is as large as the query runtime's workers'.
+    let command = std::thread::Builder::new().name("tarn".into()).stack_size(cli::STACK_BYTES).spawn(move || cli::run(args));
+    let outcome = match command {
+        Ok(command) => command.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        Err(e) => Err(anyhow::Error::new(e).context("starting the command's thread")),
+    };
+    match outcome {
         Ok(code) => code,
         Err(error) => {
             // Library errors already name their cause; add only what a context adds.

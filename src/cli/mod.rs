@@ -126,9 +126,14 @@ fn open_session(setup: &Setup, lake: &Lake, runtime: &tokio::runtime::Runtime) -
     Ok(runtime.block_on(Sql::open(lake, &setup.registry, &stores))?)
 }
 
+/// Stack of the thread a command runs on and of the runtime's workers:
+/// planning deep expressions recurses. Reserved, not used: pages are touched
+/// only as deep as the work goes.
+pub const STACK_BYTES: usize = 256 << 20;
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     use anyhow::Context;
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the query runtime")
+    tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(STACK_BYTES).build().context("starting the query runtime")
 }
 
 /// Runs a parsed command line; the exit code, or the error to print.

@@ -34,7 +34,7 @@ pub enum QuarantineCommand {
 }
 
 pub fn tables(setup: &Setup) -> Result<ExitCode> {
-    let lake = Lake::open(&setup.config.lake)?;
+    let lake = Lake::open_existing(&setup.config.lake)?;
     let summaries = lake.snapshot()?.summaries();
     if summaries.is_empty() {
         println!("the lake at {} is empty; add logs with `tarn ingest file`", lake.root().display());
@@ -59,7 +59,7 @@ pub fn tables(setup: &Setup) -> Result<ExitCode> {
 }
 
 pub fn query(setup: &Setup, sql: &str, format: Format) -> Result<ExitCode> {
-    let lake = Lake::open(&setup.config.lake)?;
+    let lake = Lake::open_existing(&setup.config.lake)?;
     let runtime = runtime()?;
     let session = open_session(setup, &lake, &runtime)?;
     let (schema, batches) = runtime.block_on(session.query(sql))?;
@@ -70,10 +70,14 @@ pub fn query(setup: &Setup, sql: &str, format: Format) -> Result<ExitCode> {
 }
 
 pub fn shell(setup: &Setup, format: Format) -> Result<ExitCode> {
-    let lake = Lake::open(&setup.config.lake)?;
+    let lake = Lake::open_existing(&setup.config.lake)?;
     let runtime = runtime()?;
     let session = open_session(setup, &lake, &runtime)?;
-    tarn::sql::shell::Shell::new(&session, &runtime, format).run()?;
+    let failed = tarn::sql::shell::Shell::new(&session, &runtime, format).run()?;
+    if failed > 0 {
+        eprintln!("error: {failed} statement(s) failed");
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -117,7 +121,7 @@ pub fn schema(setup: &Setup, command: SchemaCommand) -> Result<ExitCode> {
 
 pub fn quarantine(setup: &Setup, command: QuarantineCommand) -> Result<ExitCode> {
     let QuarantineCommand::Replay { log_type } = command;
-    let lake = Lake::open(&setup.config.lake)?;
+    let lake = Lake::open_existing(&setup.config.lake)?;
     let report = tarn::ingest::replay_quarantine(&lake, &setup.registry, log_type.as_deref(), tarn::sources::adapt)?;
     println!("{} records landed in their tables; {} are still quarantined", report.landed, report.still_quarantined);
     Ok(ExitCode::SUCCESS)

@@ -82,7 +82,7 @@ pub fn rules(setup: &Setup, command: RulesCommand) -> Result<ExitCode> {
         RulesCommand::Run { path, since, fail_on_alert, format } => {
             let since = tarn::duration::parse(&since).map_err(|e| anyhow!("--since: {e}"))?;
             let rules = load_rules(&path, registry)?;
-            let lake = Lake::open(&config.lake)?;
+            let lake = Lake::open_existing(&config.lake)?;
             let stores = stores(config, &lake)?;
             let now = tarn::now_micros();
             let from = now - since.as_micros() as i64;

@@ -43,6 +43,10 @@ pub enum LakeError {
     WorkerPanicked,
     #[error("rows for table {table} have no p_event_time timestamp column; this is a bug in tarn, please report it")]
     NoEventTime { table: String },
+    #[error(
+        "there is no lake at {path}; check --lake (or lake: in tarn.yml, or TARN_LAKE), or make one: tarn ingest file <files> --lake {path}, or tarn demo"
+    )]
+    NoLake { path: String },
     #[error("writing the commit log: {0}")]
     Serialize(#[from] serde_json::Error),
     #[error("a source's task stopped unexpectedly ({0}); what it committed is in the lake, run again for the rest")]
@@ -66,6 +70,15 @@ impl Lake {
         fs::create_dir_all(meta.join("staging")).map_err(io_error(&meta))?;
         let root = fs::canonicalize(root).map_err(io_error(root))?;
         Ok(Lake { root })
+    }
+
+    /// Opens the lake at `root` only if there is one: commands that read
+    /// never create a lake (a mistyped `--lake` would show an empty one).
+    pub fn open_existing(root: &Path) -> Result<Lake, LakeError> {
+        if !root.join("_tarn").is_dir() {
+            return Err(LakeError::NoLake { path: root.display().to_string() });
+        }
+        Lake::open(root)
     }
 
     pub fn root(&self) -> &Path {

@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 /// problems are gathered; any problem fails the load.
 pub fn load(path: &Path, registry: &Registry) -> Result<Vec<Rule>, Vec<RuleError>> {
     let mut files = Vec::new();
-    if let Err(error) = rule_files(path, &mut files) {
-        return Err(vec![error]);
-    }
+    rule_files(path, &mut files)?;
     files.sort();
     let mut rules: Vec<Rule> = Vec::new();
     let mut errors = Vec::new();
@@ -32,23 +30,22 @@ pub fn load(path: &Path, registry: &Registry) -> Result<Vec<Rule>, Vec<RuleError
     if errors.is_empty() { Ok(rules) } else { Err(errors) }
 }
 
-fn rule_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), RuleError> {
-    let io = |source: std::io::Error| RuleError::Read { path: path.to_path_buf(), source };
+/// The rule files under `path`: the file itself, or a directory's `.yml`
+/// and `.yaml` files, walked as input directories are (a symlink loop is
+/// reported, not followed forever).
+fn rule_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), Vec<RuleError>> {
     if path.is_file() {
         files.push(path.to_path_buf());
         return Ok(());
     }
     if !path.exists() {
-        return Err(RuleError::Missing { path: path.to_path_buf() });
+        return Err(vec![RuleError::Missing { path: path.to_path_buf() }]);
     }
-    for entry in std::fs::read_dir(path).map_err(io)? {
-        let entry = entry.map_err(io)?.path();
-        if entry.is_dir() {
-            rule_files(&entry, files)?;
-        } else if entry.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-            files.push(entry);
-        }
+    let walked = crate::walk::walk(&[path.to_path_buf()], |_| ());
+    if !walked.problems.is_empty() {
+        return Err(walked.problems.into_iter().map(|problem| RuleError::Walk { problem }).collect());
     }
+    files.extend(walked.files.into_iter().filter(|f| f.extension().is_some_and(|e| e == "yml" || e == "yaml")));
     Ok(())
 }
 

@@ -60,6 +60,9 @@ pub enum RuleError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{}: no such file or directory (give a rule file or a directory of rules)", path.display())]
     Missing { path: PathBuf },
+    /// An entry of a rules directory that cannot be read as a file.
+    #[error("{problem}")]
+    Walk { problem: String },
     #[error("cannot build the alert rows: {0}")]
     AlertRows(#[source] ArrowError),
     /// Another run moved the state of these rules first; this one wrote nothing.

@@ -104,6 +104,12 @@ struct RuleFile {
 fn enabled() -> bool {
     true
 }
+/// The longest deduplication period: a year. Periods are added to event
+/// times in microseconds; a larger one would overflow them.
+const MAX_DEDUP_MINUTES: i64 = 366 * 24 * 60;
+/// The largest threshold: more matches than a lake holds in a period.
+const MAX_THRESHOLD: u64 = 1_000_000_000;
+
 fn dedup_minutes() -> i64 {
     60
 }
@@ -160,11 +166,14 @@ pub(super) fn parse(file: &Path, text: &str, registry: &Registry) -> Result<Rule
     let severity = Severity::parse(&raw.severity)
         .ok_or_else(|| fail(format!("Severity: {} is not a severity; expected one of {}", raw.severity, Severity::NAMES)))?;
     let log_types = check_log_types(&raw.log_types, registry).map_err(|e| problem(file, e))?;
-    if raw.dedup_minutes < 1 {
-        return Err(fail(format!("DedupPeriodMinutes: {} is not a period; expected whole minutes, 1 or more", raw.dedup_minutes)));
+    if !(1..=MAX_DEDUP_MINUTES).contains(&raw.dedup_minutes) {
+        return Err(fail(format!(
+            "DedupPeriodMinutes: {} is not a period tarn keeps; expected whole minutes from 1 to {MAX_DEDUP_MINUTES} (a year)",
+            raw.dedup_minutes
+        )));
     }
-    if raw.threshold < 1 {
-        return Err(fail("Threshold: 0 would alert without events; expected 1 or more".into()));
+    if !(1..=MAX_THRESHOLD).contains(&raw.threshold) {
+        return Err(fail(format!("Threshold: {} is not a count tarn alerts at; expected 1 to {MAX_THRESHOLD}", raw.threshold)));
     }
     let queries = match (&raw.detection, &raw.query) {
         (Some(detection), None) => {

@@ -84,14 +84,22 @@ impl Predicate {
     }
 
     /// The predicate as a SQL boolean expression over `schema`'s columns;
-    /// never NULL, so `NOT` means "does not match".
+    /// never NULL, so `NOT` means "does not match". Long lists stay shallow:
+    /// equality tests of one field become one `IN` list, and other parts
+    /// are joined as a balanced tree, so an IOC list of thousands of values
+    /// nests a dozen levels deep, not thousands.
     pub fn to_sql(&self, schema: &Schema) -> Result<String, PredicateError> {
         let join = |parts: &[Predicate], word: &str, empty: &str| -> Result<String, PredicateError> {
-            if parts.is_empty() {
-                return Ok(empty.to_string());
+            let mut sql = Vec::with_capacity(parts.len());
+            if word == "OR" {
+                for (path, case_insensitive, values) in equal_lists(parts) {
+                    sql.push(in_list(schema, path, case_insensitive, &values)?);
+                }
             }
-            let parts: Vec<String> = parts.iter().map(|p| p.to_sql(schema)).collect::<Result<_, _>>()?;
-            Ok(format!("({})", parts.join(&format!(" {word} "))))
+            for part in parts.iter().filter(|p| word != "OR" || !p.is_listable()) {
+                sql.push(part.to_sql(schema)?);
+            }
+            Ok(if sql.is_empty() { empty.to_string() } else { balanced(&sql, &format!(" {word} ")) })
         };
         match self {
             Predicate::All(parts) => join(parts, "AND", "true"),
@@ -102,7 +110,7 @@ impl Predicate {
                     .iter()
                     .map(|p| Ok(format!("CASE WHEN {} THEN 1 ELSE 0 END", p.to_sql(schema)?)))
                     .collect::<Result<_, PredicateError>>()?;
-                let sum = format!("({})", cases.join(" + "));
+                let sum = if cases.is_empty() { "0".to_string() } else { balanced(&cases, " + ") };
                 Ok(match max {
                     Some(max) => format!("({sum} >= {min} AND {sum} <= {max})"),
                     None => format!("{sum} >= {min}"),
@@ -114,6 +122,58 @@ impl Predicate {
             }
         }
     }
+
+    /// An equality test with a value, which an `IN` list can hold.
+    fn is_listable(&self) -> bool {
+        matches!(self, Predicate::Field { test: Test::Equals { value, .. }, .. } if !value.is_null())
+    }
+}
+
+/// Parts joined by `word` (` OR `, ` + `) as a balanced tree of
+/// parenthesised groups of at most 8, so the depth grows with the log of
+/// their number.
+fn balanced(parts: &[String], word: &str) -> String {
+    const GROUP: usize = 8;
+    if parts.len() <= GROUP {
+        return format!("({})", parts.join(word));
+    }
+    let size = parts.len().div_ceil(GROUP);
+    let groups: Vec<String> = parts.chunks(size).map(|chunk| balanced(chunk, word)).collect();
+    format!("({})", groups.join(word))
+}
+
+/// The listable equality tests among `parts`, by field and case
+/// sensitivity, in first-seen order.
+fn equal_lists(parts: &[Predicate]) -> Vec<(&str, bool, Vec<&Value>)> {
+    let mut lists: Vec<(&str, bool, Vec<&Value>)> = Vec::new();
+    for part in parts.iter().filter(|p| p.is_listable()) {
+        if let Predicate::Field { path, test: Test::Equals { value, case_insensitive } } = part {
+            match lists.iter_mut().find(|(p, c, _)| *p == path && c == case_insensitive) {
+                Some((_, _, values)) => values.push(value),
+                None => lists.push((path, *case_insensitive, vec![value])),
+            }
+        }
+    }
+    lists
+}
+
+/// `field IN (values)`: the same answer as the equality tests ORed.
+fn in_list(schema: &Schema, path: &str, case_insensitive: bool, values: &[&Value]) -> Result<String, PredicateError> {
+    if let [value] = values {
+        let test = Test::Equals { value: (*value).clone(), case_insensitive };
+        return Predicate::field(path, test).to_sql(schema);
+    }
+    let field = resolve(schema, path)?;
+    let lower = case_insensitive && field.kind == Kind::Text;
+    let literals = values
+        .iter()
+        .map(|value| {
+            let literal = literal(field.kind, value, path)?;
+            Ok(if lower { literal.to_lowercase() } else { literal })
+        })
+        .collect::<Result<Vec<_>, PredicateError>>()?;
+    let x = if lower { format!("lower({})", field.sql) } else { field.sql };
+    Ok(format!("coalesce({x} IN ({}), false)", literals.join(", ")))
 }
 
 /// What a resolved field holds, for choosing literals.
@@ -326,6 +386,61 @@ mod tests {
         assert!(equals(Value::from("maybe")).unwrap_err().contains("is a boolean"));
         let quote = Predicate::field("eventName", Test::Equals { value: Value::from("it's"), case_insensitive: true });
         assert_eq!(quote.to_sql(&schema).unwrap(), "coalesce(lower(\"eventname\") = 'it''s', false)");
+    }
+
+    /// Deepest parenthesis nesting of a SQL text.
+    fn depth(sql: &str) -> usize {
+        let mut depth: usize = 0;
+        let mut deepest = 0;
+        for c in sql.chars() {
+            match c {
+                '(' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                ')' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        deepest
+    }
+
+    /// Issue 14: a Sigma field listing 3,000 values (an IOC list) built a
+    /// 3,000-deep OR chain, which overflowed the stack when planned.
+    #[test]
+    fn regression_long_value_lists_stay_shallow() {
+        let schema = schema();
+        let equals =
+            (0..3000).map(|i| Predicate::field("eventName", Test::Equals { value: Value::from(format!("E{i}")), case_insensitive: true }));
+        let sql = Predicate::Any(equals.collect()).to_sql(&schema).unwrap();
+        assert!(sql.starts_with("(coalesce(lower(\"eventname\") IN ('e0', 'e1', "), "{}", &sql[..80]);
+        assert_eq!(sql.matches(" OR ").count(), 0);
+        let likes = (0..3000).map(|i| Predicate::field("eventName", Test::Like { pattern: format!("%{i}%"), case_insensitive: false }));
+        let sql = Predicate::Any(likes.collect()).to_sql(&schema).unwrap();
+        assert_eq!(sql.matches(" OR ").count(), 2999);
+        assert!(depth(&sql) <= 8, "nests {} deep", depth(&sql));
+        let cases = (0..3000).map(|i| Predicate::field("eventName", Test::Like { pattern: format!("%{i}"), case_insensitive: false }));
+        let sql = Predicate::Count { parts: cases.collect(), min: 2, max: None }.to_sql(&schema).unwrap();
+        assert_eq!(sql.matches(" + ").count(), 2999);
+        assert!(depth(&sql) <= 10, "nests {} deep", depth(&sql));
+    }
+
+    #[test]
+    fn equality_lists_keep_each_field_and_case_apart() {
+        let schema = schema();
+        let eq = |path: &str, value: &str, case_insensitive| {
+            Predicate::field(path, Test::Equals { value: Value::from(value), case_insensitive })
+        };
+        let any = Predicate::Any(vec![
+            eq("eventName", "A", true),
+            eq("eventName", "B", false),
+            eq("eventName", "C", true),
+            eq("readOnly", "true", false),
+        ]);
+        assert_eq!(
+            any.to_sql(&schema).unwrap(),
+            "(coalesce(lower(\"eventname\") IN ('a', 'c'), false) OR coalesce(\"eventname\" = 'B', false) OR coalesce(\"readonly\" = true, false))"
+        );
     }
 
     #[test]

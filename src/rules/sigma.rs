@@ -23,6 +23,11 @@ use std::path::Path;
 
 const LOG_TYPE: &str = "AWS.CloudTrail";
 
+/// How deep `not` and parentheses may nest in a condition. Real rules nest a
+/// few levels; the parser recurses once per level, so a hostile rule must
+/// not choose the depth.
+const MAX_CONDITION_DEPTH: usize = 64;
+
 /// A Sigma `detection` that tarn cannot compile, with the construct named.
 #[derive(Debug, thiserror::Error)]
 pub enum SigmaError {
@@ -68,6 +73,10 @@ pub enum SigmaError {
     Ends,
     #[error("condition: a ( is not closed")]
     NotClosed,
+    #[error(
+        "condition: nests `not` and parentheses more than {MAX_CONDITION_DEPTH} deep; write it flatter (`1 of`, `all of` list many searches)"
+    )]
+    TooDeep,
     #[error("condition: {quantifier} of what?")]
     OfWhat { quantifier: String },
     #[error("condition: {quantifier} of: expected 1, all or a number")]
@@ -345,6 +354,8 @@ fn unescape(text: &str) -> String {
 struct Condition<'a> {
     tokens: Vec<String>,
     at: usize,
+    /// `not`s and parentheses open at this point.
+    depth: usize,
     searches: &'a [(String, Predicate)],
 }
 
@@ -354,7 +365,7 @@ impl<'a> Condition<'a> {
             return Err(SigmaError::Aggregation { text: text.to_string() });
         }
         let tokens = text.replace('(', " ( ").replace(')', " ) ").split_whitespace().map(str::to_string).collect();
-        let mut parser = Condition { tokens, at: 0, searches };
+        let mut parser = Condition { tokens, at: 0, depth: 0, searches };
         let predicate = parser.or()?;
         match parser.tokens.get(parser.at) {
             None => Ok(predicate),
@@ -392,13 +403,18 @@ impl<'a> Condition<'a> {
 
     fn not(&mut self) -> Result<Predicate, SigmaError> {
         let token = self.next().ok_or(SigmaError::Ends)?;
-        if token.eq_ignore_ascii_case("not") {
-            return Ok(Predicate::Not(Box::new(self.not()?)));
-        }
-        if token == "(" {
-            let inner = self.or()?;
-            return match self.next().as_deref() {
-                Some(")") => Ok(inner),
+        if token.eq_ignore_ascii_case("not") || token == "(" {
+            if self.depth == MAX_CONDITION_DEPTH {
+                return Err(SigmaError::TooDeep);
+            }
+            self.depth += 1;
+            let inner = if token == "(" { self.or() } else { self.not().map(|inner| Predicate::Not(Box::new(inner))) };
+            self.depth -= 1;
+            if token != "(" {
+                return inner;
+            }
+            return match (inner?, self.next().as_deref()) {
+                (inner, Some(")")) => Ok(inner),
                 _ => Err(SigmaError::NotClosed),
             };
         }
@@ -471,5 +487,19 @@ mod tests {
         assert!(p("sel_a | count() > 5").unwrap_err().contains("aggregations"));
         assert!(p("(sel_a or sel_b").unwrap_err().contains("not closed"));
         assert!(p("nope").unwrap_err().contains("not a search identifier"));
+    }
+
+    /// Issue 14: `not` nested 20,000 deep, or `(` 200,000 times, overflowed
+    /// the stack (the parser recursed once per level without a bound).
+    #[test]
+    fn regression_deep_conditions_are_refused_in_one_line() {
+        let searches = vec![("sel".to_string(), Predicate::field("eventName", Test::IsNull))];
+        let p = |text: &str| Condition::parse(text, &searches).map_err(|e| e.to_string());
+        let nots = format!("{}sel", "not ".repeat(20_000));
+        assert!(p(&nots).unwrap_err().contains("more than 64 deep"));
+        let parens = "(".repeat(200_000);
+        assert!(p(&parens).unwrap_err().contains("more than 64 deep"));
+        let fine = format!("{}sel{}", "( not ".repeat(32), ")".repeat(32));
+        assert!(p(&fine).is_ok(), "{:?}", p(&fine));
     }
 }

@@ -99,8 +99,91 @@ pub fn compile(file: &SchemaFile) -> Result<(Object, Vec<Indicator>), Vec<Proble
     if file.fields.is_empty() {
         compiler.problem("", "`fields` is empty: a schema needs at least one field".to_string());
     }
+    compiler.problems.extend(check_references(file));
+    if !compiler.problems.is_empty() {
+        // Expanding refs that loop or multiply is what must not happen.
+        return Err(compiler.problems);
+    }
     let root = compiler.object("", &file.fields, true);
     if compiler.problems.is_empty() { Ok((root, compiler.indicators.into_iter().collect())) } else { Err(compiler.problems) }
+}
+
+/// The most fields and elements a schema may expand to once its refs are
+/// compiled in place (CloudTrail's has a few hundred). Refs can multiply: a
+/// definition used twice by one used twice, 24 times over, is 2^24 copies.
+const MAX_EXPANDED_NODES: u64 = 100_000;
+
+/// Checks the refs of a schema before any is expanded: a definition that
+/// reaches itself is a cycle, and the whole schema must expand to at most
+/// [`MAX_EXPANDED_NODES`]. Definitions are sized leaves first (Kahn's
+/// order), without recursion over the ref graph, so neither a long chain
+/// nor a wide one costs more than its size to check.
+fn check_references(file: &SchemaFile) -> Vec<Problem> {
+    /// Nodes of `spec` itself, and the refs it holds (one entry per use).
+    fn own<'s>(spec: &'s ValueSpec, refs: &mut Vec<&'s str>) -> u64 {
+        let mut nodes: u64 = 1;
+        if let Some(target) = spec.target.as_deref() {
+            refs.push(target);
+        }
+        if let Some(element) = &spec.element {
+            nodes = nodes.saturating_add(own(element, refs));
+        }
+        for field in spec.fields.iter().flatten() {
+            nodes = nodes.saturating_add(own(&field.value, refs));
+        }
+        nodes
+    }
+    let names: Vec<&str> = file.definitions.keys().map(String::as_str).collect();
+    let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, name)| (*name, i)).collect();
+    let mut nodes = Vec::with_capacity(names.len());
+    let mut uses: Vec<Vec<usize>> = Vec::with_capacity(names.len());
+    for spec in file.definitions.values() {
+        let mut refs = Vec::new();
+        nodes.push(own(spec, &mut refs));
+        uses.push(refs.iter().filter_map(|target| index.get(target).copied()).collect());
+    }
+    // Kahn's order: a definition is sized once every one it uses is.
+    let mut waiting: Vec<usize> = uses.iter().map(Vec::len).collect();
+    let mut users: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
+    for (user, targets) in uses.iter().enumerate() {
+        for &target in targets {
+            users[target].push(user);
+        }
+    }
+    let mut ready: Vec<usize> = (0..names.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut size: Vec<Option<u64>> = vec![None; names.len()];
+    while let Some(done) = ready.pop() {
+        let expanded = uses[done].iter().fold(nodes[done], |total, &target| total.saturating_add(size[target].unwrap_or(0)));
+        size[done] = Some(expanded);
+        for &user in &users[done] {
+            waiting[user] -= 1;
+            if waiting[user] == 0 {
+                ready.push(user);
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    let looping: Vec<&str> = names.iter().zip(&size).filter(|(_, size)| size.is_none()).map(|(name, _)| *name).collect();
+    if !looping.is_empty() {
+        let message = format!(
+            "definitions {} refer to themselves through refs (or use one that does); recursive definitions cannot become columns",
+            looping.join(", ")
+        );
+        problems.push(Problem { field: "definitions".to_string(), message });
+        return problems;
+    }
+    let sized: HashMap<&str, u64> = names.iter().zip(&size).map(|(name, size)| (*name, size.unwrap_or(0))).collect();
+    let mut refs = Vec::new();
+    let nodes = file.fields.iter().fold(0u64, |total, field| total.saturating_add(own(&field.value, &mut refs)));
+    let expanded = refs.iter().filter_map(|target| sized.get(target)).fold(nodes, |total, size| total.saturating_add(*size));
+    if expanded > MAX_EXPANDED_NODES {
+        let message = format!(
+            "the fields expand to {} columns and elements once refs are put in place (at most {MAX_EXPANDED_NODES}); a definition is used many times over, so give the repeated part type json",
+            if expanded == u64::MAX { "more than 10^19".to_string() } else { expanded.to_string() }
+        );
+        problems.push(Problem { field: "definitions".to_string(), message });
+    }
+    problems
 }
 
 struct Compiler<'a> {
@@ -130,10 +213,12 @@ impl Compiler<'_> {
             }
             if let Some(&other) = object.by_lower_name.get(&column) {
                 let other: &ObjectField = &object.fields[other];
-                self.problem(
-                    &field_path,
-                    format!("'{}' and '{}' differ only by case; column names are lower-case, so keep one", other.name, spec.name),
-                );
+                let problem = if other.name == spec.name {
+                    format!("'{}' is listed twice; keep one", spec.name)
+                } else {
+                    format!("'{}' and '{}' differ only by case; column names are lower-case, so keep one", other.name, spec.name)
+                };
+                self.problem(&field_path, problem);
                 continue;
             }
             let Some(node) = self.value(&field_path, &spec.value) else { continue };

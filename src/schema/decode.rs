@@ -457,7 +457,9 @@ impl<'s> NodeSeed<'s, '_, '_> {
         match &self.node.kind {
             Kind::String { .. } => self.text(Cow::Owned(number.to_string())),
             Kind::Int16 | Kind::Int32 | Kind::Int64 => {
-                let whole = number.as_i64().or_else(|| number.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64));
+                // A whole float within range only: `1e300 as i64` would be i64::MAX.
+                let in_range = |f: &f64| f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(f);
+                let whole = number.as_i64().or_else(|| number.as_f64().filter(in_range).map(|f| f as i64));
                 match whole {
                     Some(n) => self.integer(n, Shown::Number(number.to_string())),
                     None => Err(self.wrong(integer_name(&self.node.kind), Shown::Number(number.to_string()))),
@@ -490,6 +492,10 @@ impl<'s> NodeSeed<'s, '_, '_> {
             _ => (&[][..], false),
         };
         match formats.iter().find_map(|f| f.to_micros(moment)) {
+            Some(micros) if !(MIN_MICROS..=MAX_MICROS).contains(&micros) => {
+                let reason = format!("field '{}' has a timestamp outside the years 1 to 9999: {shown}", self.path);
+                Err(self.walk.refuse(reason))
+            }
             Some(micros) => {
                 if event_time {
                     self.walk.note_event_time(micros);
@@ -504,6 +510,12 @@ impl<'s> NodeSeed<'s, '_, '_> {
         }
     }
 }
+
+/// The first and last microsecond a timestamp may hold: 0001-01-01 and
+/// 9999-12-31 23:59:59.999999 UTC, the range SQL engines (and the lake's
+/// hour partitions) can show; a value outside is refused, not clamped.
+const MIN_MICROS: i64 = -62_135_596_800_000_000;
+const MAX_MICROS: i64 = 253_402_300_799_999_999;
 
 fn integer_name(kind: &Kind) -> &'static str {
     match kind {

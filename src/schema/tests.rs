@@ -179,6 +179,11 @@ fn schema_mistakes_name_the_file_the_field_and_the_problem() {
         error("schema: T\nfields:\n  - name: userName\n    type: string\n  - name: username\n    type: string\n"),
         "my-schema.yml: field 'username': 'userName' and 'username' differ only by case; column names are lower-case, so keep one"
     );
+    // Issue 14: a field listed twice was reported as "'a' and 'a' differ only by case".
+    assert_eq!(
+        error("schema: T\nfields:\n  - name: a\n    type: string\n  - name: a\n    type: string\n"),
+        "my-schema.yml: field 'a': 'a' is listed twice; keep one"
+    );
     assert_eq!(
         error("schema: T\nfields:\n  - name: r\n    type: ref\n    target: nowhere\n"),
         "my-schema.yml: field 'r': ref target 'nowhere' is not in `definitions` (defined: none)"
@@ -190,4 +195,36 @@ fn schema_mistakes_name_the_file_the_field_and_the_problem() {
     );
     assert!(error("schema: T\nfields:\n  - name: p_event_time\n    type: string\n").contains("reserved"));
     assert!(error("schema: T\nfields:\n  - name: a\n    type: string\n    indicators: [ipaddr]\n").contains("unknown indicator 'ipaddr'"));
+}
+
+/// Issue 14: a definition with two refs to itself explored 2^33 nodes
+/// before the depth check stopped it; now the cycle is found first.
+#[test]
+fn regression_self_references_are_refused_before_expanding() {
+    let yaml = "schema: T\nfields:\n  - name: n\n    type: ref\n    target: node\ndefinitions:\n  node:\n    type: object\n    fields:\n      - name: left\n        type: ref\n        target: node\n      - name: right\n        type: ref\n        target: node\n";
+    let started = std::time::Instant::now();
+    let message = error(yaml);
+    assert!(message.contains("definitions node refer to themselves"), "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let yaml = "schema: T\nfields:\n  - name: a\n    type: ref\n    target: a\ndefinitions:\n  a:\n    type: array\n    element:\n      type: ref\n      target: b\n  b:\n    type: object\n    fields:\n      - name: back\n        type: ref\n        target: a\n";
+    assert!(error(yaml).contains("definitions a, b refer to themselves"), "{}", error(yaml));
+}
+
+/// Issue 14: a 24-level chain of definitions each using the next twice took
+/// 22 GB; its size is computed before anything is expanded.
+#[test]
+fn regression_doubling_ref_chains_are_refused_by_size() {
+    let mut yaml = String::from("schema: T\nfields:\n  - name: top\n    type: ref\n    target: d0\ndefinitions:\n");
+    for level in 0..24 {
+        yaml.push_str(&format!(
+            "  d{level}:\n    type: object\n    fields:\n      - name: x\n        type: ref\n        target: d{next}\n      - name: y\n        type: ref\n        target: d{next}\n",
+            next = level + 1
+        ));
+    }
+    yaml.push_str("  d24:\n    type: string\n");
+    let message = error(&yaml);
+    assert!(message.contains("expand to 67108862 columns") && message.contains("at most 100000"), "{message}");
+    // Cut to 10 levels (4,094 nodes) the chain compiles.
+    let short = yaml.replace("target: d10\n", "target: d24\n");
+    assert!(LogType::from_yaml(&short, "t.yml", Origin::BuiltIn).is_ok());
 }

@@ -63,6 +63,12 @@ impl From<DataFusionError> for SqlError {
     }
 }
 
+/// How deep a query may nest (parentheses, CASE, function calls, subqueries)
+/// before the parser refuses it; DataFusion's default, 50, refused a
+/// 60-deep CASE. Planning grows its stack as it recurses
+/// (`recursive_protection`), so this bounds time and memory, not the stack.
+const MAX_QUERY_NESTING: usize = 1_000;
+
 /// The innermost cause of a DataFusion error, as one line without Rust
 /// debug formatting (`SQL error: ParserError("...")` becomes `syntax error: ...`).
 fn message(error: &DataFusionError) -> String {
@@ -70,7 +76,9 @@ fn message(error: &DataFusionError) -> String {
     match error.find_root() {
         DataFusionError::SQL(parse, _) => match parse.as_ref() {
             ParserError::ParserError(text) | ParserError::TokenizerError(text) => one_line(&format!("syntax error: {text}")),
-            other => one_line(&other.to_string()),
+            ParserError::RecursionLimitExceeded => format!(
+                "the query nests more than {MAX_QUERY_NESTING} levels deep (parentheses, CASE, function calls, subqueries); write it flatter, for example a long OR of equalities as IN (...)"
+            ),
         },
         root => one_line(&root.strip_backtrace()),
     }
@@ -147,7 +155,8 @@ impl Sql {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("tarn", "lake")
-            .set_str("datafusion.execution.time_zone", "+00:00");
+            .set_str("datafusion.execution.time_zone", "+00:00")
+            .set_usize("datafusion.sql_parser.recursion_limit", MAX_QUERY_NESTING);
         let event_time = || "p_event_time".to_string();
         let file_schemas: Vec<(String, SchemaRef, Vec<String>)> = registry
             .iter()

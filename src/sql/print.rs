@@ -4,7 +4,7 @@
 //! written as Lake (Trino) writes it.
 
 use datafusion::arrow::array::Array;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::json::writer::{JsonArray, LineDelimited, WriterBuilder};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -30,8 +30,11 @@ impl Format {
 
 const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.3f";
 
-/// Writes `batches` to `out` in `format`.
+/// Writes `batches` to `out` in `format`. A value that cannot be shown (a
+/// timestamp outside the calendar) fails the whole write before anything is
+/// written: no cell ever holds an error text in place of a value.
 pub fn write(out: &mut dyn Write, format: Format, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<(), ArrowError> {
+    check_displayable(schema, batches)?;
     match format {
         Format::Table => {
             writeln!(out, "{}", pretty_format_batches_with_schema(schema.clone(), batches)?)?;
@@ -57,6 +60,38 @@ pub fn write(out: &mut dyn Write, format: Format, schema: &SchemaRef, batches: &
     Ok(())
 }
 
+/// Fails on the first value of a date or time column (at any depth) that
+/// has no text form, naming its column.
+fn check_displayable(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<(), ArrowError> {
+    fn temporal(data_type: &DataType) -> bool {
+        match data_type {
+            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 | DataType::Time32(_) | DataType::Time64(_) => true,
+            DataType::Struct(fields) => fields.iter().any(|f| temporal(f.data_type())),
+            DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) | DataType::Map(f, _) => temporal(f.data_type()),
+            _ => false,
+        }
+    }
+    let options = FormatOptions::default().with_display_error(false);
+    for batch in batches {
+        for (field, column) in schema.fields().iter().zip(batch.columns()) {
+            if !temporal(field.data_type()) {
+                continue;
+            }
+            let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+            for row in 0..batch.num_rows() {
+                if let Err(e) = formatter.value(row).try_to_string() {
+                    let reason = crate::sql::one_line(&e.to_string());
+                    return Err(ArrowError::InvalidArgumentError(format!(
+                        "column {} holds a value with no date or time form ({reason}); cast it to BIGINT to see the number",
+                        field.name()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn write_csv(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<(), ArrowError> {
     let header: Vec<String> = schema.fields().iter().map(|f| csv_field(f.name())).collect();
     writeln!(out, "{}", header.join(","))?;
@@ -70,7 +105,7 @@ fn write_csv(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch]) -
                     line.push(',');
                 }
                 if !column.is_null(row) {
-                    line.push_str(&csv_field(&formatter.value(row).to_string()));
+                    line.push_str(&csv_field(&formatter.value(row).try_to_string()?));
                 }
             }
             writeln!(out, "{line}")?;
@@ -144,7 +179,7 @@ pub fn lake_value(column: &dyn Array, row: usize) -> Result<Option<String>, Arro
         _ => {
             let options =
                 FormatOptions::default().with_timestamp_tz_format(Some(TIMESTAMP_FORMAT)).with_timestamp_format(Some(TIMESTAMP_FORMAT));
-            ArrayFormatter::try_new(column, &options)?.value(row).to_string()
+            ArrayFormatter::try_new(column, &options)?.value(row).try_to_string()?
         }
     }))
 }

@@ -70,6 +70,8 @@ pub struct Shell<'a> {
     runtime: &'a tokio::runtime::Runtime,
     format: Format,
     timing: bool,
+    /// Statements and commands that failed (or were cancelled).
+    failed: usize,
 }
 
 struct Completion {
@@ -100,12 +102,21 @@ impl Helper for Completion {}
 
 impl<'a> Shell<'a> {
     pub fn new(sql: &'a Sql, runtime: &'a tokio::runtime::Runtime, format: Format) -> Shell<'a> {
-        Shell { sql, runtime, format, timing: false }
+        Shell { sql, runtime, format, timing: false, failed: 0 }
     }
 
-    /// Runs until `\q`, Ctrl-D or the end of input.
-    pub fn run(&mut self) -> std::io::Result<()> {
-        if std::io::stdin().is_terminal() { self.run_terminal() } else { self.run_piped() }
+    /// Runs until `\q`, Ctrl-D or the end of input. Returns how many
+    /// statements failed when the input is not a terminal (a script: each
+    /// statement runs, and the caller's exit code says whether all did), and
+    /// 0 at a terminal, where each error was seen as it came.
+    pub fn run(&mut self) -> std::io::Result<usize> {
+        if std::io::stdin().is_terminal() {
+            self.run_terminal()?;
+            Ok(0)
+        } else {
+            self.run_piped()?;
+            Ok(self.failed)
+        }
     }
 
     fn run_piped(&mut self) -> std::io::Result<()> {
@@ -198,7 +209,10 @@ impl<'a> Shell<'a> {
             }
             ("d", Some(name)) => match self.sql.tables().iter().find(|(t, _)| t.eq_ignore_ascii_case(name)) {
                 Some((table, schema)) => describe(table, schema),
-                None => eprintln!("error: no table '{name}'; \\d lists the tables"),
+                None => {
+                    self.failed += 1;
+                    eprintln!("error: no table '{name}'; \\d lists the tables");
+                }
             },
             ("timing", _) => {
                 self.timing = !self.timing;
@@ -209,12 +223,18 @@ impl<'a> Shell<'a> {
                     self.format = format;
                     println!("output format is {name}");
                 }
-                None => eprintln!("error: unknown format '{name}'; use table, csv, json or ndjson"),
+                None => {
+                    self.failed += 1;
+                    eprintln!("error: unknown format '{name}'; use table, csv, json or ndjson");
+                }
             },
             ("?" | "h" | "help", _) => println!(
                 "\\d              list tables\n\\d <table>      describe a table\n\\timing         toggle query timing\n\\format <f>     table, csv, json or ndjson\n\\q              quit\nStatements end with ';'. Ctrl-C cancels a running query."
             ),
-            (other, _) => eprintln!("error: unknown command '\\{other}'; \\? lists the commands"),
+            (other, _) => {
+                self.failed += 1;
+                eprintln!("error: unknown command '\\{other}'; \\? lists the commands");
+            }
         }
         true
     }
@@ -228,11 +248,18 @@ impl<'a> Shell<'a> {
             }
         });
         match outcome {
-            None => eprintln!("query cancelled"),
-            Some(Err(e)) => eprintln!("error: {e}"),
+            None => {
+                self.failed += 1;
+                eprintln!("query cancelled");
+            }
+            Some(Err(e)) => {
+                self.failed += 1;
+                eprintln!("error: {e}");
+            }
             Some(Ok((schema, batches))) => {
                 let mut out = std::io::stdout().lock();
                 if let Err(e) = write_results(&mut out, self.format, &schema, &batches) {
+                    self.failed += 1;
                     eprintln!("error: {e}");
                 }
                 let _ = out.flush();

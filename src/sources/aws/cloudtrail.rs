@@ -51,10 +51,7 @@ pub fn delivery_time(key: &str) -> Option<&str> {
     let name = key.rsplit(['/', '\\']).next()?;
     let is_time = |part: &&str| {
         let b = part.as_bytes();
-        b.len() == 14
-            && b[8] == b'T'
-            && b[13] == b'Z'
-            && b[..8].iter().chain(&b[9..13]).all(u8::is_ascii_digit)
+        b.len() == 14 && b[8] == b'T' && b[13] == b'Z' && b[..8].iter().chain(&b[9..13]).all(u8::is_ascii_digit)
     };
     name.split('_').skip(3).find(is_time)
 }
