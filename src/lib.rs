@@ -23,6 +23,7 @@ pub mod ingest;
 pub mod lake;
 pub mod rules;
 pub mod schema;
+pub mod size;
 pub mod sources;
 pub mod sql;
 pub mod walk;

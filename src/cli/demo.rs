@@ -77,7 +77,7 @@ pub fn demo(setup: &Setup, sample: &std::path::Path) -> Result<ExitCode> {
         println!("   {}: {}", path.display(), super::ingest::ingest_line(&report));
     }
     let runtime = runtime()?;
-    let session = open_session(setup, &lake, &runtime)?;
+    let session = open_session(setup, &lake, &runtime, tarn::sql::Limits::default())?;
     let mut queries: Vec<String> = [
         "select eventsource, eventname, count(*) as events from aws_cloudtrail group by 1, 2 order by 3 desc limit 8",
         "select useridentity.arn as who, sourceipaddress, errorcode, count(*) as denied from aws_cloudtrail where errorcode like '%AccessDenied%' or errorcode like '%Unauthorized%' group by 1, 2, 3 order by 4 desc limit 5",

@@ -50,11 +50,15 @@ pub enum Command {
         sql: String,
         #[arg(long, short, value_enum, default_value = "table")]
         format: tarn::sql::Format,
+        #[command(flatten)]
+        limits: query::LimitArgs,
     },
     /// The interactive SQL shell.
     Sql {
         #[arg(long, short, value_enum, default_value = "table")]
         format: tarn::sql::Format,
+        #[command(flatten)]
+        limits: query::LimitArgs,
     },
     /// Log schemas: list, check a file, show one.
     #[command(subcommand)]
@@ -121,9 +125,9 @@ fn stores(config: &Config, lake: &Lake) -> Result<Vec<tarn::catalog::eds::EventD
 }
 
 /// A query session over the lake and its event data stores.
-fn open_session(setup: &Setup, lake: &Lake, runtime: &tokio::runtime::Runtime) -> Result<Sql> {
+fn open_session(setup: &Setup, lake: &Lake, runtime: &tokio::runtime::Runtime, limits: tarn::sql::Limits) -> Result<Sql> {
     let stores = stores(&setup.config, lake)?;
-    Ok(runtime.block_on(Sql::open(lake, &setup.registry, &stores))?)
+    Ok(runtime.block_on(Sql::open_limited(lake, &setup.registry, &stores, limits))?)
 }
 
 /// Stack of the thread a command runs on and of the runtime's workers:
@@ -148,8 +152,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pull(command) => ingest::pull(setup()?, command),
         Command::Run { once } => ingest::run(setup()?, once),
         Command::Tables => query::tables(&setup()?),
-        Command::Query { sql, format } => query::query(&setup()?, &sql, format),
-        Command::Sql { format } => query::shell(&setup()?, format),
+        Command::Query { sql, format, limits } => query::query(&setup()?, &sql, format, limits.limits()?),
+        Command::Sql { format, limits } => query::shell(&setup()?, format, limits.limits()?),
         Command::Schema(command) => query::schema(&setup()?, command),
         Command::Quarantine(command) => query::quarantine(&setup()?, command),
         Command::Eds(command) => catalog::eds(&setup()?, command),

@@ -24,6 +24,37 @@ pub enum SchemaCommand {
     Show { log_type: String },
 }
 
+/// Limits of a query (`tarn query`, `tarn sql`); each error names its flag.
+#[derive(clap::Args)]
+pub struct LimitArgs {
+    /// Memory the query's operators may hold (sorts and aggregates spill to
+    /// disk past it), like 4GB [default: half the machine's memory].
+    #[arg(long)]
+    memory_limit: Option<String>,
+    /// Bytes a result may hold, like 512MB [default: a quarter of the machine's memory, at most 1GB].
+    #[arg(long)]
+    max_result_size: Option<String>,
+    /// Stop a query that runs longer, like 30s or 5m [default: no limit].
+    #[arg(long)]
+    timeout: Option<String>,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> Result<tarn::sql::Limits> {
+        let mut limits = tarn::sql::Limits::default();
+        if let Some(text) = &self.memory_limit {
+            limits.memory = tarn::size::parse(text).map_err(|e| anyhow::anyhow!("--memory-limit: {e}"))?;
+        }
+        if let Some(text) = &self.max_result_size {
+            limits.result = tarn::size::parse(text).map_err(|e| anyhow::anyhow!("--max-result-size: {e}"))?;
+        }
+        if let Some(text) = &self.timeout {
+            limits.timeout = Some(tarn::duration::parse(text).map_err(|e| anyhow::anyhow!("--timeout: {e}"))?);
+        }
+        Ok(limits)
+    }
+}
+
 #[derive(Subcommand)]
 pub enum QuarantineCommand {
     /// Retry quarantined records under the current schemas (after a schema fix).
@@ -58,10 +89,10 @@ pub fn tables(setup: &Setup) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn query(setup: &Setup, sql: &str, format: Format) -> Result<ExitCode> {
+pub fn query(setup: &Setup, sql: &str, format: Format, limits: tarn::sql::Limits) -> Result<ExitCode> {
     let lake = Lake::open_existing(&setup.config.lake)?;
     let runtime = runtime()?;
-    let session = open_session(setup, &lake, &runtime)?;
+    let session = open_session(setup, &lake, &runtime, limits)?;
     let (schema, batches) = runtime.block_on(session.query(sql))?;
     let mut out = std::io::stdout().lock();
     tarn::sql::write_results(&mut out, format, &schema, &batches)?;
@@ -69,10 +100,10 @@ pub fn query(setup: &Setup, sql: &str, format: Format) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn shell(setup: &Setup, format: Format) -> Result<ExitCode> {
+pub fn shell(setup: &Setup, format: Format, limits: tarn::sql::Limits) -> Result<ExitCode> {
     let lake = Lake::open_existing(&setup.config.lake)?;
     let runtime = runtime()?;
-    let session = open_session(setup, &lake, &runtime)?;
+    let session = open_session(setup, &lake, &runtime, limits)?;
     let failed = tarn::sql::shell::Shell::new(&session, &runtime, format).run()?;
     if failed > 0 {
         eprintln!("error: {failed} statement(s) failed");

@@ -33,6 +33,10 @@ pub enum RulesCommand {
         fail_on_alert: bool,
         #[arg(long, short, value_enum, default_value = "table")]
         format: Format,
+        /// Stop a rule that runs longer, like 30s or 5m; the other rules go on
+        /// (so CI never hangs on one rule).
+        #[arg(long, default_value = "10m")]
+        timeout: String,
     },
     /// Write a new rule file, with a test that matches and one that does not.
     New {
@@ -79,14 +83,15 @@ pub fn rules(setup: &Setup, command: RulesCommand) -> Result<ExitCode> {
             }
             Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        RulesCommand::Run { path, since, fail_on_alert, format } => {
+        RulesCommand::Run { path, since, fail_on_alert, format, timeout } => {
             let since = tarn::duration::parse(&since).map_err(|e| anyhow!("--since: {e}"))?;
+            let timeout = tarn::duration::parse(&timeout).map_err(|e| anyhow!("--timeout: {e}"))?;
             let rules = load_rules(&path, registry)?;
             let lake = Lake::open_existing(&config.lake)?;
             let stores = stores(config, &lake)?;
             let now = tarn::now_micros();
             let from = now - since.as_micros() as i64;
-            let report = runtime()?.block_on(tarn::rules::run_rules(&lake, registry, &stores, &rules, from, now))?;
+            let report = runtime()?.block_on(tarn::rules::run_rules(&lake, registry, &stores, &rules, (from, now), Some(timeout)))?;
             let batch = tarn::rules::alerts_batch(&report.alerts)?;
             let mut out = std::io::stdout().lock();
             tarn::sql::write_results(&mut out, format, &batch.schema(), &[batch])?;

@@ -45,21 +45,9 @@ pub const LIMIT_MAX_RECORD: usize = 1 << 30;
 /// assert!(tarn::formats::json::parse_record_size("2GB").is_err());
 /// ```
 pub fn parse_record_size(text: &str) -> Result<usize, String> {
-    let text = text.trim();
-    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits);
-    let number: usize =
-        number.parse().map_err(|_| format!("'{text}' is not a size; write bytes or a number with KB, MB or GB, like 16MB"))?;
-    let scale: usize = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 1,
-        "K" | "KB" | "KIB" => 1 << 10,
-        "M" | "MB" | "MIB" => 1 << 20,
-        "G" | "GB" | "GIB" => 1 << 30,
-        other => return Err(format!("unknown size unit '{other}'; use KB, MB or GB, like 16MB")),
-    };
-    match number.checked_mul(scale) {
-        Some(size @ 1..=LIMIT_MAX_RECORD) => Ok(size),
-        _ => Err(format!("a record size must be between 1 byte and 1GB, not {text}")),
+    match crate::size::parse(text)? {
+        size @ 1..=LIMIT_MAX_RECORD => Ok(size),
+        _ => Err(format!("a record size must be between 1 byte and 1GB, not {}", text.trim())),
     }
 }
 

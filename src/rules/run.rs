@@ -72,15 +72,18 @@ fn state_key(rule: &Rule) -> String {
 }
 
 /// Runs the enabled `rules` over rows with `p_event_time >= from` that each
-/// rule has not judged before, and commits alerts and states together.
+/// rule has not judged before, and commits alerts and states together. A
+/// rule that runs longer than `timeout` is stopped and reported; the others
+/// go on.
 pub async fn run_rules(
     lake: &Lake,
     registry: &Registry,
     stores: &[EventDataStore],
     rules: &[Rule],
-    from: i64,
-    now: i64,
+    window: (i64, i64),
+    timeout: Option<std::time::Duration>,
 ) -> Result<RunReport, RuleError> {
+    let (from, now) = window;
     let snapshot = lake.snapshot()?;
     let mut report = RunReport::default();
     let mut sessions: HashMap<u64, Sql> = HashMap::new();
@@ -113,10 +116,18 @@ pub async fn run_rules(
                 )
             }
         };
-        let found = match matches(sql, rule).await {
-            Ok(found) => found,
-            Err(e) => {
+        let found = match timeout {
+            Some(limit) => tokio::time::timeout(limit, matches(sql, rule)).await.map_err(|_| RunError::TimedOut { limit }),
+            None => Ok(matches(sql, rule).await),
+        };
+        let found = match found {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
                 report.errors.push(rule_error(rule, RunError::Match(e)));
+                continue;
+            }
+            Err(timed_out) => {
+                report.errors.push(rule_error(rule, timed_out));
                 continue;
             }
         };

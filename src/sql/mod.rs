@@ -55,6 +55,41 @@ pub enum SqlError {
     ReadOnly { statement: String },
     #[error(transparent)]
     Lake(#[from] LakeError),
+    #[error("the result holds more than {} (--max-result-size); add a LIMIT or aggregate, or raise the limit", crate::size::show(*limit))]
+    ResultTooLarge { limit: usize },
+    #[error("the query ran longer than {} (--timeout) and was stopped; narrow it (a time range, a LIMIT) or raise the timeout", crate::duration::show(*limit))]
+    TimedOut { limit: std::time::Duration },
+}
+
+/// What one query may take, each with the flag that raises it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Memory DataFusion's operators may hold; sorts, aggregates and joins
+    /// that support it spill to the temp directory past it, others fail with
+    /// a line naming the limit (`--memory-limit`).
+    pub memory: usize,
+    /// Bytes a result may hold (`--max-result-size`): results are collected
+    /// before they are printed.
+    pub result: usize,
+    /// Wall-clock time a query may run (`--timeout`); none by default.
+    pub timeout: Option<std::time::Duration>,
+}
+
+impl Default for Limits {
+    /// Half the machine's memory for operators; a quarter for a result, from
+    /// 256 MB to 1 GB (more is not a result anyone reads); no timeout.
+    fn default() -> Limits {
+        let total = machine_memory().unwrap_or(4 << 30);
+        Limits { memory: (total / 2).max(256 << 20), result: (total / 4).clamp(256 << 20, 1 << 30), timeout: None }
+    }
+}
+
+/// Physical memory, from /proc/meminfo.
+fn machine_memory() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
 }
 
 impl From<DataFusionError> for SqlError {
@@ -69,6 +104,36 @@ impl From<DataFusionError> for SqlError {
 /// (`recursive_protection`), so this bounds time and memory, not the stack.
 const MAX_QUERY_NESTING: usize = 1_000;
 
+/// How deep parentheses may nest. sqlparser parses some prefixes (`NOT (`)
+/// two ways when the inner part fails, so a failure deep inside (its
+/// recursion limit) costs 2^depth: 900 levels of `NOT (` never ended, while
+/// 300 take 0.07 s.
+const MAX_PARENTHESES: usize = 256;
+
+/// Refuses a query whose parentheses nest deeper than [`MAX_PARENTHESES`]
+/// before the parser sees it.
+fn check_nesting(sql: &str) -> Result<(), SqlError> {
+    let (mut depth, mut quote) = (0usize, None);
+    for c in sql.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => {
+                depth += 1;
+                if depth > MAX_PARENTHESES {
+                    return Err(SqlError::Query(format!(
+                        "the query nests parentheses more than {MAX_PARENTHESES} deep; write it flatter, for example a long OR of equalities as IN (...)"
+                    )));
+                }
+            }
+            (None, ')') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// The innermost cause of a DataFusion error, as one line without Rust
 /// debug formatting (`SQL error: ParserError("...")` becomes `syntax error: ...`).
 fn message(error: &DataFusionError) -> String {
@@ -80,6 +145,9 @@ fn message(error: &DataFusionError) -> String {
                 "the query nests more than {MAX_QUERY_NESTING} levels deep (parentheses, CASE, function calls, subqueries); write it flatter, for example a long OR of equalities as IN (...)"
             ),
         },
+        DataFusionError::ResourcesExhausted(detail) => {
+            format!("the query needs more memory than --memory-limit allows ({}); raise the limit or narrow the query", one_line(detail))
+        }
         root => one_line(&root.strip_backtrace()),
     }
 }
@@ -106,6 +174,7 @@ pub struct Sql {
     views: Vec<(String, String)>,
     /// The commit the registered tables show.
     commit: std::sync::atomic::AtomicU64,
+    limits: Limits,
 }
 
 /// What a session's tables hold.
@@ -130,7 +199,12 @@ impl Sql {
     /// Registers every known log type's table, `quarantine`, `alarms`,
     /// `alerts`, and each event data store as a view named by its id.
     pub async fn open(lake: &Lake, registry: &Registry, stores: &[EventDataStore]) -> Result<Sql, SqlError> {
-        Sql::open_rows(Rows::Latest(lake.clone()), registry, stores).await
+        Sql::open_rows(Rows::Latest(lake.clone()), registry, stores, Limits::default()).await
+    }
+
+    /// [`Sql::open`] with `limits` on each query.
+    pub async fn open_limited(lake: &Lake, registry: &Registry, stores: &[EventDataStore], limits: Limits) -> Result<Sql, SqlError> {
+        Sql::open_rows(Rows::Latest(lake.clone()), registry, stores, limits).await
     }
 
     /// Like [`Sql::open`], over part of one snapshot: the tables hold only
@@ -142,16 +216,16 @@ impl Sql {
         registry: &Registry,
         stores: &[EventDataStore],
     ) -> Result<Sql, SqlError> {
-        Sql::open_rows(Rows::Part { lake: lake.clone(), snapshot, part }, registry, stores).await
+        Sql::open_rows(Rows::Part { lake: lake.clone(), snapshot, part }, registry, stores, Limits::default()).await
     }
 
     /// Like [`Sql::open`], over rows held in memory instead of the lake
     /// (each batch in its table's file schema); tables not given are empty.
     pub async fn open_memory(rows: Vec<(String, RecordBatch)>, registry: &Registry, stores: &[EventDataStore]) -> Result<Sql, SqlError> {
-        Sql::open_rows(Rows::Memory(rows), registry, stores).await
+        Sql::open_rows(Rows::Memory(rows), registry, stores, Limits::default()).await
     }
 
-    async fn open_rows(rows: Rows, registry: &Registry, stores: &[EventDataStore]) -> Result<Sql, SqlError> {
+    async fn open_rows(rows: Rows, registry: &Registry, stores: &[EventDataStore], limits: Limits) -> Result<Sql, SqlError> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("tarn", "lake")
@@ -182,10 +256,19 @@ impl Sql {
             .iter()
             .map(|store| Ok((store.id.clone(), stores::view_sql(store, &table_schemas)?)))
             .collect::<Result<_, StoreError>>()?;
-        let ctx = SessionContext::new_with_config(config);
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new().with_memory_limit(limits.memory, 1.0).build_arc()?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         functions::register(&ctx);
-        let mut sql =
-            Sql { ctx, rows, file_schemas, tables, stores: stores.to_vec(), views, commit: std::sync::atomic::AtomicU64::new(u64::MAX) };
+        let mut sql = Sql {
+            ctx,
+            rows,
+            file_schemas,
+            tables,
+            stores: stores.to_vec(),
+            views,
+            commit: std::sync::atomic::AtomicU64::new(u64::MAX),
+            limits,
+        };
         sql.refresh().await?;
         for store in stores {
             let view = sql.ctx.table_provider(TableReference::bare(store.id.as_str())).await?;
@@ -253,6 +336,7 @@ impl Sql {
     /// Plans `sql`, refusing anything that is not a read.
     pub async fn plan(&self, sql: &str) -> Result<LogicalPlan, SqlError> {
         self.refresh().await?;
+        check_nesting(sql)?;
         let text = dialect::rewrite_text(sql, &self.stores)?;
         let state = self.ctx.state();
         let parser_dialect = state.config().options().sql_parser.dialect;
@@ -266,13 +350,29 @@ impl Sql {
         Ok(plan)
     }
 
-    /// Runs one query and collects its results.
+    /// Runs one query and collects its results, within the session's
+    /// [`Limits`]: past the timeout or the result size it stops and says so.
     pub async fn query(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), SqlError> {
-        let plan = self.plan(sql).await?;
-        let frame = self.ctx.execute_logical_plan(plan).await?;
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await?;
-        Ok((schema, batches))
+        let run = async {
+            let plan = self.plan(sql).await?;
+            let frame = self.ctx.execute_logical_plan(plan).await?;
+            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+            let mut stream = frame.execute_stream().await?;
+            let (mut batches, mut bytes) = (Vec::new(), 0usize);
+            while let Some(batch) = futures::StreamExt::next(&mut stream).await {
+                let batch = batch?;
+                bytes = bytes.saturating_add(batch.get_array_memory_size());
+                if bytes > self.limits.result {
+                    return Err(SqlError::ResultTooLarge { limit: self.limits.result });
+                }
+                batches.push(batch);
+            }
+            Ok((schema, batches))
+        };
+        match self.limits.timeout {
+            Some(limit) => tokio::time::timeout(limit, run).await.map_err(|_| SqlError::TimedOut { limit })?,
+            None => run.await,
+        }
     }
 
     fn explain_error(&self, error: DataFusionError) -> SqlError {
