@@ -284,8 +284,10 @@ fn the_shell_reads_statements_from_a_pipe() {
     assert!(stdout.contains("| 200 |"), "{stdout}");
     assert!(stdout.contains("one\n1\n"), "{stdout}");
     assert!(!stdout.contains("2\n+"), "nothing runs after \\q");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
     assert!(stderr.starts_with("error: ") && stderr.contains("nowhere"), "{stderr}");
+    assert!(stderr.ends_with("error: 1 statement(s) failed\n"), "{stderr}");
+    assert_eq!(output.status.code(), Some(1), "a script with a failed statement fails");
 }
 
 #[test]
@@ -336,6 +338,9 @@ fn the_same_content_twice_in_one_run_lands_once() {
 fn ctrl_c_cancels_the_running_query_not_the_shell() {
     use std::io::Write;
     let s = Scratch::new("cancel");
+    // An empty lake: `sql` refuses a lake that does not exist.
+    std::fs::write(s.path("empty.json"), "\n").unwrap();
+    s.ok(&["ingest", "file", "empty.json", "--log-type", "AWS.CloudTrail"]);
     let mut child = s
         .tarn(&["sql"])
         .stdin(std::process::Stdio::piped())

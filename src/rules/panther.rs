@@ -172,7 +172,10 @@ pub(super) fn parse(file: &Path, text: &str, registry: &Registry) -> Result<Rule
             raw.dedup_minutes
         )));
     }
-    if !(1..=MAX_THRESHOLD).contains(&raw.threshold) {
+    if raw.threshold < 1 {
+        return Err(fail("Threshold: 0 would alert without events; expected 1 or more".into()));
+    }
+    if raw.threshold > MAX_THRESHOLD {
         return Err(fail(format!("Threshold: {} is not a count tarn alerts at; expected 1 to {MAX_THRESHOLD}", raw.threshold)));
     }
     let queries = match (&raw.detection, &raw.query) {

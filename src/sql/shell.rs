@@ -248,10 +248,8 @@ impl<'a> Shell<'a> {
             }
         });
         match outcome {
-            None => {
-                self.failed += 1;
-                eprintln!("query cancelled");
-            }
+            // Cancelled on purpose: not a failure of the script.
+            None => eprintln!("query cancelled"),
             Some(Err(e)) => {
                 self.failed += 1;
                 eprintln!("error: {e}");

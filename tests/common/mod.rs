@@ -52,8 +52,12 @@ impl Scratch {
         out.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect()
     }
 
-    /// A single number from a query.
+    /// A single number from a query; 0 when there is no lake yet (read
+    /// commands refuse a lake that does not exist rather than create it).
     pub fn count(&self, sql: &str) -> u64 {
+        if !self.path("lake/_tarn").is_dir() {
+            return 0;
+        }
         self.rows(sql)[0][0].parse().unwrap()
     }
 }
