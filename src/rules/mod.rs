@@ -55,9 +55,6 @@ pub enum RuleError {
     Lake(#[from] LakeError),
     #[error(transparent)]
     Commit(#[from] crate::ingest::IngestError),
-    /// A rule directory that cannot be read.
-    #[error("cannot read {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
     #[error("{}: no such file or directory (give a rule file or a directory of rules)", path.display())]
     Missing { path: PathBuf },
     /// An entry of a rules directory that cannot be read as a file.
@@ -122,8 +119,6 @@ pub enum RunError {
     Open(SqlError),
     #[error(transparent)]
     Match(#[from] MatchError),
-    #[error("it ran longer than {} (--timeout) and was stopped; nothing of it was saved, so the next run judges the same rows", crate::duration::show(*limit))]
-    TimedOut { limit: std::time::Duration },
 }
 
 /// How bad an alert is (Panther's five levels).

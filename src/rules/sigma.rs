@@ -403,18 +403,13 @@ impl<'a> Condition<'a> {
 
     fn not(&mut self) -> Result<Predicate, SigmaError> {
         let token = self.next().ok_or(SigmaError::Ends)?;
-        if token.eq_ignore_ascii_case("not") || token == "(" {
-            if self.depth == MAX_CONDITION_DEPTH {
-                return Err(SigmaError::TooDeep);
-            }
-            self.depth += 1;
-            let inner = if token == "(" { self.or() } else { self.not().map(|inner| Predicate::Not(Box::new(inner))) };
-            self.depth -= 1;
-            if token != "(" {
-                return inner;
-            }
-            return match (inner?, self.next().as_deref()) {
-                (inner, Some(")")) => Ok(inner),
+        if token.eq_ignore_ascii_case("not") {
+            return self.nested(Self::not).map(|inner| Predicate::Not(Box::new(inner)));
+        }
+        if token == "(" {
+            let inner = self.nested(Self::or)?;
+            return match self.next().as_deref() {
+                Some(")") => Ok(inner),
                 _ => Err(SigmaError::NotClosed),
             };
         }
@@ -434,6 +429,17 @@ impl<'a> Condition<'a> {
         let (_, predicate) =
             self.searches.iter().find(|(name, _)| *name == token).ok_or_else(|| SigmaError::UnknownSearch { name: token.clone() })?;
         Ok(predicate.clone())
+    }
+
+    /// Parses one level deeper with `parse`, refusing past [`MAX_CONDITION_DEPTH`].
+    fn nested(&mut self, parse: fn(&mut Self) -> Result<Predicate, SigmaError>) -> Result<Predicate, SigmaError> {
+        if self.depth == MAX_CONDITION_DEPTH {
+            return Err(SigmaError::TooDeep);
+        }
+        self.depth += 1;
+        let inner = parse(self);
+        self.depth -= 1;
+        inner
     }
 
     /// Searches named by `them`, a name, or a `prefix*` pattern.

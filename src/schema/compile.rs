@@ -112,6 +112,8 @@ pub fn compile(file: &SchemaFile) -> Result<(Object, Vec<Indicator>), Vec<Proble
 /// compiled in place (CloudTrail's has a few hundred). Refs can multiply: a
 /// definition used twice by one used twice, 24 times over, is 2^24 copies.
 const MAX_EXPANDED_NODES: u64 = 100_000;
+/// How many refs may nest inside one another.
+const MAX_REF_DEPTH: usize = 32;
 
 /// Checks the refs of a schema before any is expanded: a definition that
 /// reaches itself is a cycle, and the whole schema must expand to at most
@@ -361,8 +363,13 @@ impl Compiler<'_> {
             );
             return None;
         };
-        if self.depth > 32 {
-            self.problem(path, format!("ref target '{target}' refers to itself; recursive definitions cannot become columns"));
+        // Cycles were refused before compiling (`check_references`); this
+        // bounds a long chain of distinct definitions, which recursion here follows.
+        if self.depth > MAX_REF_DEPTH {
+            self.problem(
+                path,
+                format!("ref target '{target}' is reached through more than {MAX_REF_DEPTH} nested refs; flatten the definitions"),
+            );
             return None;
         }
         self.depth += 1;
