@@ -93,7 +93,12 @@ pub fn query(setup: &Setup, sql: &str, format: Format, limits: tarn::sql::Limits
     let lake = Lake::open_existing(&setup.config.lake)?;
     let runtime = runtime()?;
     let session = open_session(setup, &lake, &runtime, limits)?;
-    let (schema, batches) = runtime.block_on(session.query(sql))?;
+    let result = runtime.block_on(session.query(sql));
+    drop(session);
+    // A query stopped by --timeout leaves DataFusion tasks that may not
+    // yield for minutes: exit without waiting for them.
+    runtime.shutdown_background();
+    let (schema, batches) = result?;
     let mut out = std::io::stdout().lock();
     tarn::sql::write_results(&mut out, format, &schema, &batches)?;
     out.flush()?;
@@ -104,7 +109,10 @@ pub fn shell(setup: &Setup, format: Format, limits: tarn::sql::Limits) -> Result
     let lake = Lake::open_existing(&setup.config.lake)?;
     let runtime = runtime()?;
     let session = open_session(setup, &lake, &runtime, limits)?;
-    let failed = tarn::sql::shell::Shell::new(&session, &runtime, format).run()?;
+    let failed = tarn::sql::shell::Shell::new(&session, &runtime, format).run();
+    drop(session);
+    runtime.shutdown_background();
+    let failed = failed?;
     if failed > 0 {
         eprintln!("error: {failed} statement(s) failed");
         return Ok(ExitCode::FAILURE);

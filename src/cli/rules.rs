@@ -91,7 +91,11 @@ pub fn rules(setup: &Setup, command: RulesCommand) -> Result<ExitCode> {
             let stores = stores(config, &lake)?;
             let now = tarn::now_micros();
             let from = now - since.as_micros() as i64;
-            let report = runtime()?.block_on(tarn::rules::run_rules(&lake, registry, &stores, &rules, (from, now), Some(timeout)))?;
+            let runtime = runtime()?;
+            let report = runtime.block_on(tarn::rules::run_rules(&lake, registry, &stores, &rules, (from, now), Some(timeout)));
+            // A rule stopped by --timeout leaves tasks behind; do not wait for them.
+            runtime.shutdown_background();
+            let report = report?;
             let batch = tarn::rules::alerts_batch(&report.alerts)?;
             let mut out = std::io::stdout().lock();
             tarn::sql::write_results(&mut out, format, &batch.schema(), &[batch])?;
