@@ -42,6 +42,9 @@ fn lake(scratch: &Scratch, table: &str) -> Vec<String> {
 
 /// A column of JSON text, each value canonical, sorted.
 fn json_column(scratch: &Scratch, table: &str, column: &str) -> Vec<String> {
+    if !scratch.path("lake/_tarn").is_dir() {
+        return Vec::new(); // a puller that has not started yet: no lake, no rows
+    }
     let output = scratch.ok(&["query", &format!("select {column} from {table}"), "--format", "ndjson"]);
     let mut records: Vec<String> = output
         .lines()
