@@ -174,3 +174,100 @@ fn regression_rule_settings_out_of_range_and_rule_dir_loops_are_refused() {
     let (_, stderr) = s.fails(&["rules", "test", "rules"]);
     assert!(stderr.contains("l1: skipped: a symlink loop"), "{stderr}");
 }
+
+/// Live files of `table` from the lake's commit log: (path, rows).
+fn live_files(s: &Scratch, table: &str) -> Vec<(String, u64)> {
+    let log = std::fs::read_to_string(s.path("lake/_tarn/log.jsonl")).unwrap();
+    let mut live = std::collections::BTreeMap::new();
+    for commit in log.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()) {
+        for removed in commit["remove"].as_array().into_iter().flatten() {
+            live.remove(removed.as_str().unwrap());
+        }
+        for added in commit["add"].as_array().into_iter().flatten().filter(|a| a["table"] == table) {
+            live.insert(added["path"].as_str().unwrap().to_string(), added["rows"].as_u64().unwrap());
+        }
+    }
+    live.into_iter().collect()
+}
+
+/// `tarn doctor` with its arguments: (exit code, stdout).
+fn doctor(s: &Scratch, args: &[&str]) -> (i32, String) {
+    let output = s.tarn(&[&["doctor"], args].concat()).output().unwrap();
+    one_clear_line(&text(&output.stderr));
+    (output.status.code().unwrap(), text(&output.stdout))
+}
+
+#[test]
+fn regression_deleted_or_cut_parquet_files_are_named_and_doctor_repairs_them() {
+    let s = Scratch::new("doctor-files");
+    lake(&s);
+    let total = s.count("select count(*) from aws_cloudtrail");
+    let files = live_files(&s, "aws_cloudtrail");
+    assert!(files.len() >= 3, "{files:?}");
+    let ((gone, gone_rows), (cut, cut_rows)) = (&files[0], &files[1]);
+    std::fs::remove_file(s.path("lake").join(gone)).unwrap();
+    let cut_file = s.path("lake").join(cut);
+    let size = std::fs::metadata(&cut_file).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&cut_file).unwrap().set_len(size / 2).unwrap();
+
+    let (code, stderr) = s.fails(&["query", "select count(*) from aws_cloudtrail"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("run `tarn doctor`") && (stderr.contains(gone.as_str()) || stderr.contains(cut.as_str())), "{stderr}");
+    one_clear_line(&stderr);
+
+    let (code, report) = doctor(&s, &[]);
+    assert_eq!(code, 1, "a lake whose reads fail is not healthy: {report}");
+    assert!(report.contains(&format!("{gone} (table aws_cloudtrail, {gone_rows} rows")) && report.contains("is missing"), "{report}");
+    assert!(report.contains(&format!("is {} bytes, its commit wrote {size}", size / 2)), "{report}");
+    assert!(report.contains(&format!("{} rows of aws_cloudtrail would be lost", gone_rows + cut_rows)), "{report}");
+    assert_eq!(s.fails(&["query", "select count(*) from aws_cloudtrail"]).0, 1, "doctor without --repair changes nothing");
+
+    let (code, repaired) = doctor(&s, &["--repair"]);
+    assert_eq!(code, 0, "{repaired}");
+    assert!(
+        repaired.contains(&format!("2 lost or damaged file(s) out of aws_cloudtrail: {} rows lost", gone_rows + cut_rows)),
+        "{repaired}"
+    );
+    assert_eq!(s.count("select count(*) from aws_cloudtrail"), total - gone_rows - cut_rows);
+    assert!(s.path("lake/_tarn/lost+found").join(cut).exists(), "what was left of the cut file is kept");
+    let (code, again) = doctor(&s, &[]);
+    assert_eq!((code, again.contains("the lake is healthy")), (0, true), "{again}");
+}
+
+#[test]
+fn regression_garbled_log_line_blocks_until_doctor_drops_it_and_reingest_doubles_nothing() {
+    let s = Scratch::new("doctor-log");
+    let generated = sample(&s.dir, 300, 100, 0);
+    for file in &generated.cloudtrail_files {
+        s.ok(&["ingest", "file", file.to_str().unwrap(), "--log-type", "AWS.CloudTrail"]);
+    }
+    let total = s.count("select count(*) from aws_cloudtrail");
+    let log_path = s.path("lake/_tarn/log.jsonl");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.len() >= 3, "one commit per ingest: {log}");
+    let garbled = format!("{}\u{0}\u{1}garbage{}", &lines[1][..20], &lines[1][40..]);
+    std::fs::write(&log_path, format!("{}\n{garbled}\n{}\n", lines[0], lines[2..].join("\n"))).unwrap();
+
+    let (code, stderr) = s.fails(&["tables"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("line 2 is damaged") && stderr.contains("tarn doctor --repair"), "{stderr}");
+    one_clear_line(&stderr);
+    let (code, report) = doctor(&s, &[]);
+    assert_eq!(code, 1);
+    assert!(report.contains("commit log line 2 is not a commit"), "{report}");
+    assert!(report.contains("is in no commit"), "the dropped commit's files are listed: {report}");
+
+    let (code, repaired) = doctor(&s, &["--repair"]);
+    assert_eq!(code, 0, "{repaired}");
+    assert!(repaired.contains("dropped commit log line(s) 2"), "{repaired}");
+    let after = s.count("select count(*) from aws_cloudtrail");
+    assert!(after < total, "the dropped commit's rows are out of the lake");
+    assert!(repaired.contains(&format!("({} rows tarn never read)", total - after)), "{repaired}");
+    // The dropped commit's ledger went with it: ingesting everything again
+    // lands exactly its file, and nothing else twice.
+    s.ok(&["ingest", "file", "sample/AWSLogs", "--log-type", "AWS.CloudTrail"]);
+    assert_eq!(s.count("select count(*) from aws_cloudtrail"), total);
+    assert_eq!(s.count("select count(*) - count(distinct eventid) from aws_cloudtrail"), 0);
+    assert_eq!(doctor(&s, &[]).0, 0);
+}

@@ -95,6 +95,15 @@ pub enum Command {
     /// tarn.yml: check it.
     #[command(subcommand)]
     Config(tooling::ConfigCommand),
+    /// Check the lake against its commit log (every line, every live file:
+    /// present, its size, its Parquet footer); exits 1 if reads are broken.
+    Doctor {
+        /// Drop damaged log lines, take lost or damaged files out of the lake
+        /// in one commit (saying how many rows are lost), and move files no
+        /// commit names to _tarn/lost+found/.
+        #[arg(long)]
+        repair: bool,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -148,6 +157,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions { shell } => tooling::completions(shell),
         Command::Man => tooling::man(),
         Command::Config(command) => tooling::config(config_file.as_deref(), command),
+        Command::Doctor { repair } => tooling::doctor(&setup()?, repair),
         Command::Ingest(command) => ingest::ingest(&setup()?, command),
         Command::Pull(command) => ingest::pull(setup()?, command),
         Command::Run { once } => ingest::run(setup()?, once),

@@ -1,7 +1,8 @@
 //! The conventions of a command-line tool: shell completions and a man page
-//! generated from the same clap definitions, and `tarn config check`.
+//! generated from the same clap definitions, `tarn config check`, and
+//! `tarn doctor`.
 
-use super::Cli;
+use super::{Cli, Setup};
 use anyhow::Result;
 use clap::{CommandFactory, Subcommand};
 use std::path::{Path, PathBuf};
@@ -61,5 +62,68 @@ pub fn config(config_file: Option<&Path>, command: ConfigCommand) -> Result<Exit
     if config.apply_retention {
         println!("  apply_retention: on");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn doctor(setup: &Setup, repair: bool) -> Result<ExitCode> {
+    use tarn::lake::{Lake, doctor};
+    let lake = Lake::open_existing(&setup.config.lake)?;
+    let checkup = doctor::check(&lake)?;
+    println!("lake {}: {} commits, {} live files checked", lake.root().display(), checkup.commits, checkup.live_files);
+    for finding in &checkup.findings {
+        let kind = if finding.breaks_reads() { "problem" } else { "note" };
+        println!("{kind}: {finding}");
+    }
+    let lost = checkup.rows_lost();
+    if !repair {
+        if checkup.findings.is_empty() {
+            println!("the lake is healthy");
+        } else if checkup.healthy() {
+            println!("reads work; `tarn doctor --repair` moves the files no commit names to _tarn/lost+found/");
+        } else {
+            let rows: Vec<String> = lost.iter().map(|(table, rows)| format!("{rows} rows of {table}")).collect();
+            let rows = if rows.is_empty() { String::new() } else { format!(" ({} would be lost)", rows.join(", ")) };
+            println!(
+                "`tarn doctor --repair` drops what is damaged from the lake{rows}; restore the files from a backup first if you have one"
+            );
+        }
+        return Ok(if checkup.healthy() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+    if checkup.findings.is_empty() {
+        println!("nothing to repair");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let done = doctor::repair(&lake)?;
+    if let Some(old) = &done.old_log {
+        let lines: Vec<String> = done.dropped_lines.iter().map(|l| l.to_string()).collect();
+        println!(
+            "repaired: dropped commit log line(s) {} (the log as it was is kept at {}); the inputs those commits consumed will be taken again by the next ingest",
+            lines.join(", "),
+            old.display()
+        );
+    }
+    if let Some(commit) = done.commit {
+        let mut by_table: std::collections::BTreeMap<&str, (usize, u64)> = Default::default();
+        for file in &done.removed {
+            let entry = by_table.entry(&file.table).or_default();
+            entry.0 += 1;
+            entry.1 += file.rows;
+        }
+        for (table, (files, rows)) in by_table {
+            println!(
+                "repaired: commit {commit} took {files} lost or damaged file(s) out of {table}: {rows} rows lost (what was left of them is in {})",
+                done.lost_and_found.display()
+            );
+        }
+    }
+    if !done.moved.is_empty() {
+        let rows: u64 = done.moved.iter().filter_map(|(_, rows)| *rows).sum();
+        println!(
+            "repaired: moved {} file(s) no commit names ({rows} rows tarn never read) to {}",
+            done.moved.len(),
+            done.lost_and_found.display()
+        );
+    }
+    println!("the lake answers again; `tarn doctor` checks it");
     Ok(ExitCode::SUCCESS)
 }

@@ -59,27 +59,58 @@ pub struct Snapshot {
     pub(super) whole_len: u64,
 }
 
+/// A whole log line that is not a commit (damaged on disk or by hand).
+#[derive(Debug, Clone)]
+pub struct DamagedLine {
+    /// 1-based.
+    pub line: usize,
+    pub reason: String,
+    /// Where the line starts and ends in the log, newline excluded.
+    pub(super) span: (usize, usize),
+}
+
 impl Snapshot {
+    /// The lake as of its last whole commit; a damaged line stops every
+    /// reader (skipping it could show removed files, or hide added ones).
     pub(super) fn read(path: &Path) -> Result<Snapshot, LakeError> {
+        let (snapshot, damaged) = Snapshot::read_tolerant(path)?;
+        match damaged.into_iter().next() {
+            Some(first) => Err(LakeError::DamagedLog { path: path.display().to_string(), line: first.line, reason: first.reason }),
+            None => Ok(snapshot),
+        }
+    }
+
+    /// The commits of every whole line that parses, and the lines that do
+    /// not: what `tarn doctor` reports and repairs.
+    pub(super) fn read_tolerant(path: &Path) -> Result<(Snapshot, Vec<DamagedLine>), LakeError> {
         let text = match std::fs::read(path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Snapshot::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Snapshot::default(), Vec::new())),
             Err(e) => return Err(io_error(path)(e)),
         };
         let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         let mut snapshot = Snapshot { whole_len: whole as u64, ..Snapshot::default() };
+        let mut damaged = Vec::new();
+        let mut start = 0;
         for (number, line) in text[..whole].split(|&b| b == b'\n').enumerate() {
+            let span = (start, start + line.len());
+            start += line.len() + 1;
             if line.is_empty() {
                 continue;
             }
-            let commit: Commit = serde_json::from_slice(line).map_err(|e| LakeError::DamagedLog {
-                path: path.display().to_string(),
-                line: number + 1,
-                reason: e.to_string(),
-            })?;
-            snapshot.apply(commit);
+            let commit = serde_json::from_slice::<Commit>(line).map_err(|e| e.to_string()).and_then(|commit| {
+                if commit.id <= snapshot.last_commit {
+                    Err(format!("commit {} follows commit {}", commit.id, snapshot.last_commit))
+                } else {
+                    Ok(commit)
+                }
+            });
+            match commit {
+                Ok(commit) => snapshot.apply(commit),
+                Err(reason) => damaged.push(DamagedLine { line: number + 1, reason, span }),
+            }
         }
-        Ok(snapshot)
+        Ok((snapshot, damaged))
     }
 
     fn apply(&mut self, commit: Commit) {

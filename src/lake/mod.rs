@@ -9,6 +9,7 @@
 //! commit line (the staged or moved files are removed by the next writer) or a
 //! whole one.
 
+pub mod doctor;
 mod layout;
 mod log;
 pub mod system;
@@ -31,7 +32,9 @@ use std::path::{Path, PathBuf};
 pub enum LakeError {
     #[error("lake {path}: {source}")]
     Io { path: String, source: io::Error },
-    #[error("lake commit log {path} line {line} is damaged: {reason}; restore it from a backup or remove the line")]
+    #[error(
+        "lake commit log {path} line {line} is damaged ({reason}); run `tarn doctor` to see what is wrong and `tarn doctor --repair` to drop the line"
+    )]
     DamagedLog { path: String, line: usize, reason: String },
     #[error("writing Parquet: {0}")]
     Parquet(#[from] datafusion::parquet::errors::ParquetError),
@@ -47,6 +50,10 @@ pub enum LakeError {
         "there is no lake at {path}; check --lake (or lake: in tarn.yml, or TARN_LAKE), or make one: tarn ingest file <files> --lake {path}, or tarn demo"
     )]
     NoLake { path: String },
+    #[error(
+        "the lake file {path} (table {table}) {problem}; run `tarn doctor` to check the lake, and `tarn doctor --repair` to take lost files out of it"
+    )]
+    LostFile { path: String, table: String, problem: String },
     #[error("writing the commit log: {0}")]
     Serialize(#[from] serde_json::Error),
     #[error("a source's task stopped unexpectedly ({0}); what it committed is in the lake, run again for the rest")]

@@ -416,7 +416,7 @@ fn sync_staged(files: &[(PathBuf, FileEntry)]) -> Result<(), LakeError> {
     })
 }
 
-fn append_commit(lake: &Lake, snapshot: &Snapshot, commit: &Commit) -> Result<(), LakeError> {
+pub(super) fn append_commit(lake: &Lake, snapshot: &Snapshot, commit: &Commit) -> Result<(), LakeError> {
     let path = lake.log_path();
     let file = File::options().create(true).append(false).write(true).truncate(false).open(&path).map_err(io_error(&path))?;
     // Drop a line cut by a crash, then append ours in one write.
@@ -433,7 +433,7 @@ fn append_commit(lake: &Lake, snapshot: &Snapshot, commit: &Commit) -> Result<()
 
 /// Removes what crashed writers left: their staging directories, and files
 /// they had moved into the lake without committing. Runs under the lake lock.
-fn recover(lake: &Lake) -> Result<(), LakeError> {
+pub(super) fn recover(lake: &Lake) -> Result<(), LakeError> {
     let staging = lake.staging_dir();
     let Ok(entries) = fs::read_dir(&staging) else { return Ok(()) };
     let mut snapshot = None;

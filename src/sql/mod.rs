@@ -152,6 +152,7 @@ fn message(error: &DataFusionError) -> String {
         DataFusionError::ResourcesExhausted(detail) => {
             format!("the query needs more memory than --memory-limit allows ({}); raise the limit or narrow the query", one_line(detail))
         }
+        DataFusionError::External(inner) if inner.is::<LakeError>() => inner.to_string(),
         root => one_line(&root.strip_backtrace()),
     }
 }

@@ -89,6 +89,7 @@ impl TableProvider for LakeTable {
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); groups_wanted.min(files.len())];
         for (i, entry) in files.into_iter().enumerate() {
             let path = self.root.join(&entry.path);
+            check_present(&path, entry)?;
             let file = PartitionedFile::new(path.to_string_lossy().trim_start_matches('/').to_string(), entry.bytes)
                 .with_partition_values(entry.partition.iter().map(|v| ScalarValue::Int32(Some(*v))).collect());
             let count = groups.len();
@@ -104,6 +105,19 @@ impl TableProvider for LakeTable {
             .build();
         format.create_physical_plan(state, config).await
     }
+}
+
+/// Refuses a scan of a file that is gone or cut short: Parquet's own error
+/// for a short file ("expected: N, actual: N") does not say what happened.
+fn check_present(path: &std::path::Path, entry: &FileEntry) -> Result<()> {
+    let problem = match std::fs::metadata(path) {
+        Ok(meta) if meta.len() == entry.bytes => return Ok(()),
+        Ok(meta) => format!("is {} bytes, its commit wrote {}", meta.len(), entry.bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "is missing".to_string(),
+        Err(e) => format!("cannot be read ({e})"),
+    };
+    let lost = crate::lake::LakeError::LostFile { path: entry.path.clone(), table: entry.table.clone(), problem };
+    Err(DataFusionError::External(Box::new(lost)))
 }
 
 /// A table of rows held in memory, with the same columns as a [`LakeTable`]

@@ -1,0 +1,254 @@
+//! `tarn doctor`: checks a lake against its commit log, and repairs what a
+//! disk, a crash or a hand left wrong so the lake answers again.
+//!
+//! Checked: every log line is a commit, in order; every live file is there,
+//! has the size the log says and a readable Parquet footer with the rows the
+//! log says; Parquet files no commit names (left by a crashed writer, or by a
+//! commit whose line was damaged) are listed. The repair, under the lake
+//! lock: damaged lines are dropped (the old log is kept beside it), lost or
+//! damaged files are taken out of the lake in one commit, and files no
+//! commit names are moved to `_tarn/lost+found/`. Nothing is deleted: what
+//! the repair takes out of the lake is kept for a person to look at.
+//!
+//! A dropped line loses its commit's ledger as well as its rows, so the next
+//! ingest of the same inputs lands them again: rows are not doubled, and a
+//! source that can be read again loses nothing.
+
+use super::log::{DamagedLine, Snapshot};
+use super::writer::{append_commit, recover};
+use super::{Commit, FileEntry, Lake, LakeError, io_error};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// One thing wrong with a lake.
+#[derive(Debug, Clone)]
+pub enum Finding {
+    /// A whole log line that is not a commit: every command refuses the lake.
+    DamagedLine(DamagedLine),
+    /// A live file that is not on disk.
+    Missing(FileEntry),
+    /// A live file whose size is not the one its commit recorded.
+    WrongSize { file: FileEntry, actual: u64 },
+    /// A live file whose Parquet footer cannot be read, or holds other rows.
+    Unreadable { file: FileEntry, reason: String },
+    /// A Parquet file in the lake's folders that no commit names. tarn never
+    /// reads it; an engine that lists folders would.
+    Unlisted { path: String, rows: Option<u64> },
+}
+
+impl Finding {
+    /// Whether the finding breaks tarn's reads (an unlisted file does not).
+    pub fn breaks_reads(&self) -> bool {
+        !matches!(self, Finding::Unlisted { .. })
+    }
+
+    /// The live file the finding is about, if any.
+    pub fn lost_file(&self) -> Option<&FileEntry> {
+        match self {
+            Finding::Missing(file) | Finding::WrongSize { file, .. } | Finding::Unreadable { file, .. } => Some(file),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let described = |file: &FileEntry| format!("{} (table {}, {} rows, commit {})", file.path, file.table, file.rows, file.commit);
+        match self {
+            Finding::DamagedLine(line) => {
+                write!(
+                    f,
+                    "commit log line {} is not a commit ({}); every command refuses the lake until it is dropped",
+                    line.line, line.reason
+                )
+            }
+            Finding::Missing(file) => write!(f, "{} is missing", described(file)),
+            Finding::WrongSize { file, actual } => {
+                write!(f, "{} is {actual} bytes, its commit wrote {} (cut short or overwritten)", described(file), file.bytes)
+            }
+            Finding::Unreadable { file, reason } => write!(f, "{} cannot be read: {reason}", described(file)),
+            Finding::Unlisted { path, rows } => {
+                let rows = rows.map_or("unreadable".to_string(), |r| format!("{r} rows"));
+                write!(f, "{path} ({rows}) is in no commit: left by a crashed writer or a dropped log line; tarn does not read it")
+            }
+        }
+    }
+}
+
+/// What `tarn doctor` found.
+#[derive(Debug, Clone)]
+pub struct Checkup {
+    pub commits: u64,
+    pub live_files: usize,
+    pub findings: Vec<Finding>,
+}
+
+impl Checkup {
+    /// No finding breaks reads.
+    pub fn healthy(&self) -> bool {
+        !self.findings.iter().any(Finding::breaks_reads)
+    }
+
+    /// Rows of live files that are lost, by table.
+    pub fn rows_lost(&self) -> BTreeMap<String, u64> {
+        let mut lost = BTreeMap::new();
+        for file in self.findings.iter().filter_map(Finding::lost_file) {
+            *lost.entry(file.table.clone()).or_default() += file.rows;
+        }
+        lost
+    }
+}
+
+/// What `tarn doctor --repair` did.
+#[derive(Debug, Clone, Default)]
+pub struct Repair {
+    /// Log lines dropped, and where the log as it was is kept.
+    pub dropped_lines: Vec<usize>,
+    pub old_log: Option<PathBuf>,
+    /// Live files taken out of the lake, and the commit that did it.
+    pub removed: Vec<FileEntry>,
+    pub commit: Option<u64>,
+    /// Files no commit named, moved under `lost_and_found`, with their rows.
+    pub moved: Vec<(String, Option<u64>)>,
+    pub lost_and_found: PathBuf,
+}
+
+/// Checks the lake without changing it.
+pub fn check(lake: &Lake) -> Result<Checkup, LakeError> {
+    let (snapshot, damaged) = Snapshot::read_tolerant(&lake.log_path())?;
+    Ok(check_files(lake, &snapshot, damaged))
+}
+
+fn check_files(lake: &Lake, snapshot: &Snapshot, damaged: Vec<DamagedLine>) -> Checkup {
+    let mut findings: Vec<Finding> = damaged.into_iter().map(Finding::DamagedLine).collect();
+    for file in snapshot.files.values() {
+        let path = lake.root().join(&file.path);
+        let actual = match fs::metadata(&path) {
+            Ok(meta) => meta.len(),
+            Err(_) => {
+                findings.push(Finding::Missing(file.clone()));
+                continue;
+            }
+        };
+        if actual != file.bytes {
+            findings.push(Finding::WrongSize { file: file.clone(), actual });
+            continue;
+        }
+        match footer_rows(&path) {
+            Ok(rows) if rows == file.rows => {}
+            Ok(rows) => findings.push(Finding::Unreadable { file: file.clone(), reason: format!("it holds {rows} rows") }),
+            Err(reason) => findings.push(Finding::Unreadable { file: file.clone(), reason }),
+        }
+    }
+    let mut unlisted = Vec::new();
+    data_files(lake.root(), lake.root(), &mut unlisted);
+    for path in unlisted.into_iter().filter(|p| !snapshot.files.contains_key(p)) {
+        let rows = footer_rows(&lake.root().join(&path)).ok();
+        findings.push(Finding::Unlisted { path, rows });
+    }
+    Checkup { commits: snapshot.last_commit, live_files: snapshot.files.len(), findings }
+}
+
+/// The rows a Parquet file's footer says it holds.
+fn footer_rows(path: &Path) -> Result<u64, String> {
+    use datafusion::parquet::file::metadata::ParquetMetaDataReader;
+    let file = fs::File::open(path).map_err(|e| e.to_string())?;
+    let metadata = ParquetMetaDataReader::new().parse_and_finish(&file).map_err(|e| e.to_string())?;
+    Ok(metadata.file_metadata().num_rows().max(0) as u64)
+}
+
+/// Parquet files under the lake's table folders, relative to the root
+/// (`_tarn/` holds no table). Symlinks are not followed.
+fn data_files(root: &Path, dir: &Path, found: &mut Vec<String>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_dir() && !(dir == root && entry.file_name() == "_tarn") {
+            data_files(root, &path, found);
+        } else if kind.is_file() && path.extension().is_some_and(|e| e == "parquet") {
+            if let Ok(relative) = path.strip_prefix(root) {
+                found.push(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+}
+
+/// Repairs the lake under its lock: drops damaged log lines, takes lost and
+/// damaged files out in one commit, moves files no commit names aside.
+pub fn repair(lake: &Lake) -> Result<Repair, LakeError> {
+    let _lock = lake.lock()?;
+    let log = lake.log_path();
+    let lost_and_found = lake.meta_dir().join("lost+found");
+    let mut repair = Repair { lost_and_found: lost_and_found.clone(), ..Repair::default() };
+
+    let (_, damaged) = Snapshot::read_tolerant(&log)?;
+    if !damaged.is_empty() {
+        let text = fs::read(&log).map_err(io_error(&log))?;
+        let kept = without_spans(&text, &damaged);
+        let old = lake.meta_dir().join(format!("log.jsonl.damaged-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S")));
+        fs::copy(&log, &old).map_err(io_error(&old))?;
+        let next = lake.meta_dir().join("log.jsonl.repaired");
+        fs::write(&next, &kept).map_err(io_error(&next))?;
+        fs::File::open(&next).and_then(|f| f.sync_all()).map_err(io_error(&next))?;
+        fs::rename(&next, &log).map_err(io_error(&log))?;
+        repair.dropped_lines = damaged.iter().map(|d| d.line).collect();
+        repair.old_log = Some(old);
+    }
+    recover(lake)?;
+    let snapshot = lake.snapshot()?;
+    let checkup = check_files(lake, &snapshot, Vec::new());
+
+    let lost: Vec<FileEntry> = checkup.findings.iter().filter_map(Finding::lost_file).cloned().collect();
+    if !lost.is_empty() {
+        for file in &lost {
+            move_aside(lake, &file.path, &lost_and_found)?;
+        }
+        let commit = Commit {
+            id: snapshot.last_commit + 1,
+            time: chrono::Utc::now().to_rfc3339(),
+            operation: "repair".into(),
+            add: Vec::new(),
+            remove: lost.iter().map(|f| f.path.clone()).collect(),
+            inputs: Vec::new(),
+            checkpoints: BTreeMap::new(),
+        };
+        append_commit(lake, &snapshot, &commit)?;
+        repair.commit = Some(commit.id);
+        repair.removed = lost;
+    }
+    for finding in &checkup.findings {
+        if let Finding::Unlisted { path, rows } = finding {
+            move_aside(lake, path, &lost_and_found)?;
+            repair.moved.push((path.clone(), *rows));
+        }
+    }
+    Ok(repair)
+}
+
+/// The log without the damaged lines (and without a last line a crash cut).
+fn without_spans(text: &[u8], damaged: &[DamagedLine]) -> Vec<u8> {
+    let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let mut kept = Vec::with_capacity(whole);
+    let mut at = 0;
+    for line in damaged {
+        kept.extend_from_slice(&text[at..line.span.0]);
+        at = (line.span.1 + 1).min(whole);
+    }
+    kept.extend_from_slice(&text[at..whole]);
+    kept
+}
+
+/// Moves a lake file (if it is there) under `lost+found/`, keeping its path.
+fn move_aside(lake: &Lake, relative: &str, lost_and_found: &Path) -> Result<(), LakeError> {
+    let from = lake.root().join(relative);
+    if !from.exists() {
+        return Ok(());
+    }
+    let to = lost_and_found.join(relative);
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent).map_err(io_error(parent))?;
+    }
+    fs::rename(&from, &to).map_err(io_error(&from))
+}
