@@ -14,6 +14,10 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Security logs, the lake's lock and anything else tarn writes are
+    // readable by their owner only, whatever the shell's umask.
+    // SAFETY: umask only sets the process's file creation mask; no thread runs yet.
+    unsafe { libc::umask(0o077) };
     let args = cli::Cli::parse();
     cli::log::init(&args);
     // Deep queries and rules recurse: run the command on a thread whose

@@ -558,3 +558,45 @@ fn sigterm_during_a_long_429_wait_commits_what_was_gathered() {
     pull_ok(&scratch, &api, &["--org", &org, "--once"]);
     assert_eq!(lake(&scratch, "snyk_orgaudit"), canonical(&expected));
 }
+
+#[test]
+/// With every library's tracing on (reqwest, hyper, rustls), the Snyk token
+/// reaches no log line, no error and no lake file.
+fn the_token_never_reaches_logs_errors_or_the_lake_at_trace_level() {
+    let scratch = Scratch::new("snyk-trace");
+    let api = SnykApi::start();
+    let org = org_id(9);
+    api.add_org(&org, records(Scope { group: GROUP, org: Some(&org) }, 9, Utc::now() - TimeDelta::days(1), 20));
+    let output = scratch
+        .tarn(&["pull", "snyk", "--api-url", &api.url, "--org", &org, "--once"])
+        .env("SNYK_TOKEN", TOKEN)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = out(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("hyper") || stderr.contains("reqwest"), "the HTTP client's tracing is on");
+    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN), "the token was logged");
+    assert!(api.requests().iter().any(|r| r.authorization.as_deref().is_some_and(|a| a.contains(TOKEN))), "the token was sent");
+    // A refused token, at trace level too.
+    let wrong = "0000-wrong-token-trace-9999";
+    let output = scratch
+        .tarn(&["pull", "snyk", "--api-url", &api.url, "--org", &org, "--once"])
+        .env("SNYK_TOKEN", wrong)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    let (_, stderr) = out(&output);
+    assert!(!stderr.contains(wrong), "the refused token was logged");
+    let mut dirs = vec![scratch.path("lake")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            if entry.file_type().unwrap().is_dir() {
+                dirs.push(entry.path());
+            } else {
+                let bytes = std::fs::read(entry.path()).unwrap();
+                assert!(!bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()), "the token is in {}", entry.path().display());
+            }
+        }
+    }
+}

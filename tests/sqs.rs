@@ -315,3 +315,46 @@ async fn tarn_run_pulls_the_sources_in_the_config() {
     };
     assert!(stderr.starts_with("error: no sources in the config"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+/// With every library's tracing on, the AWS secret key and session token
+/// reach no log line, no output and no lake file; the lake is its owner's.
+async fn secrets_never_reach_logs_output_or_the_lake_at_trace_level() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new("sqs-secrets");
+    let aws = setup("secrets", true).await;
+    let generated = sample(&s.dir, 200, 100, 0);
+    aws.upload(&s.path("sample"), &generated.cloudtrail_files).await;
+    let (secret, token) = ("tarnSecretKey0123456789abcdefSECRET", "tarnSessionToken0123456789TOKEN");
+    let output = tarn_aws(&s, &["pull", "sqs", "--queue-url", &aws.queue_url, "--once"])
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_SESSION_TOKEN", token)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (common::text(&output.stdout), common::text(&output.stderr));
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("aws_smithy"), "the SDK's own tracing is on: {}", &stderr[..stderr.len().min(2000)]);
+    for leaked in [secret, token] {
+        assert!(!stdout.contains(leaked) && !stderr.contains(leaked), "{leaked} was logged");
+    }
+    assert_eq!(s.count("select count(*) from aws_cloudtrail"), 200);
+    let mut files = Vec::new();
+    let mut dirs = vec![s.path("lake")];
+    while let Some(dir) = dirs.pop() {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", dir.display());
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            if entry.file_type().unwrap().is_dir() { dirs.push(entry.path()) } else { files.push(entry.path()) }
+        }
+    }
+    assert!(files.iter().any(|f| f.ends_with("lock")), "the lock is among the checked files");
+    for file in files {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", file.display());
+        let bytes = std::fs::read(&file).unwrap();
+        for leaked in [secret, token] {
+            assert!(!bytes.windows(leaked.len()).any(|w| w == leaked.as_bytes()), "{leaked} is in {}", file.display());
+        }
+    }
+}

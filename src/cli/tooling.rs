@@ -79,7 +79,9 @@ pub fn doctor(setup: &Setup, repair: bool) -> Result<ExitCode> {
         if checkup.findings.is_empty() {
             println!("the lake is healthy");
         } else if checkup.healthy() {
-            println!("reads work; `tarn doctor --repair` moves the files no commit names to _tarn/lost+found/");
+            println!(
+                "reads work; `tarn doctor --repair` moves files no commit names to _tarn/lost+found/ and closes the lake to other users"
+            );
         } else {
             let rows: Vec<String> = lost.iter().map(|(table, rows)| format!("{rows} rows of {table}")).collect();
             let rows = if rows.is_empty() { String::new() } else { format!(" ({} would be lost)", rows.join(", ")) };
@@ -123,6 +125,9 @@ pub fn doctor(setup: &Setup, repair: bool) -> Result<ExitCode> {
             done.moved.len(),
             done.lost_and_found.display()
         );
+    }
+    if done.closed {
+        println!("repaired: the lake's folder is now readable by its owner only");
     }
     println!("the lake answers again; `tarn doctor` checks it");
     Ok(ExitCode::SUCCESS)

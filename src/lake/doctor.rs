@@ -35,12 +35,14 @@ pub enum Finding {
     /// A Parquet file in the lake's folders that no commit names. tarn never
     /// reads it; an engine that lists folders would.
     Unlisted { path: String, rows: Option<u64> },
+    /// The lake's folder lets other users in (security logs are its owner's).
+    OpenToOthers { mode: u32 },
 }
 
 impl Finding {
     /// Whether the finding breaks tarn's reads (an unlisted file does not).
     pub fn breaks_reads(&self) -> bool {
-        !matches!(self, Finding::Unlisted { .. })
+        !matches!(self, Finding::Unlisted { .. } | Finding::OpenToOthers { .. })
     }
 
     /// The live file the finding is about, if any.
@@ -71,6 +73,9 @@ impl std::fmt::Display for Finding {
             Finding::Unlisted { path, rows } => {
                 let rows = rows.map_or("unreadable".to_string(), |r| format!("{r} rows"));
                 write!(f, "{path} ({rows}) is in no commit: left by a crashed writer or a dropped log line; tarn does not read it")
+            }
+            Finding::OpenToOthers { mode } => {
+                write!(f, "the lake's folder has mode {mode:o}: other users can read its security logs (chmod 700 closes it)")
             }
         }
     }
@@ -112,6 +117,8 @@ pub struct Repair {
     /// Files no commit named, moved under `lost_and_found`, with their rows.
     pub moved: Vec<(String, Option<u64>)>,
     pub lost_and_found: PathBuf,
+    /// The lake's folder was made its owner's alone.
+    pub closed: bool,
 }
 
 /// Checks the lake without changing it.
@@ -147,7 +154,17 @@ fn check_files(lake: &Lake, snapshot: &Snapshot, damaged: Vec<DamagedLine>) -> C
         let rows = footer_rows(&lake.root().join(&path)).ok();
         findings.push(Finding::Unlisted { path, rows });
     }
+    if let Some(mode) = open_mode(lake.root()) {
+        findings.push(Finding::OpenToOthers { mode });
+    }
     Checkup { commits: snapshot.last_commit, live_files: snapshot.files.len(), findings }
+}
+
+/// The folder's permission bits, if they let anyone but its owner in.
+fn open_mode(dir: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(dir).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
 }
 
 /// The rows a Parquet file's footer says it holds.
@@ -219,9 +236,18 @@ pub fn repair(lake: &Lake) -> Result<Repair, LakeError> {
         repair.removed = lost;
     }
     for finding in &checkup.findings {
-        if let Finding::Unlisted { path, rows } = finding {
-            move_aside(lake, path, &lost_and_found)?;
-            repair.moved.push((path.clone(), *rows));
+        match finding {
+            Finding::Unlisted { path, rows } => {
+                move_aside(lake, path, &lost_and_found)?;
+                repair.moved.push((path.clone(), *rows));
+            }
+            Finding::OpenToOthers { mode } => {
+                use std::os::unix::fs::PermissionsExt;
+                let root = lake.root();
+                fs::set_permissions(root, fs::Permissions::from_mode(mode & 0o700)).map_err(io_error(root))?;
+                repair.closed = true;
+            }
+            _ => {}
         }
     }
     Ok(repair)

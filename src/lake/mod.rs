@@ -73,8 +73,11 @@ pub struct Lake {
 impl Lake {
     /// Opens (creating if needed) the lake at `root`.
     pub fn open(root: &Path) -> Result<Lake, LakeError> {
+        use std::os::unix::fs::DirBuilderExt;
         let meta = root.join("_tarn");
-        fs::create_dir_all(meta.join("staging")).map_err(io_error(&meta))?;
+        // A new lake is its owner's alone (an existing one keeps its mode;
+        // `tarn doctor` says if others can read it).
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(meta.join("staging")).map_err(io_error(&meta))?;
         let root = fs::canonicalize(root).map_err(io_error(root))?;
         Ok(Lake { root })
     }

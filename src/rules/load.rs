@@ -52,6 +52,12 @@ fn rule_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), Vec<RuleError
 /// Loads one rule file: Sigma if it has a `logsource`, tarn's format otherwise.
 pub fn load_file(file: &Path, registry: &Registry) -> Result<Rule, RuleError> {
     let text = std::fs::read_to_string(file).map_err(|e| problem(file, FileProblem::Read(e)))?;
-    let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| problem(file, FileProblem::Yaml(e)))?;
-    if value.get("logsource").is_some() { sigma::parse(file, &value, registry) } else { panther::parse(file, &text, registry) }
+    parse_rule(file, &text, registry)
+}
+
+/// Reads one rule from its text (`file` names it in errors): Sigma if it
+/// has a `logsource`, tarn's format otherwise.
+pub fn parse_rule(file: &Path, text: &str, registry: &Registry) -> Result<Rule, RuleError> {
+    let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| problem(file, FileProblem::Yaml(e)))?;
+    if value.get("logsource").is_some() { sigma::parse(file, &value, registry) } else { panther::parse(file, text, registry) }
 }

@@ -17,7 +17,7 @@ mod sigma;
 mod skeleton;
 
 pub use crate::lake::{ALERTS_TABLE, AlertRow, alerts_batch, alerts_schema};
-pub use load::{load, load_file};
+pub use load::{load, load_file, parse_rule};
 pub use matches::MatchError;
 pub use panther::{ExpressionError, QueryError};
 pub use predicate::PredicateError;

@@ -118,7 +118,7 @@ pub async fn run_rules(
         };
         let found = match timeout {
             Some(limit) => {
-                tokio::time::timeout(limit, matches(sql, rule)).await.unwrap_or(Err(MatchError::Query(SqlError::TimedOut { limit })))
+                crate::sql::within(limit, matches(sql, rule)).await.unwrap_or(Err(MatchError::Query(SqlError::TimedOut { limit })))
             }
             None => matches(sql, rule).await,
         };

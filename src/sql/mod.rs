@@ -3,6 +3,7 @@
 //! its id, CloudTrail Lake's dialect and Trino functions on top; read-only,
 //! with errors as one readable line.
 
+mod checked;
 mod dialect;
 mod functions;
 mod print;
@@ -11,7 +12,7 @@ pub mod shell;
 mod stores;
 mod table;
 
-pub use dialect::{DialectError, OffsetError};
+pub use dialect::{DialectError, OffsetError, rewrite_text};
 pub use functions::parse_cidr;
 pub use print::{Format, lake_value, write as write_results};
 pub use prune::PARTITION_COLUMNS;
@@ -138,6 +139,26 @@ fn check_nesting(sql: &str) -> Result<(), SqlError> {
     Ok(())
 }
 
+/// Runs `work` for at most `limit`; `None` if it ran longer. The clock is a
+/// thread of its own rather than tokio's timer, which only fires when a
+/// runtime worker parks: DataFusion can keep every worker busy without
+/// parking for as long as a query runs.
+pub(crate) async fn within<T>(limit: std::time::Duration, work: impl std::future::Future<Output = T>) -> Option<T> {
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let (ring, rung) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(limit) {
+            let _ = ring.send(());
+        }
+    });
+    let outcome = tokio::select! {
+        outcome = work => Some(outcome),
+        _ = rung => None,
+    };
+    drop(done);
+    outcome
+}
+
 /// The innermost cause of a DataFusion error, as one line without Rust
 /// debug formatting (`SQL error: ParserError("...")` becomes `syntax error: ...`).
 fn message(error: &DataFusionError) -> String {
@@ -153,6 +174,7 @@ fn message(error: &DataFusionError) -> String {
             format!("the query needs more memory than --memory-limit allows ({}); raise the limit or narrow the query", one_line(detail))
         }
         DataFusionError::External(inner) if inner.is::<LakeError>() => inner.to_string(),
+        DataFusionError::Execution(text) => one_line(text),
         root => one_line(&root.strip_backtrace()),
     }
 }
@@ -264,6 +286,7 @@ impl Sql {
         let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new().with_memory_limit(limits.memory, 1.0).build_arc()?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         functions::register(&ctx);
+        checked::register(&ctx, limits.result);
         let mut sql = Sql {
             ctx,
             rows,
@@ -375,7 +398,7 @@ impl Sql {
             Ok((schema, batches))
         };
         match self.limits.timeout {
-            Some(limit) => tokio::time::timeout(limit, run).await.map_err(|_| SqlError::TimedOut { limit })?,
+            Some(limit) => within(limit, run).await.ok_or(SqlError::TimedOut { limit })?,
             None => run.await,
         }
     }
