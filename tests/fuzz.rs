@@ -177,9 +177,19 @@ fn repo(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
-/// The first words of an error: its kind, without the values in it.
+/// An error's kind: its words without the quoted values and numbers in it.
 fn kind(error: &impl std::fmt::Display) -> String {
-    error.to_string().split_whitespace().take(4).collect::<Vec<_>>().join(" ")
+    let (mut kept, mut quote) = (String::new(), None);
+    for c in error.to_string().chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, c) if c.is_ascii_digit() => {}
+            (None, c) => kept.push(c),
+        }
+    }
+    kept.split_whitespace().take(8).collect::<Vec<_>>().join(" ")
 }
 
 #[test]
