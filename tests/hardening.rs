@@ -42,20 +42,22 @@ fn regression_4000_term_or_and_plus_chains_answer() {
 }
 
 #[test]
-fn regression_deep_parentheses_are_refused_in_one_line() {
+fn regression_deep_parentheses_and_not_chains_are_refused_in_one_line() {
     let s = Scratch::new("deep-parens");
     lake(&s);
-    for query in [
-        format!("select {}1{}", "(".repeat(50_000), ")".repeat(50_000)),
-        format!("select {}true{}", "NOT (".repeat(10_000), ")".repeat(10_000)),
+    for (query, refused) in [
+        (format!("select {}1{}", "(".repeat(50_000), ")".repeat(50_000)), "nests parentheses more than 256 deep"),
+        (format!("select {}true{}", "NOT (".repeat(10_000), ")".repeat(10_000)), "nests parentheses more than 256 deep"),
+        (format!("select {}true", "NOT ".repeat(20_000)), "nests NOT more than 256 deep"),
     ] {
         let started = std::time::Instant::now();
         let (code, stderr) = s.fails(&["query", &query]);
         assert_eq!(code, 1);
-        assert!(stderr.contains("nests parentheses more than 256 deep"), "{stderr}");
+        assert!(stderr.contains(refused), "{stderr}");
         one_clear_line(&stderr);
         assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }
+    assert_eq!(s.count(&format!("select count(*) where {}true", "NOT NOT ".repeat(100))), 1, "200 NOTs are a query");
 }
 
 #[test]

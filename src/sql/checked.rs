@@ -1,11 +1,13 @@
 //! Arithmetic that fails instead of wrapping, and functions that refuse to
 //! build one value larger than a result may hold.
 //!
-//! DataFusion adds, subtracts and multiplies integers with wrapping
-//! arithmetic (`9223372036854775807 + 1` is a large negative number), a
-//! silent wrong answer. An analyzer rule, run after type coercion, turns each
-//! integer `+`, `-` and `*` into a checked function with the same name in the
-//! result, so an overflow is an error that says so, constant or not.
+//! DataFusion adds, subtracts, multiplies, negates and sums integers with
+//! wrapping arithmetic (`9223372036854775807 + 1` is a large negative
+//! number), a silent wrong answer. An analyzer rule, run after type
+//! coercion, turns each integer `+`, `-`, `*`, unary `-` and `sum` into a
+//! checked function with the same name in the result, so an overflow is an
+//! error that says so, constant or not. (`sum(DISTINCT …)` and `sum` as a
+//! window function still wrap.)
 //!
 //! DataFusion's memory pool sees operators, not scalar functions: `repeat`,
 //! `lpad`, `array_repeat` or `range` with a large count build a value of any
@@ -16,17 +18,20 @@
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array};
 use datafusion::arrow::compute::kernels::{cast::cast, length::length, numeric};
 use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type};
+use datafusion::common::DFSchema;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::Accumulator;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{
-    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature, Volatility,
+    AggregateUDF, AggregateUDFImpl, BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ReturnFieldArgs,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
 use std::sync::Arc;
@@ -130,12 +135,18 @@ impl ScalarUDFImpl for Checked {
 #[derive(Debug)]
 struct CheckedArithmetic {
     functions: [Arc<ScalarUDF>; 3],
+    sum: Arc<AggregateUDF>,
 }
 
 impl Default for CheckedArithmetic {
     fn default() -> CheckedArithmetic {
         let function = |op| Arc::new(ScalarUDF::new_from_impl(Checked::new(op)));
-        CheckedArithmetic { functions: [function(Arithmetic::Add), function(Arithmetic::Subtract), function(Arithmetic::Multiply)] }
+        CheckedArithmetic {
+            functions: [function(Arithmetic::Add), function(Arithmetic::Subtract), function(Arithmetic::Multiply)],
+            sum: Arc::new(AggregateUDF::new_from_impl(CheckedSum {
+                signature: Signature::exact(vec![DataType::Int64], Volatility::Immutable),
+            })),
+        }
     }
 }
 
@@ -156,22 +167,113 @@ impl AnalyzerRule for CheckedArithmetic {
                 // Top down, so each type is asked of the expression as the
                 // user wrote it: the type of a nest of checked functions
                 // renders its whole name at every level (cubic on a chain).
-                expr.transform_down(|expr| {
-                    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else { return Ok(Transformed::no(expr)) };
-                    let Some(arithmetic) = Arithmetic::of(*op) else { return Ok(Transformed::no(expr)) };
-                    let integers = [left, right].iter().all(|side| side.get_type(&schema).is_ok_and(|t| t.is_integer()));
-                    if !integers {
-                        return Ok(Transformed::no(expr));
-                    }
-                    let function = self.functions[arithmetic as usize].clone();
-                    let Expr::BinaryExpr(BinaryExpr { left, right, .. }) = expr else { unreachable!() };
-                    Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(function, vec![*left, *right]))))
-                })
-                .map(|rewritten| rewritten.update_data(|e| name.restore(e)))
+                expr.transform_down(|expr| self.rewrite(expr, &schema)).map(|rewritten| rewritten.update_data(|e| name.restore(e)))
             })?
             .map_data(|plan| plan.recompute_schema())
         })
         .map(|t| t.data)
+    }
+}
+
+impl CheckedArithmetic {
+    /// One expression, as the user wrote it: integer `+ - *`, unary minus
+    /// and `sum` become their checked forms.
+    fn rewrite(&self, expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+        let integer = |e: &Expr| e.get_type(schema).is_ok_and(|t| t.is_integer());
+        match expr {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => match Arithmetic::of(op) {
+                Some(arithmetic) if integer(&left) && integer(&right) => {
+                    let function = self.functions[arithmetic as usize].clone();
+                    Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(function, vec![*left, *right]))))
+                }
+                _ => Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right }))),
+            },
+            Expr::Negative(inner) if integer(&inner) => {
+                let zero = Expr::Literal(ScalarValue::new_zero(&inner.get_type(schema)?)?, None);
+                let function = self.functions[Arithmetic::Subtract as usize].clone();
+                Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(function, vec![zero, *inner]))))
+            }
+            Expr::AggregateFunction(mut aggregate)
+                if aggregate.func.name() == "sum"
+                    && !aggregate.params.distinct
+                    && aggregate.params.args.len() == 1
+                    && aggregate.params.args[0].get_type(schema).is_ok_and(|t| t == DataType::Int64) =>
+            {
+                aggregate.func = self.sum.clone();
+                Ok(Transformed::yes(Expr::AggregateFunction(aggregate)))
+            }
+            expr => Ok(Transformed::no(expr)),
+        }
+    }
+}
+
+/// `sum` of `BIGINT`s, failing on overflow (DataFusion's wraps).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CheckedSum {
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for CheckedSum {
+    fn name(&self) -> &str {
+        "checked_sum"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(SumAccumulator { sum: None }))
+    }
+}
+
+#[derive(Debug)]
+struct SumAccumulator {
+    sum: Option<i64>,
+}
+
+impl SumAccumulator {
+    fn add(&mut self, values: &ArrayRef) -> Result<()> {
+        let overflow = || {
+            exec_err!(
+                "integer overflow: a sum does not fit in Int64; sum(CAST(x AS DECIMAL(38, 0))) or sum(CAST(x AS DOUBLE)) adds larger numbers"
+            )
+        };
+        let Ok(part) = datafusion::arrow::compute::sum_checked(values.as_primitive::<Int64Type>()) else { return overflow() };
+        self.sum = match (self.sum, part) {
+            (Some(sum), Some(part)) => match sum.checked_add(part) {
+                Some(total) => Some(total),
+                None => return overflow(),
+            },
+            (sum, part) => sum.or(part),
+        };
+        Ok(())
+    }
+}
+
+impl Accumulator for SumAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.add(&values[0])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.add(&states[0])
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![ScalarValue::Int64(self.sum)])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int64(self.sum))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
     }
 }
 

@@ -115,11 +115,29 @@ const MAX_QUERY_NESTING: usize = 1_000;
 /// 300 take 0.07 s.
 const MAX_PARENTHESES: usize = 256;
 
-/// Refuses a query whose parentheses nest deeper than [`MAX_PARENTHESES`]
-/// before the parser sees it.
+/// Refuses a query whose parentheses nest deeper than [`MAX_PARENTHESES`],
+/// or that negates with more than that many `NOT`s in a row, before the
+/// parser sees it (past its recursion limit, sqlparser reported a deep `NOT`
+/// chain as a syntax error at a column in the middle of it).
 fn check_nesting(sql: &str) -> Result<(), SqlError> {
-    let (mut depth, mut quote) = (0usize, None);
-    for c in sql.chars() {
+    let (mut depth, mut quote, mut nots, mut word) = (0usize, None, 0usize, String::new());
+    let deep = |what: &str| {
+        SqlError::Query(format!(
+            "the query nests {what} more than {MAX_PARENTHESES} deep; write it flatter, for example a long OR of equalities as IN (...)"
+        ))
+    };
+    for c in sql.chars().chain([' ']) {
+        if quote.is_none() && (c.is_alphanumeric() || c == '_') {
+            word.push(c);
+            continue;
+        }
+        if !word.is_empty() {
+            nots = if word.eq_ignore_ascii_case("not") { nots + 1 } else { 0 };
+            if nots > MAX_PARENTHESES {
+                return Err(deep("NOT"));
+            }
+            word.clear();
+        }
         match (quote, c) {
             (Some(q), c) if c == q => quote = None,
             (Some(_), _) => {}
@@ -127,9 +145,7 @@ fn check_nesting(sql: &str) -> Result<(), SqlError> {
             (None, '(') => {
                 depth += 1;
                 if depth > MAX_PARENTHESES {
-                    return Err(SqlError::Query(format!(
-                        "the query nests parentheses more than {MAX_PARENTHESES} deep; write it flatter, for example a long OR of equalities as IN (...)"
-                    )));
+                    return Err(deep("parentheses"));
                 }
             }
             (None, ')') => depth = depth.saturating_sub(1),
