@@ -47,7 +47,7 @@ fn regression_deep_parentheses_and_not_chains_are_refused_in_one_line() {
     lake(&s);
     for (query, refused) in [
         (format!("select {}1{}", "(".repeat(50_000), ")".repeat(50_000)), "nests parentheses more than 256 deep"),
-        (format!("select {}true{}", "NOT (".repeat(10_000), ")".repeat(10_000)), "nests parentheses more than 256 deep"),
+        (format!("select {}true{}", "NOT (".repeat(10_000), ")".repeat(10_000)), "more than 256 deep"),
         (format!("select {}true", "NOT ".repeat(20_000)), "nests NOT more than 256 deep"),
     ] {
         let started = std::time::Instant::now();
