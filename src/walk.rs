@@ -11,11 +11,24 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 /// What a walk found: the regular files to read, in walk order, each once,
-/// and one line for each entry it skipped.
+/// and each entry it skipped.
 #[derive(Debug, Default)]
 pub struct Walked {
     pub files: Vec<PathBuf>,
-    pub problems: Vec<String>,
+    pub problems: Vec<Skipped>,
+}
+
+/// An entry the walk did not read, and why.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub why: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: skipped: {}", self.path.display(), self.why)
+    }
 }
 
 /// A directory on the walk's current path, with the entries still to visit
@@ -69,7 +82,7 @@ struct Walker<F> {
 
 impl<F: FnMut(u64)> Walker<F> {
     fn skip(&mut self, path: &Path, why: impl std::fmt::Display) {
-        self.walked.problems.push(format!("{}: skipped: {why}", path.display()));
+        self.walked.problems.push(Skipped { path: path.to_path_buf(), why: why.to_string() });
     }
 
     /// Queues a regular file, pushes a directory's frame, or reports why the

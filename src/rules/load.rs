@@ -43,7 +43,7 @@ fn rule_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), Vec<RuleError
     }
     let walked = crate::walk::walk(&[path.to_path_buf()], |_| ());
     if !walked.problems.is_empty() {
-        return Err(walked.problems.into_iter().map(|problem| RuleError::Walk { problem }).collect());
+        return Err(walked.problems.into_iter().map(|problem| RuleError::Walk { path: problem.path, why: problem.why }).collect());
     }
     files.extend(walked.files.into_iter().filter(|f| f.extension().is_some_and(|e| e == "yml" || e == "yaml")));
     Ok(())

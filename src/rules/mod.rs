@@ -58,8 +58,8 @@ pub enum RuleError {
     #[error("{}: no such file or directory (give a rule file or a directory of rules)", path.display())]
     Missing { path: PathBuf },
     /// An entry of a rules directory that cannot be read as a file.
-    #[error("{problem}")]
-    Walk { problem: String },
+    #[error("{}: {why}; rules load all or nothing: fix or remove it", path.display())]
+    Walk { path: PathBuf, why: String },
     #[error("cannot build the alert rows: {0}")]
     AlertRows(#[source] ArrowError),
     /// Another run moved the state of these rules first; this one wrote nothing.

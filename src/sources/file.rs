@@ -84,7 +84,7 @@ pub async fn ingest_paths(
     });
     sort_by_delivery_time(&mut walked.files, |path| path.to_str().unwrap_or_default());
     for problem in walked.problems {
-        source.report.fail(problem);
+        source.report.fail(problem.to_string());
     }
     if let Some(progress) = &options.progress {
         progress.listing_done();
