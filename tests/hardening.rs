@@ -273,3 +273,20 @@ fn regression_garbled_log_line_blocks_until_doctor_drops_it_and_reingest_doubles
     assert_eq!(s.count("select count(*) - count(distinct eventid) from aws_cloudtrail"), 0);
     assert_eq!(doctor(&s, &[]).0, 0);
 }
+
+#[test]
+fn regression_quarantine_replay_of_a_file_of_another_shape_is_one_clear_error() {
+    let s = Scratch::new("replay-shape");
+    lake(&s);
+    std::fs::write(s.path("bad.json"), "{\"eventVersion\": \"1.08\", \"eventTime\": \"not a time\"}\n").unwrap();
+    s.ok(&["ingest", "file", "bad.json", "--log-type", "AWS.CloudTrail"]);
+    let quarantined = live_files(&s, "quarantine");
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    let (data, _) = &live_files(&s, "aws_cloudtrail")[0];
+    std::fs::copy(s.path("lake").join(data), s.path("lake").join(&quarantined[0].0)).unwrap();
+    let (code, stderr) = s.fails(&["quarantine", "replay"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("is not a quarantine file") && stderr.contains(&quarantined[0].0), "{stderr}");
+    one_clear_line(&stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
