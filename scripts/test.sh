@@ -7,18 +7,18 @@
 #
 # The Python tools go into ./.venv at exact versions, installed when one is
 # missing or at another version: moto_server (PyPI `moto[server]`) for the S3
-# and SQS tests; duckdb and deltalake, the other engines that read the lake
-# (and `cargo bench --bench ingest` compares with DuckDB). duckdb is the
-# release PyPI's `duckdb-ext-delta` is built for (it requires duckdb==1.4.4),
-# so that extension can be added to the same venv; benches/ingest.rs names
-# the same duckdb version.
+# and SQS tests; deltalake (delta-rs) and duckdb with its `delta` extension
+# (duckdb-ext-delta, loaded from the file it ships), the other engines that
+# read the lake's Delta tables in tests/open_tables.rs (and `cargo bench
+# --bench ingest` compares with DuckDB). duckdb is the release
+# duckdb-ext-delta is built for; benches/ingest.rs names the same version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null; then
   echo "error: cargo is not installed; install Rust from https://rustup.rs, then rerun $0" >&2
   exit 1
 fi
-venv_pins=('moto[server]==5.2.5' 'duckdb==1.4.4' 'deltalake==1.6.6')
+venv_pins=('moto[server]==5.2.5' 'duckdb==1.4.4' 'deltalake==1.6.6' 'duckdb-ext-delta==1.4.4.20260205')
 venv_ready() {
   [ -x .venv/bin/moto_server ] && .venv/bin/python - "${venv_pins[@]}" 2>/dev/null <<'EOF'
 import importlib.metadata, sys
@@ -35,6 +35,7 @@ if ! venv_ready; then
   venv_ready || { echo "error: .venv lacks one of ${venv_pins[*]}" >&2; exit 1; }
 fi
 export TARN_MOTO_SERVER="$PWD/.venv/bin/moto_server"
+export TARN_PYTHON="$PWD/.venv/bin/python"
 features=(--features fault-injection)
 cargo fmt --check || { echo "error: the code is not formatted; run cargo fmt" >&2; exit 1; }
 python3 scripts/structure.py --check

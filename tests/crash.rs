@@ -59,10 +59,22 @@ fn a_killed_ingest_leaves_exactly_the_committed_rows() {
         seen_partial |= rows > 0 && rows < 8_000;
     }
     assert!(seen_partial, "at least one kill should land between commits");
+    // Nothing is visible to other engines that tarn does not count: the
+    // Delta table holds committed rows only (it may lag tarn after a kill
+    // between tarn's commit and its publication, never lead it).
+    let delta = common::engines::count(
+        common::engines::Engine::DeltaRs,
+        &s.path("lake/aws_cloudtrail").display().to_string(),
+        "select count(distinct eventid) from t",
+    );
+    assert!(delta <= s.count("select count(*) from aws_cloudtrail"), "delta-rs sees {delta} rows");
     let out = s.ok(&["ingest", "file", "sample", "--chunk-size", "500"]);
     assert!(out.contains("0 files failed"), "{out}");
     assert_eq!(s.count("select count(*) from aws_cloudtrail"), 8_000);
     assert_eq!(s.count("select count(distinct eventid) from aws_cloudtrail"), 8_000);
+    let delta = s.path("lake/aws_cloudtrail").display().to_string();
+    assert_eq!(common::engines::count(common::engines::Engine::DeltaRs, &delta, "select count(distinct eventid) from t"), 8_000);
+    assert_eq!(common::engines::count(common::engines::Engine::DeltaRs, &delta, "select count(*) from t"), 8_000);
     // What the killed writers left behind is gone: every Parquet file on disk is live.
     let mut on_disk = BTreeSet::new();
     parquet_files(&s.path("lake/aws_cloudtrail"), &mut on_disk, &s.path("lake"));

@@ -126,6 +126,9 @@ pub fn doctor(setup: &Setup, repair: bool) -> Result<ExitCode> {
             done.lost_and_found.display()
         );
     }
+    if !done.published.is_empty() {
+        println!("repaired: the Delta logs of {} now show tarn's live files", done.published.join(", "));
+    }
     if done.closed {
         println!("repaired: the lake's folder is now readable by its owner only");
     }

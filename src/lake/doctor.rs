@@ -15,9 +15,9 @@
 //! source that can be read again loses nothing.
 
 use super::log::{DamagedLine, Snapshot};
-use super::writer::{append_commit, recover};
+use super::writer::{append_commit, publish_to_delta, recover};
 use super::{Commit, FileEntry, Lake, LakeError, io_error};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -37,12 +37,15 @@ pub enum Finding {
     Unlisted { path: String, rows: Option<u64> },
     /// The lake's folder lets other users in (security logs are its owner's).
     OpenToOthers { mode: u32 },
+    /// A table's Delta log does not show tarn's live files (a crash between
+    /// tarn's commit and its publication, or a lake from before Delta).
+    DeltaBehind { table: String, missing: usize, extra: usize },
 }
 
 impl Finding {
     /// Whether the finding breaks tarn's reads (an unlisted file does not).
     pub fn breaks_reads(&self) -> bool {
-        !matches!(self, Finding::Unlisted { .. } | Finding::OpenToOthers { .. })
+        !matches!(self, Finding::Unlisted { .. } | Finding::OpenToOthers { .. } | Finding::DeltaBehind { .. })
     }
 
     /// The live file the finding is about, if any.
@@ -77,6 +80,10 @@ impl std::fmt::Display for Finding {
             Finding::OpenToOthers { mode } => {
                 write!(f, "the lake's folder has mode {mode:o}: other users can read its security logs (chmod 700 closes it)")
             }
+            Finding::DeltaBehind { table, missing, extra } => write!(
+                f,
+                "table {table}'s Delta log lags tarn's: {missing} live file(s) not in it, {extra} it still shows; other engines see an older table"
+            ),
         }
     }
 }
@@ -119,6 +126,8 @@ pub struct Repair {
     pub lost_and_found: PathBuf,
     /// The lake's folder was made its owner's alone.
     pub closed: bool,
+    /// Tables whose Delta log was brought level with tarn's.
+    pub published: Vec<String>,
 }
 
 /// Checks the lake without changing it.
@@ -157,7 +166,31 @@ fn check_files(lake: &Lake, snapshot: &Snapshot, damaged: Vec<DamagedLine>) -> C
     if let Some(mode) = open_mode(lake.root()) {
         findings.push(Finding::OpenToOthers { mode });
     }
+    for table in delta_tables(lake, snapshot) {
+        let live: BTreeSet<String> =
+            snapshot.table_files(&table).map(|f| f.path.trim_start_matches(&format!("{table}/")).to_string()).collect();
+        match super::delta::read_state(lake, &table) {
+            Ok(state) if state.live == live => {}
+            Ok(state) => findings.push(Finding::DeltaBehind {
+                missing: live.difference(&state.live).count(),
+                extra: state.live.difference(&live).count(),
+                table,
+            }),
+            Err(_) => findings.push(Finding::DeltaBehind { missing: live.len(), extra: 0, table }),
+        }
+    }
     Checkup { commits: snapshot.last_commit, live_files: snapshot.files.len(), findings }
+}
+
+/// Tables with live files or a Delta log.
+fn delta_tables(lake: &Lake, snapshot: &Snapshot) -> BTreeSet<String> {
+    let mut tables: BTreeSet<String> = snapshot.tables().into_iter().collect();
+    for entry in fs::read_dir(lake.root()).into_iter().flatten().flatten() {
+        if entry.path().join(super::delta::DELTA_LOG).is_dir() {
+            tables.insert(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    tables
 }
 
 /// The folder's permission bits, if they let anyone but its owner in.
@@ -232,6 +265,7 @@ pub fn repair(lake: &Lake) -> Result<Repair, LakeError> {
             checkpoints: BTreeMap::new(),
         };
         append_commit(lake, &snapshot, &commit)?;
+        publish_to_delta(lake, snapshot.clone(), &commit);
         repair.commit = Some(commit.id);
         repair.removed = lost;
     }
@@ -250,6 +284,8 @@ pub fn repair(lake: &Lake) -> Result<Repair, LakeError> {
             _ => {}
         }
     }
+    let snapshot = lake.snapshot()?;
+    repair.published = super::delta::publish(lake, &snapshot, &delta_tables(lake, &snapshot))?;
     Ok(repair)
 }
 

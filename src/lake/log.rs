@@ -113,7 +113,7 @@ impl Snapshot {
         Ok((snapshot, damaged))
     }
 
-    fn apply(&mut self, commit: Commit) {
+    pub(super) fn apply(&mut self, commit: Commit) {
         self.last_commit = commit.id;
         for removed in &commit.remove {
             self.files.remove(removed);

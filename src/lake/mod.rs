@@ -9,6 +9,7 @@
 //! commit line (the staged or moved files are removed by the next writer) or a
 //! whole one.
 
+pub mod delta;
 pub mod doctor;
 mod layout;
 mod log;
@@ -54,6 +55,12 @@ pub enum LakeError {
         "the lake file {path} (table {table}) {problem}; run `tarn doctor` to check the lake, and `tarn doctor --repair` to take lost files out of it"
     )]
     LostFile { path: String, table: String, problem: String },
+    #[error("the Delta log {path} is damaged ({reason}); run `tarn doctor --repair` to write the table's Delta log again")]
+    DamagedDelta { path: String, reason: String },
+    #[error(
+        "table {table}'s Delta log needs reader {reader} / writer {writer}, newer than the Delta protocol this tarn writes (1/2); use a newer tarn for this lake"
+    )]
+    NewerDelta { table: String, reader: u64, writer: u64 },
     #[error("writing the commit log: {0}")]
     Serialize(#[from] serde_json::Error),
     #[error("a source's task stopped unexpectedly ({0}); what it committed is in the lake, run again for the rest")]

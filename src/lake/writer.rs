@@ -381,6 +381,7 @@ impl Transaction {
             checkpoints: std::mem::take(&mut self.checkpoints).into_iter().map(|(key, _, value)| (key, value)).collect(),
         };
         append_commit(&self.lake, &snapshot, &commit)?;
+        publish_to_delta(&self.lake, snapshot, &commit);
         for removed in &commit.remove {
             let _ = fs::remove_file(self.lake.root.join(removed));
         }
@@ -429,6 +430,19 @@ pub(super) fn append_commit(lake: &Lake, snapshot: &Snapshot, commit: &Commit) -
     file.write_all(&line).map_err(io_error(&path))?;
     file.sync_data().map_err(io_error(&path))?;
     Ok(())
+}
+
+/// Publishes a commit's tables to their Delta logs (after tarn's log holds
+/// it). A failure here loses nothing: tarn's commit stands, the Delta log
+/// lags, and the next commit of the table (or `tarn doctor --repair`)
+/// publishes it; so it is a warning, not an error.
+pub(super) fn publish_to_delta(lake: &Lake, mut snapshot: Snapshot, commit: &Commit) {
+    let mut tables: std::collections::BTreeSet<String> = commit.add.iter().map(|f| f.table.clone()).collect();
+    tables.extend(commit.remove.iter().filter_map(|p| p.split('/').next()).map(str::to_string));
+    snapshot.apply(commit.clone());
+    if let Err(e) = super::delta::publish(lake, &snapshot, &tables) {
+        tracing::warn!(error = %e, "the Delta logs lag tarn's commit {}; `tarn doctor --repair` publishes them", commit.id);
+    }
 }
 
 /// Removes what crashed writers left: their staging directories, and files

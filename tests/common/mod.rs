@@ -1,6 +1,7 @@
 //! Helpers for tests that run the real `tarn` binary in a scratch directory.
 #![allow(dead_code)]
 
+pub mod engines;
 pub mod moto;
 pub mod snyk_api;
 

@@ -1,0 +1,380 @@
+//! Each lake table published as a Delta Lake table (`<table>/_delta_log/`),
+//! so Athena, Trino, Spark, DuckDB and delta-rs read what tarn wrote.
+//!
+//! tarn's commit log stays the truth (see `docs/lake.md`): it commits the
+//! rows of a chunk, its ledger of consumed inputs and its source checkpoints
+//! in one line, across tables. Each table's Delta log is a view of it,
+//! published after the line is written, under the lake lock: a Delta commit
+//! never holds rows of a chunk that tarn might redo. Publishing is by
+//! difference — the Delta table's live files against tarn's — so a crash
+//! between the two leaves a Delta log that lags, and the next commit that
+//! touches the table (or `tarn doctor --repair`) brings it level.
+//!
+//! Only the oldest protocol is written (reader 1, writer 2: no deletion
+//! vectors, no column mapping), which Athena engine v3 reads. Each add
+//! carries the file's row count and its columns' min, max and null count
+//! (from the Parquet footer), so engines prune files by time.
+
+use super::{FileEntry, Lake, LakeError, PARTITION_COLUMNS, Snapshot, io_error};
+use datafusion::arrow::array::{Array, ArrayRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::common::ScalarValue;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The folder of a table's Delta log.
+pub const DELTA_LOG: &str = "_delta_log";
+
+/// The Delta protocol tarn writes: reader 1, writer 2.
+pub const PROTOCOL: (u32, u32) = (1, 2);
+
+/// What a table's Delta log says, replayed.
+#[derive(Debug, Default)]
+pub struct DeltaState {
+    /// The latest version, if the table has a Delta log.
+    pub version: Option<u64>,
+    /// Live file paths, relative to the table's folder.
+    pub live: BTreeSet<String>,
+    /// The table id and schema of the latest metaData action.
+    pub table_id: Option<String>,
+    pub schema: Option<String>,
+    /// The tarn commit the latest Delta commit published.
+    pub tarn_commit: Option<u64>,
+}
+
+/// Replays `table`'s Delta log (JSON commits in version order).
+pub fn read_state(lake: &Lake, table: &str) -> Result<DeltaState, LakeError> {
+    let dir = lake.root().join(table).join(DELTA_LOG);
+    let mut state = DeltaState::default();
+    let Ok(entries) = fs::read_dir(&dir) else { return Ok(state) };
+    let mut versions: Vec<(u64, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let version = name.strip_suffix(".json")?.parse().ok()?;
+            Some((version, e.path()))
+        })
+        .collect();
+    versions.sort();
+    for (version, path) in versions {
+        let text = fs::read_to_string(&path).map_err(io_error(&path))?;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let action: Value = serde_json::from_str(line)
+                .map_err(|e| LakeError::DamagedDelta { path: path.display().to_string(), reason: e.to_string() })?;
+            if let Some(add) = action.get("add") {
+                state.live.insert(decoded(add["path"].as_str().unwrap_or_default()));
+            } else if let Some(remove) = action.get("remove") {
+                state.live.remove(&decoded(remove["path"].as_str().unwrap_or_default()));
+            } else if let Some(meta) = action.get("metaData") {
+                state.table_id = meta["id"].as_str().map(str::to_string);
+                state.schema = meta["schemaString"].as_str().map(str::to_string);
+            } else if let Some(protocol) = action.get("protocol") {
+                let reader = protocol["minReaderVersion"].as_u64().unwrap_or(0);
+                let writer = protocol["minWriterVersion"].as_u64().unwrap_or(0);
+                if reader > u64::from(PROTOCOL.0) || writer > u64::from(PROTOCOL.1) {
+                    return Err(LakeError::NewerDelta { table: table.to_string(), reader, writer });
+                }
+            } else if let Some(info) = action.get("commitInfo") {
+                state.tarn_commit = info["tarnCommit"].as_u64();
+            }
+        }
+        state.version = Some(version);
+    }
+    Ok(state)
+}
+
+/// Publishes tarn's live files of each of `tables` to its Delta log, as
+/// of `snapshot` (tarn's log after its latest commit). Runs under the lake
+/// lock. Returns the tables whose Delta log moved.
+pub(super) fn publish(lake: &Lake, snapshot: &Snapshot, tables: &BTreeSet<String>) -> Result<Vec<String>, LakeError> {
+    let mut moved = Vec::new();
+    for table in tables {
+        if publish_table(lake, snapshot, table)? {
+            moved.push(table.clone());
+        }
+    }
+    Ok(moved)
+}
+
+fn publish_table(lake: &Lake, snapshot: &Snapshot, table: &str) -> Result<bool, LakeError> {
+    let state = read_state(lake, table)?;
+    let prefix = format!("{table}/");
+    let wanted: BTreeMap<String, &FileEntry> =
+        snapshot.table_files(table).map(|f| (f.path.strip_prefix(&prefix).unwrap_or(&f.path).to_string(), f)).collect();
+    let added: Vec<(&String, &&FileEntry)> = wanted.iter().filter(|(path, _)| !state.live.contains(*path)).collect();
+    let removed: Vec<&String> = state.live.iter().filter(|path| !wanted.contains_key(*path)).collect();
+    if state.version.is_none() && wanted.is_empty() {
+        return Ok(false);
+    }
+    // The schema of the newest file: a schema that gained fields evolves the table.
+    let newest = added.iter().max_by_key(|(_, f)| (f.commit, f.path.clone())).map(|(_, f)| **f);
+    let schema = match newest {
+        Some(file) => Some(delta_schema(&footer(lake, file)?.0)),
+        None => None,
+    };
+    let schema_changed = schema.as_ref().is_some_and(|s| state.schema.as_deref() != Some(s.as_str()));
+    if added.is_empty() && removed.is_empty() && !schema_changed {
+        return Ok(false);
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let version = state.version.map_or(0, |v| v + 1);
+    let mut actions = vec![json!({"commitInfo": {
+        "timestamp": now,
+        "operation": if version == 0 { "CREATE TABLE" } else { "WRITE" },
+        "operationParameters": {"mode": "Append"},
+        "engineInfo": concat!("tarn/", env!("CARGO_PKG_VERSION")),
+        "isBlindAppend": removed.is_empty(),
+        "tarnCommit": snapshot.last_commit,
+    }})];
+    if version == 0 {
+        actions.push(json!({"protocol": {"minReaderVersion": PROTOCOL.0, "minWriterVersion": PROTOCOL.1}}));
+    }
+    if schema_changed {
+        let id = state.table_id.clone().unwrap_or_else(table_id);
+        actions.push(json!({"metaData": {
+            "id": id,
+            "format": {"provider": "parquet", "options": {}},
+            "schemaString": schema,
+            "partitionColumns": PARTITION_COLUMNS,
+            // Statistics of every column count (Delta's default is the
+            // first 32 leaves, which ends inside `useridentity` before
+            // `p_event_time`, so engines could not prune by time).
+            "configuration": {"delta.dataSkippingNumIndexedCols": "-1"},
+            "createdTime": now,
+        }}));
+    }
+    for path in removed {
+        actions.push(json!({"remove": {
+            "path": encoded(path),
+            "deletionTimestamp": now,
+            "dataChange": true,
+            "extendedFileMetadata": false,
+        }}));
+    }
+    for (path, file) in added {
+        let (_, stats) = footer(lake, file)?;
+        actions.push(json!({"add": {
+            "path": encoded(path),
+            "partitionValues": partition_values(file),
+            "size": file.bytes,
+            "modificationTime": now,
+            "dataChange": true,
+            "stats": stats.to_string(),
+        }}));
+    }
+    actions.push(json!({"txn": {"appId": "tarn", "version": snapshot.last_commit, "lastUpdated": now}}));
+    write_commit(&lake.root().join(table).join(DELTA_LOG), version, &actions)?;
+    Ok(true)
+}
+
+/// Writes a Delta commit file if no commit of that version exists: the file
+/// is written whole under another name, then linked into place (a link
+/// fails if the name is taken), so a reader never sees half a commit.
+fn write_commit(dir: &Path, version: u64, actions: &[Value]) -> Result<(), LakeError> {
+    fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let mut text = String::new();
+    for action in actions {
+        text.push_str(&action.to_string());
+        text.push('\n');
+    }
+    let staged = dir.join(format!(".{version:020}.json.{}", std::process::id()));
+    fs::write(&staged, text).map_err(io_error(&staged))?;
+    fs::File::open(&staged).and_then(|f| f.sync_all()).map_err(io_error(&staged))?;
+    let target = dir.join(format!("{version:020}.json"));
+    let linked = fs::hard_link(&staged, &target);
+    let _ = fs::remove_file(&staged);
+    linked.map_err(io_error(&target))
+}
+
+/// A new table's id, a random UUID (version 4).
+fn table_id() -> String {
+    let (a, b) = (crate::unique_seed(), crate::unique_seed().rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | (b >> 48) & 0x3fff,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+fn partition_values(file: &FileEntry) -> Value {
+    let values: Map<String, Value> =
+        PARTITION_COLUMNS.iter().zip(file.partition).map(|(name, value)| (name.to_string(), Value::String(value.to_string()))).collect();
+    Value::Object(values)
+}
+
+/// Delta paths are URIs: the characters a URI reserves are escaped.
+fn encoded(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b'=' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn decoded(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = path.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A file's Arrow schema and its Delta statistics, from its Parquet footer.
+fn footer(lake: &Lake, file: &FileEntry) -> Result<(Schema, Value), LakeError> {
+    use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+    use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+    let path = lake.root().join(&file.path);
+    let opened = fs::File::open(&path).map_err(io_error(&path))?;
+    let metadata = ArrowReaderMetadata::load(&opened, ArrowReaderOptions::new())?;
+    let schema = metadata.schema().as_ref().clone();
+    let parquet = metadata.metadata();
+    let (mut mins, mut maxes, mut nulls) = (Map::new(), Map::new(), Map::new());
+    for field in schema.fields() {
+        if !stats_kept(field.data_type()) {
+            continue;
+        }
+        let Ok(converter) = StatisticsConverter::try_new(field.name(), &schema, parquet.file_metadata().schema_descr()) else {
+            continue;
+        };
+        let groups = parquet.row_groups().iter();
+        if let Ok(counts) = converter.row_group_null_counts(groups.clone()) {
+            if counts.null_count() == 0 {
+                nulls.insert(field.name().clone(), json!(counts.values().iter().sum::<u64>()));
+            }
+        }
+        let (Ok(min), Ok(max)) = (converter.row_group_mins(groups.clone()), converter.row_group_maxes(groups)) else { continue };
+        if let (Some(min), Some(max)) = (extreme(&min, true), extreme(&max, false))
+            && let (Some(min), Some(max)) = (stat_json(&min, true), stat_json(&max, false))
+        {
+            mins.insert(field.name().clone(), min);
+            maxes.insert(field.name().clone(), max);
+        }
+    }
+    let stats = json!({"numRecords": file.rows, "minValues": mins, "maxValues": maxes, "nullCount": nulls});
+    Ok((schema, stats))
+}
+
+/// Types whose min and max Delta readers use to prune.
+fn stats_kept(data_type: &DataType) -> bool {
+    data_type.is_integer() || data_type.is_floating() || matches!(data_type, DataType::Utf8 | DataType::Timestamp(..) | DataType::Date32)
+}
+
+/// The smallest (or largest) value of the row groups' minimums (maximums);
+/// `None` if a row group has none (its min or max is unknown).
+fn extreme(values: &ArrayRef, smallest: bool) -> Option<ScalarValue> {
+    let mut best: Option<ScalarValue> = None;
+    for i in 0..values.len() {
+        let value = ScalarValue::try_from_array(values, i).ok()?;
+        if value.is_null() {
+            return None;
+        }
+        let better = match &best {
+            None => true,
+            Some(current) => {
+                let order = value.partial_cmp(current)?;
+                if smallest { order.is_lt() } else { order.is_gt() }
+            }
+        };
+        if better {
+            best = Some(value);
+        }
+    }
+    best
+}
+
+/// A statistic as Delta writes it. Timestamps are milliseconds in Delta's
+/// statistics: a minimum is rounded down and a maximum up, so they still
+/// bound the file. A long text maximum is left out (cut, it would not bound).
+fn stat_json(value: &ScalarValue, minimum: bool) -> Option<Value> {
+    Some(match value {
+        ScalarValue::Int8(Some(v)) => json!(v),
+        ScalarValue::Int16(Some(v)) => json!(v),
+        ScalarValue::Int32(Some(v)) => json!(v),
+        ScalarValue::Int64(Some(v)) => json!(v),
+        ScalarValue::UInt8(Some(v)) => json!(v),
+        ScalarValue::UInt16(Some(v)) => json!(v),
+        ScalarValue::UInt32(Some(v)) => json!(v),
+        ScalarValue::UInt64(Some(v)) => json!(v),
+        ScalarValue::Float64(Some(v)) if v.is_finite() => json!(v),
+        ScalarValue::Float32(Some(v)) if v.is_finite() => json!(v),
+        ScalarValue::Utf8(Some(text)) if text.len() <= 64 => json!(text),
+        ScalarValue::Utf8(Some(text)) if minimum => {
+            let mut end = 64;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            json!(&text[..end])
+        }
+        ScalarValue::Date32(Some(days)) => json!(chrono::NaiveDate::from_num_days_from_ce_opt(days + 719_163)?.to_string()),
+        ScalarValue::TimestampMicrosecond(Some(micros), _) => {
+            let millis = if minimum { micros.div_euclid(1000) } else { (micros + 999).div_euclid(1000) };
+            json!(chrono::DateTime::from_timestamp_millis(millis)?.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        }
+        _ => return None,
+    })
+}
+
+/// A table's Delta schema: the file's columns, then the partition columns.
+pub fn delta_schema(schema: &Schema) -> String {
+    let mut fields: Vec<Value> = schema.fields().iter().map(|f| delta_field(f)).collect();
+    for name in PARTITION_COLUMNS {
+        if schema.field_with_name(name).is_err() {
+            fields.push(json!({"name": name, "type": "integer", "nullable": false, "metadata": {}}));
+        }
+    }
+    json!({"type": "struct", "fields": fields}).to_string()
+}
+
+fn delta_field(field: &Field) -> Value {
+    json!({"name": field.name(), "type": delta_type(field.data_type()), "nullable": field.is_nullable(), "metadata": {}})
+}
+
+fn delta_type(data_type: &DataType) -> Value {
+    match data_type {
+        DataType::Boolean => json!("boolean"),
+        DataType::Int8 | DataType::UInt8 => json!("byte"),
+        DataType::Int16 | DataType::UInt16 => json!("short"),
+        DataType::Int32 | DataType::UInt32 => json!("integer"),
+        DataType::Int64 | DataType::UInt64 => json!("long"),
+        DataType::Float16 | DataType::Float32 => json!("float"),
+        DataType::Float64 => json!("double"),
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => json!(format!("decimal({p},{s})")),
+        DataType::Date32 | DataType::Date64 => json!("date"),
+        DataType::Timestamp(TimeUnit::Microsecond | TimeUnit::Millisecond | TimeUnit::Second | TimeUnit::Nanosecond, _) => {
+            json!("timestamp")
+        }
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => json!("binary"),
+        DataType::List(item) | DataType::LargeList(item) | DataType::ListView(item) | DataType::FixedSizeList(item, _) => {
+            json!({"type": "array", "elementType": delta_type(item.data_type()), "containsNull": item.is_nullable()})
+        }
+        DataType::Struct(fields) => json!({"type": "struct", "fields": fields.iter().map(|f| delta_field(f)).collect::<Vec<_>>()}),
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => json!({
+                "type": "map",
+                "keyType": delta_type(kv[0].data_type()),
+                "valueType": delta_type(kv[1].data_type()),
+                "valueContainsNull": kv[1].is_nullable(),
+            }),
+            _ => json!("string"),
+        },
+        _ => json!("string"),
+    }
+}
