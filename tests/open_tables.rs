@@ -101,3 +101,25 @@ fn a_lake_without_delta_logs_is_upgraded_in_place_by_doctor_repair() {
     assert_eq!(count(Engine::DeltaRs, &location(&s, "aws_cloudtrail"), "select count(distinct eventid) from t"), 600);
     assert!(!s.ok(&["doctor"]).contains("lags"));
 }
+
+#[test]
+fn a_lake_written_by_a_newer_tarn_is_refused_in_one_line() {
+    let s = Scratch::new("delta-newer");
+    sample(&s.dir, 100, 100, 0);
+    s.ok(&["ingest", "file", "sample/AWSLogs", "--log-type", "AWS.CloudTrail"]);
+    assert_eq!(std::fs::read_to_string(s.path("lake/_tarn/format")).unwrap(), "1\n");
+    std::fs::write(s.path("lake/_tarn/format"), "2\n").unwrap();
+    for args in [&["tables"][..], &["ingest", "file", "sample/AWSLogs"]] {
+        let (code, stderr) = s.fails(args);
+        assert_eq!(code, 1);
+        assert!(stderr.contains("is in format 2, newer than this tarn's (1)") && stderr.lines().count() == 1, "{stderr}");
+    }
+    // A Delta log that needs a newer protocol than tarn writes is not written to.
+    std::fs::write(s.path("lake/_tarn/format"), "1\n").unwrap();
+    let log = s.path("lake/aws_cloudtrail/_delta_log/00000000000000000001.json");
+    std::fs::write(&log, "{\"protocol\":{\"minReaderVersion\":3,\"minWriterVersion\":7}}\n").unwrap();
+    let report = s.ok(&["doctor"]);
+    assert!(report.contains("aws_cloudtrail's Delta log lags"), "{report}");
+    let (_, stderr) = s.fails(&["doctor", "--repair"]);
+    assert!(stderr.contains("needs reader 3 / writer 7"), "{stderr}");
+}

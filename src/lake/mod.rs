@@ -61,6 +61,8 @@ pub enum LakeError {
         "table {table}'s Delta log needs reader {reader} / writer {writer}, newer than the Delta protocol this tarn writes (1/2); use a newer tarn for this lake"
     )]
     NewerDelta { table: String, reader: u64, writer: u64 },
+    #[error("the lake at {path} is in format {found}, newer than this tarn's ({FORMAT}); use the tarn that wrote it, or a newer one")]
+    NewerFormat { path: String, found: String },
     #[error("writing the commit log: {0}")]
     Serialize(#[from] serde_json::Error),
     #[error("a source's task stopped unexpectedly ({0}); what it committed is in the lake, run again for the rest")]
@@ -70,6 +72,10 @@ pub enum LakeError {
 pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> LakeError + '_ {
     move |source| LakeError::Io { path: path.display().to_string(), source }
 }
+
+/// The lake format this tarn reads and writes (`_tarn/format`): tarn's
+/// commit log, Hive-partitioned Parquet, a Delta log per table.
+pub const FORMAT: u32 = 1;
 
 /// A lake directory.
 #[derive(Debug, Clone)]
@@ -82,9 +88,21 @@ impl Lake {
     pub fn open(root: &Path) -> Result<Lake, LakeError> {
         use std::os::unix::fs::DirBuilderExt;
         let meta = root.join("_tarn");
+        let format = meta.join("format");
+        let created = !meta.is_dir();
         // A new lake is its owner's alone (an existing one keeps its mode;
         // `tarn doctor` says if others can read it).
         fs::DirBuilder::new().recursive(true).mode(0o700).create(meta.join("staging")).map_err(io_error(&meta))?;
+        if created {
+            fs::write(&format, format!("{FORMAT}\n")).map_err(io_error(&format))?;
+        }
+        // A lake without the file is from before it: format 1.
+        if let Ok(text) = fs::read_to_string(&format) {
+            let found: u32 = text.trim().parse().unwrap_or(u32::MAX);
+            if found > FORMAT {
+                return Err(LakeError::NewerFormat { path: root.display().to_string(), found: text.trim().to_string() });
+            }
+        }
         let root = fs::canonicalize(root).map_err(io_error(root))?;
         Ok(Lake { root })
     }
