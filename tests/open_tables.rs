@@ -123,3 +123,36 @@ fn a_lake_written_by_a_newer_tarn_is_refused_in_one_line() {
     let (_, stderr) = s.fails(&["doctor", "--repair"]);
     assert!(stderr.contains("needs reader 3 / writer 7"), "{stderr}");
 }
+
+#[test]
+/// `tarn ddl duckdb` is run by DuckDB over the lake; the other engines'
+/// scripts are checked against golden files (`tests/ddl/*.sql`).
+fn ddl_registers_the_tables_in_duckdb_and_matches_the_golden_files() {
+    let s = Scratch::new("ddl");
+    sample(&s.dir, 300, 100, 30);
+    s.ok(&["ingest", "file", "sample/AWSLogs", "--log-type", "AWS.CloudTrail"]);
+    s.ok(&["ingest", "file", "sample/snyk/org", "--log-type", "Snyk.OrgAudit"]);
+    let script = s.ok(&["ddl", "duckdb"]);
+    assert!(script.contains("CREATE OR REPLACE VIEW aws_cloudtrail AS SELECT * FROM delta_scan("), "{script}");
+    // The extension from PyPI's duckdb-ext-delta instead of a download.
+    let statements: Vec<&str> =
+        script.lines().filter(|l| !l.starts_with("--") && !l.starts_with("INSTALL") && !l.starts_with("LOAD")).collect();
+    let sql = format!(
+        "{}; select (select count(*) from aws_cloudtrail) * 1000 + (select count(*) from snyk_orgaudit)",
+        statements.join(" ").trim_end_matches(';')
+    );
+    let (rows, _) = query(Engine::DuckDb, &location(&s, "aws_cloudtrail"), &sql, &[]);
+    assert_eq!(rows[0][0], serde_json::json!(300 * 1000 + s.count("select count(*) from snyk_orgaudit")));
+
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ddl");
+    for engine in ["athena", "trino", "spark"] {
+        let printed = s.ok(&["ddl", engine, "--location", "s3://tarn-lake/prod/", "--database", "security"]);
+        let path = golden.join(format!("{engine}.sql"));
+        if std::env::var_os("TARN_BLESS").is_some() {
+            std::fs::write(&path, &printed).unwrap();
+        }
+        assert_eq!(printed, std::fs::read_to_string(&path).unwrap(), "{engine}: rerun with TARN_BLESS=1 if the change is meant");
+    }
+    let (code, stderr) = s.fails(&["ddl", "spark", "--database", "x; drop"]);
+    assert_eq!((code, stderr.contains("is not a plain name")), (1, true), "{stderr}");
+}

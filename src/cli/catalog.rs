@@ -144,3 +144,17 @@ pub fn retention(setup: &Setup, command: RetentionCommand) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+pub fn ddl(setup: &Setup, engine: tarn::catalog::ddl::Engine, location: Option<String>, database: &str) -> Result<ExitCode> {
+    if database.is_empty() || !database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        anyhow::bail!("--database: '{database}' is not a plain name; use letters, digits and _");
+    }
+    let lake = Lake::open_existing(&setup.config.lake)?;
+    let tables = lake.snapshot()?.tables();
+    if tables.is_empty() {
+        anyhow::bail!("the lake at {} has no tables yet; add logs with `tarn ingest file` first", lake.root().display());
+    }
+    let location = location.unwrap_or_else(|| lake.root().display().to_string());
+    print!("{}", tarn::catalog::ddl::ddl(engine, &location, database, &tables));
+    Ok(ExitCode::SUCCESS)
+}

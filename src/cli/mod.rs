@@ -81,6 +81,19 @@ pub enum Command {
     /// Retention: drop partitions older than every store that shows them keeps.
     #[command(subcommand)]
     Retention(catalog::RetentionCommand),
+    /// Print what registers the lake's Delta tables in another engine
+    /// (Athena/Glue, Trino, Spark, DuckDB).
+    Ddl {
+        #[arg(value_enum)]
+        engine: tarn::catalog::ddl::Engine,
+        /// Where the engine finds the lake (default: the lake's path), e.g.
+        /// s3://bucket/prefix after `aws s3 sync`.
+        #[arg(long)]
+        location: Option<String>,
+        /// The database (schema) the tables go in.
+        #[arg(long, default_value = "tarn")]
+        database: String,
+    },
     /// Detection rules: test them offline, run them over the lake, start a new one.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
@@ -168,6 +181,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Quarantine(command) => query::quarantine(&setup()?, command),
         Command::Eds(command) => catalog::eds(&setup()?, command),
         Command::Retention(command) => catalog::retention(&setup()?, command),
+        Command::Ddl { engine, location, database } => catalog::ddl(&setup()?, engine, location, &database),
         Command::Rules(command) => rules::rules(&setup()?, command),
         Command::Generate(args) => {
             setup()?; // like every lake command, it refuses a broken tarn.yml
