@@ -156,3 +156,66 @@ fn ddl_registers_the_tables_in_duckdb_and_matches_the_golden_files() {
     let (code, stderr) = s.fails(&["ddl", "spark", "--database", "x; drop"]);
     assert_eq!((code, stderr.contains("is not a plain name")), (1, true), "{stderr}");
 }
+
+/// Live files of `table` by tarn's log.
+fn live_files(s: &Scratch, table: &str) -> usize {
+    let mut live = std::collections::BTreeSet::new();
+    for line in std::fs::read_to_string(s.path("lake/_tarn/log.jsonl")).unwrap().lines() {
+        let commit: serde_json::Value = serde_json::from_str(line).unwrap();
+        for removed in commit["remove"].as_array().unwrap() {
+            live.remove(removed.as_str().unwrap());
+        }
+        for added in commit["add"].as_array().unwrap().iter().filter(|a| a["table"] == table) {
+            live.insert(added["path"].as_str().unwrap().to_string());
+        }
+    }
+    live.len()
+}
+
+#[test]
+fn optimize_compacts_one_file_ingests_and_vacuum_deletes_what_it_replaced() {
+    let s = Scratch::new("optimize");
+    let generated = sample(&s.dir, 1_000, 25, 0);
+    for file in &generated.cloudtrail_files {
+        s.ok(&["ingest", "file", file.to_str().unwrap(), "--log-type", "AWS.CloudTrail"]);
+    }
+    let before = live_files(&s, "aws_cloudtrail");
+    let trail = location(&s, "aws_cloudtrail");
+    let ids = "select count(*), count(distinct eventid) from t";
+    let out = s.ok(&["optimize"]);
+    assert!(out.contains("optimized") && out.contains("the old files stay"), "{out}");
+    let after = live_files(&s, "aws_cloudtrail");
+    let partitions = s.count("select count(*) from (select distinct year, month, day, hour from aws_cloudtrail)");
+    assert!(after < before, "{before} files became {after}");
+    assert_eq!(after as u64, partitions, "one file a partition");
+    assert_eq!(s.count("select count(distinct eventid) from aws_cloudtrail"), 1_000);
+    let (rows, _) = query(Engine::DeltaRs, &trail, ids, &[]);
+    assert_eq!(rows[0], [serde_json::json!(1_000), serde_json::json!(1_000)]);
+    let delta_files = query(Engine::DeltaRs, &trail, "select count(distinct p_source_file) from t", &[]).0;
+    assert!(delta_files[0][0].as_u64().unwrap() > 1);
+    // The replaced files stay (a query that started before still reads
+    // them) until vacuum; then only the live ones are left.
+    let on_disk = || walk_parquet(&s.path("lake/aws_cloudtrail"));
+    assert_eq!(on_disk(), before + after);
+    assert!(s.ok(&["vacuum"]).contains("deleted 0 file(s)"), "younger than 7 days: kept");
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let out = s.ok(&["vacuum", "--retain", "1s"]);
+    assert!(out.contains(&format!("deleted {before} file(s)")), "{out}");
+    assert_eq!(on_disk(), after);
+    assert_eq!(s.count("select count(*) from aws_cloudtrail"), 1_000);
+    assert_eq!(count(Engine::DuckDb, &trail, "select count(distinct eventid) from t"), 1_000);
+    assert!(s.ok(&["optimize"]).contains("nothing to optimize"));
+    assert!(s.ok(&["doctor"]).contains("the lake is healthy"));
+}
+
+fn walk_parquet(dir: &std::path::Path) -> usize {
+    let mut found = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            found += walk_parquet(&entry.path());
+        } else if entry.path().extension().is_some_and(|e| e == "parquet") {
+            found += 1;
+        }
+    }
+    found
+}

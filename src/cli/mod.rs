@@ -81,6 +81,24 @@ pub enum Command {
     /// Retention: drop partitions older than every store that shows them keeps.
     #[command(subcommand)]
     Retention(catalog::RetentionCommand),
+    /// Rewrite each partition's small files into files of about --target-size,
+    /// in one commit (the old files stay until `tarn vacuum`).
+    Optimize {
+        /// Only this table.
+        #[arg(long)]
+        table: Option<String>,
+        #[arg(long, default_value = "128MB")]
+        target_size: String,
+    },
+    /// Delete files the lake no longer names once they have been out of it
+    /// for --retain (readers and other engines' time travel may still need them).
+    Vacuum {
+        #[arg(long, default_value = "7d")]
+        retain: String,
+        /// Say what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print what registers the lake's Delta tables in another engine
     /// (Athena/Glue, Trino, Spark, DuckDB).
     Ddl {
@@ -171,6 +189,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Man => tooling::man(),
         Command::Config(command) => tooling::config(config_file.as_deref(), command),
         Command::Doctor { repair } => tooling::doctor(&setup()?, repair),
+        Command::Optimize { table, target_size } => tooling::optimize(&setup()?, table.as_deref(), &target_size),
+        Command::Vacuum { retain, dry_run } => tooling::vacuum(&setup()?, &retain, dry_run),
         Command::Ingest(command) => ingest::ingest(&setup()?, command),
         Command::Pull(command) => ingest::pull(setup()?, command),
         Command::Run { once } => ingest::run(setup()?, once),

@@ -1,6 +1,6 @@
 //! The conventions of a command-line tool: shell completions and a man page
-//! generated from the same clap definitions, `tarn config check`, and
-//! `tarn doctor`.
+//! generated from the same clap definitions, `tarn config check`, and the
+//! lake's upkeep: `tarn doctor`, `tarn optimize`, `tarn vacuum`.
 
 use super::{Cli, Setup};
 use anyhow::Result;
@@ -133,5 +133,40 @@ pub fn doctor(setup: &Setup, repair: bool) -> Result<ExitCode> {
         println!("repaired: the lake's folder is now readable by its owner only");
     }
     println!("the lake answers again; `tarn doctor` checks it");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn optimize(setup: &Setup, table: Option<&str>, target_size: &str) -> Result<ExitCode> {
+    use tarn::lake::Lake;
+    let target = tarn::size::parse(target_size).map_err(|e| anyhow::anyhow!("--target-size: {e}"))?;
+    let lake = Lake::open_existing(&setup.config.lake)?;
+    if let Some(table) = table
+        && !lake.snapshot()?.tables().iter().any(|t| t == table)
+    {
+        anyhow::bail!("the lake has no table {table}; `tarn tables` lists them");
+    }
+    let done = tarn::lake::compact::optimize(&lake, table, target as u64)?;
+    match done.commit {
+        Some(commit) => println!(
+            "optimized {} partition(s): {} files became {} ({} rows) in commit {commit}; the old files stay until `tarn vacuum`",
+            done.partitions, done.files_before, done.files_after, done.rows
+        ),
+        None => println!("nothing to optimize: no partition has two files smaller than {}", tarn::size::show(target)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn vacuum(setup: &Setup, retain: &str, dry_run: bool) -> Result<ExitCode> {
+    let retain = tarn::duration::parse(retain).map_err(|e| anyhow::anyhow!("--retain: {e}"))?;
+    let lake = tarn::lake::Lake::open_existing(&setup.config.lake)?;
+    let done = tarn::lake::compact::vacuum(&lake, retain, dry_run)?;
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    println!(
+        "{verb} {} file(s) ({}) out of the lake for more than {}; kept {} younger ones",
+        done.files,
+        tarn::size::show(done.bytes as usize),
+        tarn::duration::show(retain),
+        done.kept
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -210,7 +210,7 @@ fn footer_rows(path: &Path) -> Result<u64, String> {
 
 /// Parquet files under the lake's table folders, relative to the root
 /// (`_tarn/` holds no table). Symlinks are not followed.
-fn data_files(root: &Path, dir: &Path, found: &mut Vec<String>) {
+pub(super) fn data_files(root: &Path, dir: &Path, found: &mut Vec<String>) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();

@@ -55,6 +55,10 @@ pub struct Snapshot {
     pub inputs: HashSet<String>,
     /// The latest checkpoint of each source key.
     pub checkpoints: HashMap<String, serde_json::Value>,
+    /// Files taken out of the lake (and not added again), with the time
+    /// (RFC 3339) of the commit that took them out: what `tarn vacuum` may
+    /// delete once no reader needs them.
+    pub removed: HashMap<String, String>,
     /// Bytes of the log that hold whole lines.
     pub(super) whole_len: u64,
 }
@@ -117,9 +121,11 @@ impl Snapshot {
         self.last_commit = commit.id;
         for removed in &commit.remove {
             self.files.remove(removed);
+            self.removed.insert(removed.clone(), commit.time.clone());
         }
         for mut added in commit.add {
             added.commit = commit.id;
+            self.removed.remove(&added.path);
             self.files.insert(added.path.clone(), added);
         }
         self.inputs.extend(commit.inputs);

@@ -9,6 +9,7 @@
 //! commit line (the staged or moved files are removed by the next writer) or a
 //! whole one.
 
+pub mod compact;
 pub mod delta;
 pub mod doctor;
 mod layout;
@@ -63,6 +64,8 @@ pub enum LakeError {
     NewerDelta { table: String, reader: u64, writer: u64 },
     #[error("the lake at {path} is in format {found}, newer than this tarn's ({FORMAT}); use the tarn that wrote it, or a newer one")]
     NewerFormat { path: String, found: String },
+    #[error("another writer changed the lake meanwhile ({what} were taken out by it); nothing was committed, run the command again")]
+    Conflict { what: String },
     #[error("writing the commit log: {0}")]
     Serialize(#[from] serde_json::Error),
     #[error("a source's task stopped unexpectedly ({0}); what it committed is in the lake, run again for the rest")]

@@ -64,6 +64,9 @@ pub struct Transaction {
     /// A write that failed where it could not be reported; fails the commit.
     failed: Option<LakeError>,
     remove: Vec<String>,
+    /// Removed files stay on disk for `tarn vacuum` (readers of an older
+    /// snapshot may still read them) instead of being deleted at commit.
+    keep_removed: bool,
     inputs: Vec<String>,
     /// Source key, the checkpoint this transaction started from, the new one.
     checkpoints: Vec<(String, Option<serde_json::Value>, serde_json::Value)>,
@@ -82,6 +85,8 @@ pub struct StagedFiles {
     open: HashMap<(String, i64), OpenFile>,
     closed: Vec<(PathBuf, FileEntry)>,
     clock: u64,
+    /// A file closes when it holds this many rows.
+    max_file_rows: u64,
 }
 
 impl Transaction {
@@ -110,6 +115,7 @@ impl Transaction {
             open: HashMap::new(),
             closed: Vec::new(),
             clock: 0,
+            max_file_rows: MAX_FILE_ROWS,
         };
         Ok(Transaction {
             lake,
@@ -121,6 +127,7 @@ impl Transaction {
             quarantine_bytes: 0,
             failed: None,
             remove: Vec::new(),
+            keep_removed: false,
             inputs: Vec::new(),
             checkpoints: Vec::new(),
         })
@@ -173,6 +180,7 @@ impl StagedFiles {
             open: HashMap::new(),
             closed: Vec::new(),
             clock: 0,
+            max_file_rows: self.max_file_rows,
         }
     }
 
@@ -257,7 +265,7 @@ impl StagedFiles {
         let (min, max) = (datafusion::arrow::compute::min(times), datafusion::arrow::compute::max(times));
         file.entry.min_time = file.entry.min_time.min(min.unwrap_or(i64::MAX));
         file.entry.max_time = file.entry.max_time.max(max.unwrap_or(i64::MIN));
-        if file.entry.rows >= MAX_FILE_ROWS {
+        if file.entry.rows >= self.max_file_rows {
             self.close(&key)?;
         }
         Ok(())
@@ -308,8 +316,21 @@ impl Transaction {
     }
 
     /// Takes a live file out of the lake in this commit (replay, compaction).
+    /// If another writer took it out first, the commit is refused
+    /// ([`CommitOutcome::AlreadyConsumed`]): its rows must not come back.
     pub fn remove(&mut self, path: &str) {
         self.remove.push(path.to_string());
+    }
+
+    /// Leaves the files this commit removes on disk, for `tarn vacuum`:
+    /// a query that started before the commit still reads them.
+    pub fn keep_removed_files(&mut self) {
+        self.keep_removed = true;
+    }
+
+    /// Closes a file when it holds `rows` rows (compaction's target size).
+    pub fn set_max_file_rows(&mut self, rows: u64) {
+        self.files.max_file_rows = rows.max(1);
     }
 
     /// Records an input this commit consumes (a file's content hash, a queue
@@ -364,6 +385,10 @@ impl Transaction {
         if !moved.is_empty() {
             return Ok(CommitOutcome::AlreadyConsumed(moved));
         }
+        let gone: Vec<String> = self.remove.iter().filter(|p| !snapshot.files.contains_key(*p)).cloned().collect();
+        if !gone.is_empty() {
+            return Ok(CommitOutcome::AlreadyConsumed(gone));
+        }
         for (staged, entry) in &self.closed {
             let target = self.lake.root.join(&entry.path);
             if let Some(parent) = target.parent() {
@@ -382,8 +407,10 @@ impl Transaction {
         };
         append_commit(&self.lake, &snapshot, &commit)?;
         publish_to_delta(&self.lake, snapshot, &commit);
-        for removed in &commit.remove {
-            let _ = fs::remove_file(self.lake.root.join(removed));
+        if !self.keep_removed {
+            for removed in &commit.remove {
+                let _ = fs::remove_file(self.lake.root.join(removed));
+            }
         }
         let _ = fs::remove_dir_all(&self.dir);
         let rows = commit.add.iter().filter(|f| f.table != QUARANTINE_TABLE).map(|f| f.rows).sum();
