@@ -31,7 +31,7 @@ pub const DELTA_LOG: &str = "_delta_log";
 pub const PROTOCOL: (u32, u32) = (1, 2);
 
 /// What a table's Delta log says, replayed.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct DeltaState {
     /// The latest version, if the table has a Delta log.
     pub version: Option<u64>,
@@ -44,11 +44,29 @@ pub struct DeltaState {
     pub tarn_commit: Option<u64>,
 }
 
-/// Replays `table`'s Delta log (JSON commits in version order).
+/// `table`'s Delta state as tarn last published it (`_tarn/delta/<table>.json`),
+/// if that is still the Delta log's latest version; else the log replayed.
+/// Publishing so does not grow with the table's history.
 pub fn read_state(lake: &Lake, table: &str) -> Result<DeltaState, LakeError> {
     let dir = lake.root().join(table).join(DELTA_LOG);
+    if let Some(cached) = fs::read(cache_path(lake, table)).ok().and_then(|b| serde_json::from_slice::<DeltaState>(&b).ok())
+        && let Some(version) = cached.version
+        && dir.join(format!("{version:020}.json")).is_file()
+        && !dir.join(format!("{:020}.json", version + 1)).exists()
+    {
+        return Ok(cached);
+    }
+    replay(&dir, table)
+}
+
+fn cache_path(lake: &Lake, table: &str) -> PathBuf {
+    lake.meta_dir().join("delta").join(format!("{table}.json"))
+}
+
+/// Replays a Delta log (JSON commits in version order).
+fn replay(dir: &Path, table: &str) -> Result<DeltaState, LakeError> {
     let mut state = DeltaState::default();
-    let Ok(entries) = fs::read_dir(&dir) else { return Ok(state) };
+    let Ok(entries) = fs::read_dir(dir) else { return Ok(state) };
     let mut versions: Vec<(u64, PathBuf)> = entries
         .flatten()
         .filter_map(|e| {
@@ -166,6 +184,20 @@ fn publish_table(lake: &Lake, snapshot: &Snapshot, table: &str) -> Result<bool, 
     }
     actions.push(json!({"txn": {"appId": "tarn", "version": snapshot.last_commit, "lastUpdated": now}}));
     write_commit(&lake.root().join(table).join(DELTA_LOG), version, &actions)?;
+    let published = DeltaState {
+        version: Some(version),
+        live: wanted.into_keys().collect(),
+        table_id: actions.iter().find_map(|a| a["metaData"]["id"].as_str().map(str::to_string)).or(state.table_id),
+        schema: schema.filter(|_| schema_changed).or(state.schema),
+        tarn_commit: Some(snapshot.last_commit),
+    };
+    let cache = cache_path(lake, table);
+    if let Some(parent) = cache.parent() {
+        fs::create_dir_all(parent).map_err(io_error(parent))?;
+    }
+    let staged = cache.with_extension(format!("json.{}", std::process::id()));
+    fs::write(&staged, serde_json::to_vec(&published)?).map_err(io_error(&staged))?;
+    fs::rename(&staged, &cache).map_err(io_error(&cache))?;
     Ok(true)
 }
 

@@ -15,7 +15,7 @@
 //! source that can be read again loses nothing.
 
 use super::log::{DamagedLine, Snapshot};
-use super::writer::{append_commit, publish_to_delta, recover};
+use super::writer::{after_commit, append_commit, recover};
 use super::{Commit, FileEntry, Lake, LakeError, io_error};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -243,6 +243,8 @@ pub fn repair(lake: &Lake) -> Result<Repair, LakeError> {
         fs::write(&next, &kept).map_err(io_error(&next))?;
         fs::File::open(&next).and_then(|f| f.sync_all()).map_err(io_error(&next))?;
         fs::rename(&next, &log).map_err(io_error(&log))?;
+        // Its offsets are the old log's.
+        let _ = fs::remove_file(lake.meta_dir().join(super::log::CHECKPOINT_FILE));
         repair.dropped_lines = damaged.iter().map(|d| d.line).collect();
         repair.old_log = Some(old);
     }
@@ -264,8 +266,8 @@ pub fn repair(lake: &Lake) -> Result<Repair, LakeError> {
             inputs: Vec::new(),
             checkpoints: BTreeMap::new(),
         };
-        append_commit(lake, &snapshot, &commit)?;
-        publish_to_delta(lake, snapshot.clone(), &commit);
+        let log_len = append_commit(lake, &snapshot, &commit)?;
+        after_commit(lake, snapshot.clone(), &commit, log_len);
         repair.commit = Some(commit.id);
         repair.removed = lost;
     }

@@ -1,11 +1,58 @@
 //! The commit log, `_tarn/log.jsonl`: one JSON line a commit, appended under
 //! the lake lock. A line without its final newline was cut by a crash and is
 //! not part of the lake.
+//!
+//! Checkpoints keep opening a lake from growing with its history: after a
+//! commit that leaves [`CHECKPOINT_EVERY`] or more lines since the last
+//! checkpoint, the writer saves the whole state (`_tarn/checkpoint.json`,
+//! written aside and renamed into place) with the log offset it covers; a
+//! reader loads it and parses only the lines after. A checkpoint whose
+//! offset does not fall on the next commit's line (a log rewritten by
+//! `tarn doctor --repair`) is ignored and the log read whole.
 
 use super::{LakeError, io_error};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
+
+/// Lines after a checkpoint that make the writer save a new one.
+pub const CHECKPOINT_EVERY: u64 = 100;
+
+/// The checkpoint file's name in `_tarn/`.
+pub const CHECKPOINT_FILE: &str = "checkpoint.json";
+
+/// The snapshot, or an error naming the first damaged line.
+fn refuse_damaged(path: &Path, snapshot: Snapshot, damaged: Vec<DamagedLine>) -> Result<Snapshot, LakeError> {
+    match damaged.into_iter().next() {
+        Some(first) => Err(LakeError::DamagedLog { path: path.display().to_string(), line: first.line, reason: first.reason }),
+        None => Ok(snapshot),
+    }
+}
+
+/// The snapshot a checkpoint saved and the log offset it covers; `None`
+/// if there is none or it cannot be read (then the log is read whole).
+fn load_checkpoint(path: &Path) -> Option<(Snapshot, u64)> {
+    let saved: Checkpoint = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let files = saved
+        .files
+        .into_iter()
+        .map(|(mut f, commit)| {
+            f.commit = commit;
+            (f.path.clone(), f)
+        })
+        .collect();
+    let snapshot = Snapshot {
+        last_commit: saved.last_commit,
+        files,
+        inputs: saved.inputs.into_iter().collect(),
+        checkpoints: saved.checkpoints,
+        removed: saved.removed,
+        whole_len: saved.offset,
+        since_checkpoint: 0,
+        first_read: None,
+    };
+    Some((snapshot, saved.offset))
+}
 
 /// One data file a commit added.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -61,6 +108,21 @@ pub struct Snapshot {
     pub removed: HashMap<String, String>,
     /// Bytes of the log that hold whole lines.
     pub(super) whole_len: u64,
+    /// Commit lines read after the checkpoint (all of them without one).
+    pub(super) since_checkpoint: u64,
+    /// The id of the first commit line read.
+    first_read: Option<u64>,
+}
+
+/// The state a checkpoint saves: a [`Snapshot`] as of `offset` bytes of the log.
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    last_commit: u64,
+    offset: u64,
+    files: Vec<(FileEntry, u64)>,
+    inputs: Vec<String>,
+    checkpoints: HashMap<String, serde_json::Value>,
+    removed: HashMap<String, String>,
 }
 
 /// A whole log line that is not a commit (damaged on disk or by hand).
@@ -74,14 +136,62 @@ pub struct DamagedLine {
 }
 
 impl Snapshot {
-    /// The lake as of its last whole commit; a damaged line stops every
-    /// reader (skipping it could show removed files, or hide added ones).
+    /// The lake as of its last whole commit, from the checkpoint and the
+    /// lines after it; a damaged line stops every reader (skipping it could
+    /// show removed files, or hide added ones).
     pub(super) fn read(path: &Path) -> Result<Snapshot, LakeError> {
-        let (snapshot, damaged) = Snapshot::read_tolerant(path)?;
-        match damaged.into_iter().next() {
-            Some(first) => Err(LakeError::DamagedLog { path: path.display().to_string(), line: first.line, reason: first.reason }),
-            None => Ok(snapshot),
+        let checkpoint = path.with_file_name(CHECKPOINT_FILE);
+        let (mut snapshot, offset) = match load_checkpoint(&checkpoint) {
+            Some(saved) => saved,
+            None => (Snapshot::default(), 0),
+        };
+        let text = match std::fs::File::open(path) {
+            Ok(mut file) => {
+                use std::io::{Read, Seek, SeekFrom};
+                let length = file.metadata().map_err(io_error(path))?.len();
+                if length < offset {
+                    // Shorter than the checkpoint says: not the log it covers.
+                    return Snapshot::read_whole(path);
+                }
+                let mut text = Vec::new();
+                file.seek(SeekFrom::Start(offset)).and_then(|_| file.read_to_end(&mut text)).map_err(io_error(path))?;
+                text
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Snapshot::default()),
+            Err(e) => return Err(io_error(path)(e)),
+        };
+        let expected = snapshot.last_commit;
+        let damaged = snapshot.apply_lines(&text, offset);
+        let misplaced = snapshot.since_checkpoint > 0 && snapshot.first_read != Some(expected + 1);
+        if offset > 0 && (misplaced || !damaged.is_empty()) {
+            // The log was rewritten under the checkpoint (or is damaged after
+            // it): read it whole, which also says where a damaged line is.
+            return Snapshot::read_whole(path);
         }
+        refuse_damaged(path, snapshot, damaged)
+    }
+
+    /// The whole log, without the checkpoint; a damaged line is an error.
+    fn read_whole(path: &Path) -> Result<Snapshot, LakeError> {
+        let (snapshot, damaged) = Snapshot::read_tolerant(path)?;
+        refuse_damaged(path, snapshot, damaged)
+    }
+
+    /// Saves the snapshot as the log's checkpoint (under the lake lock).
+    pub(super) fn save_checkpoint(&self, log: &Path) -> Result<(), LakeError> {
+        let saved = Checkpoint {
+            last_commit: self.last_commit,
+            offset: self.whole_len,
+            files: self.files.values().map(|f| (f.clone(), f.commit)).collect(),
+            inputs: self.inputs.iter().cloned().collect(),
+            checkpoints: self.checkpoints.clone(),
+            removed: self.removed.clone(),
+        };
+        let path = log.with_file_name(CHECKPOINT_FILE);
+        let staged = log.with_file_name(format!("{CHECKPOINT_FILE}.{}", std::process::id()));
+        std::fs::write(&staged, serde_json::to_vec(&saved)?).map_err(io_error(&staged))?;
+        std::fs::File::open(&staged).and_then(|f| f.sync_all()).map_err(io_error(&staged))?;
+        std::fs::rename(&staged, &path).map_err(io_error(&path))
     }
 
     /// The commits of every whole line that parses, and the lines that do
@@ -92,8 +202,16 @@ impl Snapshot {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Snapshot::default(), Vec::new())),
             Err(e) => return Err(io_error(path)(e)),
         };
+        let mut snapshot = Snapshot::default();
+        let damaged = snapshot.apply_lines(&text, 0);
+        Ok((snapshot, damaged))
+    }
+
+    /// Applies the whole lines of `text`, which starts at `offset` of the
+    /// log; returns the lines that are not commits (spans relative to `text`).
+    fn apply_lines(&mut self, text: &[u8], offset: u64) -> Vec<DamagedLine> {
         let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let mut snapshot = Snapshot { whole_len: whole as u64, ..Snapshot::default() };
+        self.whole_len = offset + whole as u64;
         let mut damaged = Vec::new();
         let mut start = 0;
         for (number, line) in text[..whole].split(|&b| b == b'\n').enumerate() {
@@ -103,18 +221,22 @@ impl Snapshot {
                 continue;
             }
             let commit = serde_json::from_slice::<Commit>(line).map_err(|e| e.to_string()).and_then(|commit| {
-                if commit.id <= snapshot.last_commit {
-                    Err(format!("commit {} follows commit {}", commit.id, snapshot.last_commit))
+                if commit.id <= self.last_commit {
+                    Err(format!("commit {} follows commit {}", commit.id, self.last_commit))
                 } else {
                     Ok(commit)
                 }
             });
             match commit {
-                Ok(commit) => snapshot.apply(commit),
+                Ok(commit) => {
+                    self.first_read.get_or_insert(commit.id);
+                    self.since_checkpoint += 1;
+                    self.apply(commit);
+                }
                 Err(reason) => damaged.push(DamagedLine { line: number + 1, reason, span }),
             }
         }
-        Ok((snapshot, damaged))
+        damaged
     }
 
     pub(super) fn apply(&mut self, commit: Commit) {

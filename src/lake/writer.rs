@@ -405,8 +405,8 @@ impl Transaction {
             inputs: std::mem::take(&mut self.inputs),
             checkpoints: std::mem::take(&mut self.checkpoints).into_iter().map(|(key, _, value)| (key, value)).collect(),
         };
-        append_commit(&self.lake, &snapshot, &commit)?;
-        publish_to_delta(&self.lake, snapshot, &commit);
+        let log_len = append_commit(&self.lake, &snapshot, &commit)?;
+        after_commit(&self.lake, snapshot, &commit, log_len);
         if !self.keep_removed {
             for removed in &commit.remove {
                 let _ = fs::remove_file(self.lake.root.join(removed));
@@ -444,7 +444,9 @@ fn sync_staged(files: &[(PathBuf, FileEntry)]) -> Result<(), LakeError> {
     })
 }
 
-pub(super) fn append_commit(lake: &Lake, snapshot: &Snapshot, commit: &Commit) -> Result<(), LakeError> {
+/// Appends `commit` after the whole lines of `snapshot`'s log; returns the
+/// log's length after it.
+pub(super) fn append_commit(lake: &Lake, snapshot: &Snapshot, commit: &Commit) -> Result<u64, LakeError> {
     let path = lake.log_path();
     let file = File::options().create(true).append(false).write(true).truncate(false).open(&path).map_err(io_error(&path))?;
     // Drop a line cut by a crash, then append ours in one write.
@@ -456,19 +458,27 @@ pub(super) fn append_commit(lake: &Lake, snapshot: &Snapshot, commit: &Commit) -
     file.seek(SeekFrom::Start(snapshot.whole_len)).map_err(io_error(&path))?;
     file.write_all(&line).map_err(io_error(&path))?;
     file.sync_data().map_err(io_error(&path))?;
-    Ok(())
+    Ok(snapshot.whole_len + line.len() as u64)
 }
 
-/// Publishes a commit's tables to their Delta logs (after tarn's log holds
-/// it). A failure here loses nothing: tarn's commit stands, the Delta log
-/// lags, and the next commit of the table (or `tarn doctor --repair`)
-/// publishes it; so it is a warning, not an error.
-pub(super) fn publish_to_delta(lake: &Lake, mut snapshot: Snapshot, commit: &Commit) {
+/// What follows a commit, under the lake lock: its tables are published to
+/// their Delta logs, and the log's checkpoint is saved when enough lines
+/// follow the last one. A failure here loses nothing — tarn's commit
+/// stands; a Delta log lags until the next commit of its table (or `tarn
+/// doctor --repair`), a reader parses a few more lines — so it is a
+/// warning, not an error.
+pub(super) fn after_commit(lake: &Lake, mut snapshot: Snapshot, commit: &Commit, log_len: u64) {
     let mut tables: std::collections::BTreeSet<String> = commit.add.iter().map(|f| f.table.clone()).collect();
     tables.extend(commit.remove.iter().filter_map(|p| p.split('/').next()).map(str::to_string));
     snapshot.apply(commit.clone());
+    snapshot.whole_len = log_len;
     if let Err(e) = super::delta::publish(lake, &snapshot, &tables) {
         tracing::warn!(error = %e, "the Delta logs lag tarn's commit {}; `tarn doctor --repair` publishes them", commit.id);
+    }
+    if snapshot.since_checkpoint + 1 >= super::log::CHECKPOINT_EVERY
+        && let Err(e) = snapshot.save_checkpoint(&lake.log_path())
+    {
+        tracing::warn!(error = %e, "could not save the commit log's checkpoint; readers parse the whole log until one is saved");
     }
 }
 
