@@ -3,7 +3,8 @@
 //! loader, the rule loader (Sigma and tarn's format, compiled to SQL) and
 //! the CloudTrail Lake dialect rewriter — each fed mutations of real inputs
 //! for a time budget. A panic, or a case slower than [`SLOW`], fails the run
-//! and is saved under `target/fuzz-crashes/` to replay.
+//! and is saved under `target/fuzz-crashes/` to replay; a case that never
+//! ends is caught by a watchdog, which saves it and ends the run.
 //!
 //! The harness mutates seeds (bit flips, interesting bytes, cuts, repeats,
 //! splices, tokens from a per-target dictionary) and keeps a mutant as a new
@@ -18,6 +19,8 @@ mod common;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A case this slow is a hang.
@@ -111,9 +114,30 @@ impl Fuzzer<'_> {
         let (mut cases, mut crashes) = (0u64, Vec::new());
         let hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(|_| {}));
+        // A case that never ends is found by a watchdog: it saves the input
+        // and ends the run, which otherwise would wait forever.
+        let current = Arc::new(Mutex::new((Instant::now(), Arc::new(Vec::new()))));
+        let finished = Arc::new(AtomicBool::new(false));
+        let watchdog = {
+            let (current, finished, name, dir) = (current.clone(), finished.clone(), self.name, crashes_dir.clone());
+            std::thread::spawn(move || {
+                while !finished.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(500));
+                    let (began, input) = current.lock().unwrap().clone();
+                    if began.elapsed() > SLOW * 3 {
+                        std::fs::create_dir_all(&dir).unwrap();
+                        let path = dir.join(format!("{name}-hang"));
+                        std::fs::write(&path, input.as_slice()).unwrap();
+                        eprintln!("fuzz {name}: a case ran longer than {:?}, a hang; input saved at {}", SLOW * 3, path.display());
+                        std::process::exit(1);
+                    }
+                }
+            })
+        };
         while started.elapsed() < budget {
-            let input = self.mutate();
+            let input = Arc::new(self.mutate());
             let began = Instant::now();
+            *current.lock().unwrap() = (began, input.clone());
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target(&input)));
             cases += 1;
             let took = began.elapsed();
@@ -128,7 +152,7 @@ impl Fuzzer<'_> {
             if let Some(failure) = failure {
                 std::fs::create_dir_all(&crashes_dir).unwrap();
                 let path = crashes_dir.join(format!("{}-{cases}", self.name));
-                std::fs::write(&path, &input).unwrap();
+                std::fs::write(&path, input.as_slice()).unwrap();
                 crashes.push(format!("{failure} (input saved at {})", path.display()));
                 continue;
             }
@@ -136,9 +160,11 @@ impl Fuzzer<'_> {
                 && self.seen.insert(label)
                 && self.corpus.len() < 4_096
             {
-                self.corpus.push(input);
+                self.corpus.push(Arc::unwrap_or_clone(input));
             }
         }
+        finished.store(true, Ordering::Relaxed);
+        watchdog.join().unwrap();
         std::panic::set_hook(hook);
         eprintln!(
             "fuzz {}: {cases} cases in {:.0} s, {} outcomes, corpus {}, {} crashes",

@@ -145,7 +145,7 @@ pub fn optimize(setup: &Setup, table: Option<&str>, target_size: &str) -> Result
     {
         anyhow::bail!("the lake has no table {table}; `tarn tables` lists them");
     }
-    let done = tarn::lake::compact::optimize(&lake, table, target as u64)?;
+    let done = tarn::catalog::optimize::optimize(&lake, table, target as u64)?;
     match done.commit {
         Some(commit) => println!(
             "optimized {} partition(s): {} files became {} ({} rows) in commit {commit}; the old files stay until `tarn vacuum`",
@@ -159,7 +159,7 @@ pub fn optimize(setup: &Setup, table: Option<&str>, target_size: &str) -> Result
 pub fn vacuum(setup: &Setup, retain: &str, dry_run: bool) -> Result<ExitCode> {
     let retain = tarn::duration::parse(retain).map_err(|e| anyhow::anyhow!("--retain: {e}"))?;
     let lake = tarn::lake::Lake::open_existing(&setup.config.lake)?;
-    let done = tarn::lake::compact::vacuum(&lake, retain, dry_run)?;
+    let done = tarn::lake::vacuum::vacuum(&lake, retain, dry_run)?;
     let verb = if dry_run { "would delete" } else { "deleted" };
     println!(
         "{verb} {} file(s) ({}) out of the lake for more than {}; kept {} younger ones",

@@ -422,7 +422,9 @@ impl<'s, R: Read, E> Framer<'s, R, E> {
             match self.byte(next)? {
                 Some(b'}') => return Ok(next + 1),
                 Some(b',') => {
-                    let Some(key_start) = self.skip_space(next + 1)? else { continue };
+                    let Some(key_start) = self.skip_space(next + 1)? else {
+                        return self.ends_inside(next + 1, "the file ends inside its top-level object");
+                    };
                     if let Some(array) = self.records_key_at(key_start)? {
                         at = self.array(array)?;
                         continue;

@@ -196,6 +196,15 @@ impl Chunk {
         lock(&self.shared).tx.remove(path);
     }
 
+    /// Leaves removed files on disk for `tarn vacuum` (see
+    /// [`Transaction::keep_removed_files`]) and closes files at `rows` rows:
+    /// how compaction writes.
+    pub fn compacting(&self, rows: u64) {
+        let mut shared = lock(&self.shared);
+        shared.tx.keep_removed_files();
+        shared.tx.set_max_file_rows(rows);
+    }
+
     /// Records in the chunk so far.
     pub fn records(&self) -> u64 {
         lock(&self.shared).records

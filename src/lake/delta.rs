@@ -287,10 +287,10 @@ fn footer(lake: &Lake, file: &FileEntry) -> Result<(Schema, Value), LakeError> {
             continue;
         };
         let groups = parquet.row_groups().iter();
-        if let Ok(counts) = converter.row_group_null_counts(groups.clone()) {
-            if counts.null_count() == 0 {
-                nulls.insert(field.name().clone(), json!(counts.values().iter().sum::<u64>()));
-            }
+        if let Ok(counts) = converter.row_group_null_counts(groups.clone())
+            && counts.null_count() == 0
+        {
+            nulls.insert(field.name().clone(), json!(counts.values().iter().sum::<u64>()));
         }
         let (Ok(min), Ok(max)) = (converter.row_group_mins(groups.clone()), converter.row_group_maxes(groups)) else { continue };
         if let (Some(min), Some(max)) = (extreme(&min, true), extreme(&max, false))

@@ -217,10 +217,11 @@ pub(super) fn data_files(root: &Path, dir: &Path, found: &mut Vec<String>) {
         let Ok(kind) = entry.file_type() else { continue };
         if kind.is_dir() && !(dir == root && entry.file_name() == "_tarn") {
             data_files(root, &path, found);
-        } else if kind.is_file() && path.extension().is_some_and(|e| e == "parquet") {
-            if let Ok(relative) = path.strip_prefix(root) {
-                found.push(relative.to_string_lossy().into_owned());
-            }
+        } else if kind.is_file()
+            && path.extension().is_some_and(|e| e == "parquet")
+            && let Ok(relative) = path.strip_prefix(root)
+        {
+            found.push(relative.to_string_lossy().into_owned());
         }
     }
 }

@@ -141,10 +141,7 @@ impl Snapshot {
     /// show removed files, or hide added ones).
     pub(super) fn read(path: &Path) -> Result<Snapshot, LakeError> {
         let checkpoint = path.with_file_name(CHECKPOINT_FILE);
-        let (mut snapshot, offset) = match load_checkpoint(&checkpoint) {
-            Some(saved) => saved,
-            None => (Snapshot::default(), 0),
-        };
+        let (mut snapshot, offset) = load_checkpoint(&checkpoint).unwrap_or_default();
         let text = match std::fs::File::open(path) {
             Ok(mut file) => {
                 use std::io::{Read, Seek, SeekFrom};

@@ -9,12 +9,12 @@
 //! commit line (the staged or moved files are removed by the next writer) or a
 //! whole one.
 
-pub mod compact;
 pub mod delta;
 pub mod doctor;
 mod layout;
 mod log;
 pub mod system;
+pub mod vacuum;
 mod writer;
 
 pub use layout::{PARTITION_COLUMNS, partition_dir};

@@ -225,7 +225,7 @@ enum Rows {
     /// The lake as of its latest commit, at each query.
     Latest(Lake),
     /// Part of one snapshot of the lake, for a rule run.
-    Part { lake: Lake, snapshot: Snapshot, part: LakePart },
+    Part { lake: Lake, snapshot: Box<Snapshot>, part: LakePart },
     /// Rows given in memory, by table (a rule's tests).
     Memory(Vec<(String, RecordBatch)>),
 }
@@ -259,7 +259,7 @@ impl Sql {
         registry: &Registry,
         stores: &[EventDataStore],
     ) -> Result<Sql, SqlError> {
-        Sql::open_rows(Rows::Part { lake: lake.clone(), snapshot, part }, registry, stores, Limits::default()).await
+        Sql::open_rows(Rows::Part { lake: lake.clone(), snapshot: Box::new(snapshot), part }, registry, stores, Limits::default()).await
     }
 
     /// Like [`Sql::open`], over rows held in memory instead of the lake
@@ -332,7 +332,7 @@ impl Sql {
                 latest = lake.snapshot()?;
                 (Some(&latest), lake.root(), None)
             }
-            Rows::Part { lake, snapshot, part } => (Some(snapshot), lake.root(), Some(*part)),
+            Rows::Part { lake, snapshot, part } => (Some(snapshot.as_ref()), lake.root(), Some(*part)),
             Rows::Memory(_) => (None, std::path::Path::new(""), None),
         };
         let commit = snapshot.map_or(0, |s| s.last_commit);

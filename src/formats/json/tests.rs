@@ -238,3 +238,16 @@ fn a_broken_last_record_of_a_whole_gzip_is_a_broken_piece_not_a_cut() {
     let (result, _) = pieces(records_file(&events).as_bytes(), DEFAULT_MAX_RECORD);
     assert!(result.unwrap_err().contains("cut off"));
 }
+
+#[test]
+/// Found by the fuzzer (tests/fuzz.rs): a wrapper cut after a comma between
+/// its keys looped forever instead of saying the file was cut short.
+fn regression_a_wrapper_cut_after_a_comma_ends_instead_of_looping() {
+    for tail in [", ", ",", ",\n\n  ", ",   \t"] {
+        let text = format!(r#"{{"Records":[{}]{tail}"#, event(1));
+        let (result, seen) = pieces(text.as_bytes(), 1 << 20);
+        assert_eq!(kinds(&seen), "R", "{text}");
+        let error = result.unwrap_err();
+        assert!(error.contains("ends inside its top-level object"), "{error}");
+    }
+}
