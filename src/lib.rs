@@ -63,6 +63,18 @@ pub fn unique_seed() -> u64 {
     hasher.finish()
 }
 
+/// A UUID (version 4 layout) from 128 bits, e.g. two [`unique_seed`]s.
+pub fn uuid_v4(a: u64, b: u64) -> String {
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | (b >> 48) & 0x3fff,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 /// Microseconds since the Unix epoch, now.
 pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()

@@ -58,44 +58,48 @@ pub fn ddl(engine: Engine, location: &str, database: &str, tables: &[String]) ->
     for note in function_notes(engine) {
         let _ = writeln!(out, "-- {note}");
     }
-    match engine {
+    // What comes first, then one statement a table (database, base, table).
+    let (preamble, per_table): (Vec<String>, fn(&str, &str, &str) -> String) = match engine {
         Engine::Athena => {
+            let mut lines = Vec::new();
             if !base.starts_with("s3://") {
-                let _ = writeln!(out, "-- Athena reads S3 only: copy the lake to S3 (aws s3 sync) and give --location s3://bucket/prefix.");
+                lines
+                    .push("-- Athena reads S3 only: copy the lake to S3 (aws s3 sync) and give --location s3://bucket/prefix.".to_string());
             }
-            let _ = writeln!(out, "CREATE DATABASE IF NOT EXISTS {database};");
-            for table in tables {
-                let _ = writeln!(
-                    out,
-                    "CREATE EXTERNAL TABLE IF NOT EXISTS {database}.{table}\nLOCATION '{base}/{table}/'\nTBLPROPERTIES ('table_type' = 'DELTA');"
-                );
-            }
+            lines.push(format!("CREATE DATABASE IF NOT EXISTS {database};"));
+            (lines, |db, base, table| {
+                format!(
+                    "CREATE EXTERNAL TABLE IF NOT EXISTS {db}.{table}\nLOCATION '{base}/{table}/'\nTBLPROPERTIES ('table_type' = 'DELTA');"
+                )
+            })
         }
-        Engine::Trino => {
-            let _ =
-                writeln!(out, "-- In a catalog named delta using the delta_lake connector (delta.register-table-procedure.enabled=true).");
-            let _ = writeln!(out, "CREATE SCHEMA IF NOT EXISTS delta.{database};");
-            for table in tables {
-                let _ = writeln!(
-                    out,
-                    "CALL delta.system.register_table(schema_name => '{database}', table_name => '{table}', table_location => '{base}/{table}');"
-                );
-            }
-        }
-        Engine::Spark => {
-            let _ = writeln!(out, "-- With delta-spark on the classpath (spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension).");
-            let _ = writeln!(out, "CREATE DATABASE IF NOT EXISTS {database};");
-            for table in tables {
-                let _ = writeln!(out, "CREATE TABLE IF NOT EXISTS {database}.{table} USING DELTA LOCATION '{base}/{table}';");
-            }
-        }
-        Engine::Duckdb => {
-            let _ = writeln!(out, "INSTALL delta;");
-            let _ = writeln!(out, "LOAD delta;");
-            for table in tables {
-                let _ = writeln!(out, "CREATE OR REPLACE VIEW {table} AS SELECT * FROM delta_scan('{base}/{table}');");
-            }
-        }
+        Engine::Trino => (
+            vec![
+                "-- In a catalog named delta using the delta_lake connector (delta.register-table-procedure.enabled=true).".to_string(),
+                format!("CREATE SCHEMA IF NOT EXISTS delta.{database};"),
+            ],
+            |db, base, table| {
+                format!(
+                    "CALL delta.system.register_table(schema_name => '{db}', table_name => '{table}', table_location => '{base}/{table}');"
+                )
+            },
+        ),
+        Engine::Spark => (
+            vec![
+                "-- With delta-spark on the classpath (spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension).".to_string(),
+                format!("CREATE DATABASE IF NOT EXISTS {database};"),
+            ],
+            |db, base, table| format!("CREATE TABLE IF NOT EXISTS {db}.{table} USING DELTA LOCATION '{base}/{table}';"),
+        ),
+        Engine::Duckdb => (vec!["INSTALL delta;".to_string(), "LOAD delta;".to_string()], |_, base, table| {
+            format!("CREATE OR REPLACE VIEW {table} AS SELECT * FROM delta_scan('{base}/{table}');")
+        }),
+    };
+    for line in preamble {
+        let _ = writeln!(out, "{line}");
+    }
+    for table in tables {
+        let _ = writeln!(out, "{}", per_table(database, base, table));
     }
     out
 }

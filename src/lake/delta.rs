@@ -222,15 +222,7 @@ fn write_commit(dir: &Path, version: u64, actions: &[Value]) -> Result<(), LakeE
 
 /// A new table's id, a random UUID (version 4).
 fn table_id() -> String {
-    let (a, b) = (crate::unique_seed(), crate::unique_seed().rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15);
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xfff,
-        0x8000 | (b >> 48) & 0x3fff,
-        b & 0xffff_ffff_ffff
-    )
+    crate::uuid_v4(crate::unique_seed(), crate::unique_seed())
 }
 
 fn partition_values(file: &FileEntry) -> Value {

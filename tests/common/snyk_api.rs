@@ -479,14 +479,7 @@ pub fn uuid(seed: u64, n: u64) -> String {
         x
     };
     let (a, b) = (next(), next());
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xfff,
-        0x8000 | (b >> 48) & 0x3fff,
-        b & 0xffff_ffff_ffff
-    )
+    tarn::uuid_v4(a, b)
 }
 
 /// Every event name the reference lists, and a few more Snyk sends.
