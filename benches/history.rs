@@ -3,10 +3,10 @@
 //! tables` and a query's start do not grow with the history once a
 //! checkpoint is saved (issue 15, part 3).
 //!
-//! The history is written as commit lines directly (each consumes an input,
-//! as an SQS message or Snyk page with nothing new does; every 1,000th also
-//! names a file of the sample), then one real commit through tarn saves the
-//! checkpoint. Each command is timed as a user runs it: the release binary.
+//! The history is written as commit lines directly after one real ingest
+//! (each line consumes an input, as an SQS message with nothing new does),
+//! then one real commit through tarn saves the checkpoint. Each command is
+//! timed as a user runs it: the release binary, median of 3.
 
 use std::io::Write;
 use std::process::Command;
