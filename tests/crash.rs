@@ -105,6 +105,13 @@ fn two_writers_at_once_lose_and_double_nothing() {
     assert_eq!(s.count("select count(*) from aws_cloudtrail"), generated.cloudtrail_events);
     assert_eq!(s.count("select count(distinct eventid) from aws_cloudtrail"), generated.cloudtrail_events);
     assert_eq!(s.count("select count(*) from snyk_groupaudit"), 300);
+    // The Delta tables the three writers published show the same rows.
+    let delta = |table: &str, sql: &str| {
+        common::engines::count(common::engines::Engine::DeltaRs, &s.path("lake").join(table).display().to_string(), sql)
+    };
+    assert_eq!(delta("aws_cloudtrail", "select count(*) from t"), generated.cloudtrail_events);
+    assert_eq!(delta("aws_cloudtrail", "select count(distinct eventid) from t"), generated.cloudtrail_events);
+    assert_eq!(delta("snyk_groupaudit", "select count(*) from t"), 300);
 }
 
 /// Sends `signal` to a running tarn after `delay`, and waits for it.

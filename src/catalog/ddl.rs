@@ -47,6 +47,9 @@ fn function_notes(engine: Engine) -> &'static [&'static str] {
     }
 }
 
+/// The statement that registers one table: (database, base, table).
+type TableStatement = fn(&str, &str, &str) -> String;
+
 /// The statements that register `tables` of the lake at `location` (a
 /// folder, or an `s3://` URI) in `engine`, as one SQL script. `database` is
 /// the schema (Trino), database (Athena, Spark) the tables go in.
@@ -59,7 +62,7 @@ pub fn ddl(engine: Engine, location: &str, database: &str, tables: &[String]) ->
         let _ = writeln!(out, "-- {note}");
     }
     // What comes first, then one statement a table (database, base, table).
-    let (preamble, per_table): (Vec<String>, fn(&str, &str, &str) -> String) = match engine {
+    let (preamble, per_table): (Vec<String>, TableStatement) = match engine {
         Engine::Athena => {
             let mut lines = Vec::new();
             if !base.starts_with("s3://") {

@@ -35,8 +35,9 @@ pub const PROTOCOL: (u32, u32) = (1, 2);
 pub struct DeltaState {
     /// The latest version, if the table has a Delta log.
     pub version: Option<u64>,
-    /// Live file paths, relative to the table's folder.
-    pub live: BTreeSet<String>,
+    /// Live files: path (relative to the table's folder) and the add action
+    /// that put it there (what a checkpoint repeats).
+    pub live: BTreeMap<String, Value>,
     /// The table id and schema of the latest metaData action.
     pub table_id: Option<String>,
     pub schema: Option<String>,
@@ -82,7 +83,7 @@ fn replay(dir: &Path, table: &str) -> Result<DeltaState, LakeError> {
             let action: Value = serde_json::from_str(line)
                 .map_err(|e| LakeError::DamagedDelta { path: path.display().to_string(), reason: e.to_string() })?;
             if let Some(add) = action.get("add") {
-                state.live.insert(decoded(add["path"].as_str().unwrap_or_default()));
+                state.live.insert(decoded(add["path"].as_str().unwrap_or_default()), add.clone());
             } else if let Some(remove) = action.get("remove") {
                 state.live.remove(&decoded(remove["path"].as_str().unwrap_or_default()));
             } else if let Some(meta) = action.get("metaData") {
@@ -121,8 +122,8 @@ fn publish_table(lake: &Lake, snapshot: &Snapshot, table: &str) -> Result<bool, 
     let prefix = format!("{table}/");
     let wanted: BTreeMap<String, &FileEntry> =
         snapshot.table_files(table).map(|f| (f.path.strip_prefix(&prefix).unwrap_or(&f.path).to_string(), f)).collect();
-    let added: Vec<(&String, &&FileEntry)> = wanted.iter().filter(|(path, _)| !state.live.contains(*path)).collect();
-    let removed: Vec<&String> = state.live.iter().filter(|path| !wanted.contains_key(*path)).collect();
+    let added: Vec<(&String, &&FileEntry)> = wanted.iter().filter(|(path, _)| !state.live.contains_key(*path)).collect();
+    let removed: Vec<&String> = state.live.keys().filter(|path| !wanted.contains_key(*path)).collect();
     if state.version.is_none() && wanted.is_empty() {
         return Ok(false);
     }
@@ -183,10 +184,18 @@ fn publish_table(lake: &Lake, snapshot: &Snapshot, table: &str) -> Result<bool, 
         }}));
     }
     actions.push(json!({"txn": {"appId": "tarn", "version": snapshot.last_commit, "lastUpdated": now}}));
-    write_commit(&lake.root().join(table).join(DELTA_LOG), version, &actions)?;
+    let dir = lake.root().join(table).join(DELTA_LOG);
+    write_commit(&dir, version, &actions)?;
+    let mut live = state.live;
+    live.retain(|path, _| wanted.contains_key(path));
+    for action in &actions {
+        if let Some(add) = action.get("add") {
+            live.insert(decoded(add["path"].as_str().unwrap_or_default()), add.clone());
+        }
+    }
     let published = DeltaState {
         version: Some(version),
-        live: wanted.into_keys().collect(),
+        live,
         table_id: actions.iter().find_map(|a| a["metaData"]["id"].as_str().map(str::to_string)).or(state.table_id),
         schema: schema.filter(|_| schema_changed).or(state.schema),
         tarn_commit: Some(snapshot.last_commit),
@@ -198,7 +207,113 @@ fn publish_table(lake: &Lake, snapshot: &Snapshot, table: &str) -> Result<bool, 
     let staged = cache.with_extension(format!("json.{}", std::process::id()));
     fs::write(&staged, serde_json::to_vec(&published)?).map_err(io_error(&staged))?;
     fs::rename(&staged, &cache).map_err(io_error(&cache))?;
+    if version > 0 && version % CHECKPOINT_INTERVAL == 0 {
+        // Readers then start from the checkpoint, not from version 0. A
+        // checkpoint that fails costs them time, not rows: a warning.
+        if let Err(e) = write_checkpoint(&dir, &published) {
+            tracing::warn!(error = %e, table, version, "could not write the Delta checkpoint; readers replay the JSON commits");
+        }
+    }
     Ok(true)
+}
+
+/// A Delta checkpoint every this many versions (Delta's own default).
+const CHECKPOINT_INTERVAL: u64 = 10;
+
+/// The classic (single-file Parquet) checkpoint's columns, one action a row.
+fn checkpoint_schema() -> datafusion::arrow::datatypes::SchemaRef {
+    use datafusion::arrow::datatypes::Fields;
+    use std::sync::Arc;
+    let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    let long = |name: &str, nullable: bool| Field::new(name, DataType::Int64, nullable);
+    let map = |name: &str, nullable: bool| {
+        let entries = Field::new("key_value", DataType::Struct(Fields::from(vec![text("key", false), text("value", true)])), false);
+        Field::new(name, DataType::Map(Arc::new(entries), false), nullable)
+    };
+    let object = |name: &str, fields: Vec<Field>| Field::new(name, DataType::Struct(Fields::from(fields)), true);
+    Arc::new(Schema::new(vec![
+        object("txn", vec![text("appId", false), long("version", false), long("lastUpdated", true)]),
+        object(
+            "add",
+            vec![
+                text("path", false),
+                map("partitionValues", false),
+                long("size", false),
+                long("modificationTime", false),
+                Field::new("dataChange", DataType::Boolean, false),
+                text("stats", true),
+                map("tags", true),
+            ],
+        ),
+        object(
+            "remove",
+            vec![
+                text("path", false),
+                long("deletionTimestamp", true),
+                Field::new("dataChange", DataType::Boolean, false),
+                Field::new("extendedFileMetadata", DataType::Boolean, true),
+                map("partitionValues", true),
+                long("size", true),
+                map("tags", true),
+            ],
+        ),
+        object(
+            "metaData",
+            vec![
+                text("id", false),
+                text("name", true),
+                text("description", true),
+                object("format", vec![text("provider", false), map("options", true)]),
+                text("schemaString", false),
+                Field::new("partitionColumns", DataType::List(Arc::new(Field::new("element", DataType::Utf8, false))), false),
+                long("createdTime", true),
+                map("configuration", false),
+            ],
+        ),
+        object(
+            "protocol",
+            vec![Field::new("minReaderVersion", DataType::Int32, false), Field::new("minWriterVersion", DataType::Int32, false)],
+        ),
+    ]))
+}
+
+/// Writes `state` as the checkpoint of its version and points
+/// `_last_checkpoint` at it (each file written aside and renamed in).
+fn write_checkpoint(dir: &Path, state: &DeltaState) -> Result<(), LakeError> {
+    use datafusion::arrow::json::ReaderBuilder;
+    use datafusion::parquet::arrow::ArrowWriter;
+    let Some(version) = state.version else { return Ok(()) };
+    let mut rows = vec![json!({"protocol": {"minReaderVersion": PROTOCOL.0, "minWriterVersion": PROTOCOL.1}})];
+    rows.push(json!({"metaData": {
+        "id": state.table_id,
+        "format": {"provider": "parquet", "options": {}},
+        "schemaString": state.schema,
+        "partitionColumns": PARTITION_COLUMNS,
+        "configuration": {"delta.dataSkippingNumIndexedCols": "-1"},
+    }}));
+    if let Some(commit) = state.tarn_commit {
+        rows.push(json!({"txn": {"appId": "tarn", "version": commit}}));
+    }
+    for add in state.live.values() {
+        let mut add = add.clone();
+        add["dataChange"] = json!(false);
+        rows.push(json!({ "add": add }));
+    }
+    let schema = checkpoint_schema();
+    let mut decoder = ReaderBuilder::new(schema.clone()).build_decoder()?;
+    decoder.serialize(&rows)?;
+    let Some(batch) = decoder.flush()? else { return Ok(()) };
+    let path = dir.join(format!("{version:020}.checkpoint.parquet"));
+    let staged = dir.join(format!(".{version:020}.checkpoint.parquet.{}", std::process::id()));
+    let file = fs::File::create(&staged).map_err(io_error(&staged))?;
+    let mut writer = ArrowWriter::try_new(file, schema, None)?;
+    writer.write(&batch)?;
+    writer.close()?;
+    fs::rename(&staged, &path).map_err(io_error(&path))?;
+    let last = dir.join("_last_checkpoint");
+    let staged = dir.join(format!("._last_checkpoint.{}", std::process::id()));
+    fs::write(&staged, json!({"version": version, "size": rows.len()}).to_string()).map_err(io_error(&staged))?;
+    fs::rename(&staged, &last).map_err(io_error(&last))
 }
 
 /// Writes a Delta commit file if no commit of that version exists: the file

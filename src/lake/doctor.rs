@@ -170,12 +170,16 @@ fn check_files(lake: &Lake, snapshot: &Snapshot, damaged: Vec<DamagedLine>) -> C
         let live: BTreeSet<String> =
             snapshot.table_files(&table).map(|f| f.path.trim_start_matches(&format!("{table}/")).to_string()).collect();
         match super::delta::read_state(lake, &table) {
-            Ok(state) if state.live == live => {}
-            Ok(state) => findings.push(Finding::DeltaBehind {
-                missing: live.difference(&state.live).count(),
-                extra: state.live.difference(&live).count(),
-                table,
-            }),
+            Ok(state) => {
+                let published: BTreeSet<String> = state.live.into_keys().collect();
+                if published != live {
+                    findings.push(Finding::DeltaBehind {
+                        missing: live.difference(&published).count(),
+                        extra: published.difference(&live).count(),
+                        table,
+                    });
+                }
+            }
             Err(_) => findings.push(Finding::DeltaBehind { missing: live.len(), extra: 0, table }),
         }
     }
