@@ -42,8 +42,10 @@ fn ingested_cloudtrail_matches_the_generated_files() {
     assert_eq!(s.count("select count(*) from aws_cloudtrail where errorcode is not null"), errors);
     // Partitions are by the UTC hour of the event time.
     assert_eq!(s.count("select count(*) from aws_cloudtrail where hour <> date_part('hour', p_event_time)"), 0);
-    let layout = std::fs::read_dir(s.path("lake/aws_cloudtrail")).unwrap().count();
-    assert_eq!(layout, 1, "one year directory");
+    let layout: Vec<String> =
+        std::fs::read_dir(s.path("lake/aws_cloudtrail")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(layout.len(), 2, "one year directory and the Delta log: {layout:?}");
+    assert!(layout.contains(&"_delta_log".to_string()));
     assert!(s.path("lake/aws_cloudtrail/year=2026/month=11/day=17/hour=00").is_dir());
 
     let tables = s.ok(&["tables"]);

@@ -26,10 +26,11 @@ fn committed_rows(s: &Scratch, table: &str) -> u64 {
     live.values().sum()
 }
 
+/// Data files: the Delta log's Parquet checkpoints are not rows.
 fn parquet_files(dir: &std::path::Path, found: &mut BTreeSet<String>, root: &std::path::Path) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
-        if path.is_dir() {
+        if path.is_dir() && entry.file_name() != "_delta_log" {
             parquet_files(&path, found, root);
         } else if path.extension().is_some_and(|e| e == "parquet") {
             found.insert(path.strip_prefix(root).unwrap().display().to_string());

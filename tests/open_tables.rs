@@ -208,10 +208,11 @@ fn optimize_compacts_one_file_ingests_and_vacuum_deletes_what_it_replaced() {
     assert!(s.ok(&["doctor"]).contains("the lake is healthy"));
 }
 
+/// Data files on disk (the Delta log's Parquet checkpoints are not rows).
 fn walk_parquet(dir: &std::path::Path) -> usize {
     let mut found = 0;
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        if entry.file_type().unwrap().is_dir() {
+        if entry.file_type().unwrap().is_dir() && entry.file_name() != "_delta_log" {
             found += walk_parquet(&entry.path());
         } else if entry.path().extension().is_some_and(|e| e == "parquet") {
             found += 1;
@@ -234,6 +235,12 @@ fn delta_checkpoints_are_written_and_read_by_other_engines() {
     assert!(log.join("00000000000000000010.checkpoint.parquet").is_file());
     let last: serde_json::Value = serde_json::from_slice(&std::fs::read(log.join("_last_checkpoint")).unwrap()).unwrap();
     assert_eq!(last["version"], 10);
+    // The checkpoint is Parquet in the table's folder, but no data file:
+    // doctor does not list it as unlisted, vacuum does not delete it.
+    assert!(s.ok(&["doctor"]).contains("the lake is healthy"));
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    assert!(s.ok(&["vacuum", "--retain", "1s"]).contains("deleted 0 file(s)"));
+    assert!(log.join("00000000000000000010.checkpoint.parquet").is_file());
     for version in 0..=10 {
         std::fs::remove_file(log.join(format!("{version:020}.json"))).unwrap();
     }

@@ -212,14 +212,17 @@ fn footer_rows(path: &Path) -> Result<u64, String> {
     Ok(metadata.file_metadata().num_rows().max(0) as u64)
 }
 
-/// Parquet files under the lake's table folders, relative to the root
-/// (`_tarn/` holds no table). Symlinks are not followed.
+/// Parquet files under the lake's table folders, relative to the root.
+/// Folders whose name starts with `_` or `.` hold no rows (`_tarn/`, each
+/// table's `_delta_log/` with its Parquet checkpoints), as in Hive and
+/// Spark. Symlinks are not followed.
 pub(super) fn data_files(root: &Path, dir: &Path, found: &mut Vec<String>) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
         let Ok(kind) = entry.file_type() else { continue };
-        if kind.is_dir() && !(dir == root && entry.file_name() == "_tarn") {
+        let hidden = entry.file_name().to_string_lossy().starts_with(['_', '.']);
+        if kind.is_dir() && !hidden {
             data_files(root, &path, found);
         } else if kind.is_file()
             && path.extension().is_some_and(|e| e == "parquet")
