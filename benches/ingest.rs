@@ -24,13 +24,14 @@
 //! Sizes: TARN_BENCH_MB=256,1024 (default); runs of each side per size:
 //! TARN_BENCH_RUNS=3 (default; the median is shown). Output: one line per size.
 
+#[path = "common/corpus.rs"]
+mod corpus;
+
+use corpus::corpus;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-const EVENTS_PER_FILE: u64 = 2_000;
-/// Measured average uncompressed size of a generated record, bytes.
-const BYTES_PER_EVENT: u64 = 1_330;
 /// The duckdb scripts/test.sh installs: the release PyPI's duckdb-ext-delta is built for.
 const DUCKDB_VERSION: &str = "1.4.4";
 const TARN: &str = env!("CARGO_BIN_EXE_tarn");
@@ -178,30 +179,6 @@ fn run(mut command: Command, name: &str) -> Run {
 fn duckdb_version() -> Option<String> {
     let output = Command::new(PYTHON).args(["-c", "import duckdb; print(duckdb.__version__)"]).stderr(Stdio::null()).output().ok()?;
     output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
-}
-
-/// Generates (or reuses) a corpus of about `mb` MB uncompressed.
-fn corpus(mb: u64) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tarn-bench-corpus-{mb}mb"));
-    let done = dir.join(".complete");
-    if !done.exists() {
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut plan = tarn::generate::Plan::new(&dir);
-        plan.cloudtrail_events = mb * 1_000_000 / BYTES_PER_EVENT;
-        plan.events_per_file = EVENTS_PER_FILE;
-        plan.snyk_events = 0;
-        plan.hours = 24 * 7;
-        let started = Instant::now();
-        let generated = tarn::generate::generate(&plan).expect("generate the corpus");
-        std::fs::write(&done, format!("{} {}", generated.cloudtrail_events, generated.cloudtrail_bytes)).expect("mark the corpus");
-        eprintln!(
-            "generated {} events ({:.0} MB) in {:.1} s",
-            generated.cloudtrail_events,
-            generated.cloudtrail_bytes as f64 / 1e6,
-            started.elapsed().as_secs_f64()
-        );
-    }
-    dir
 }
 
 /// The corpus's files (the .complete marker left out).
