@@ -97,14 +97,17 @@ impl Lake {
         // `tarn doctor` says if others can read it).
         fs::DirBuilder::new().recursive(true).mode(0o700).create(meta.join("staging")).map_err(io_error(&meta))?;
         if created {
-            fs::write(&format, format!("{FORMAT}\n")).map_err(io_error(&format))?;
+            // Written aside and renamed: a writer starting at the same time
+            // reads the whole number or no file, never an empty one.
+            let staged = meta.join(format!(".format.{}", std::process::id()));
+            fs::write(&staged, format!("{FORMAT}\n")).map_err(io_error(&staged))?;
+            fs::rename(&staged, &format).map_err(io_error(&format))?;
         }
         // A lake without the file is from before it: format 1.
-        if let Ok(text) = fs::read_to_string(&format) {
-            let found: u32 = text.trim().parse().unwrap_or(u32::MAX);
-            if found > FORMAT {
-                return Err(LakeError::NewerFormat { path: root.display().to_string(), found: text.trim().to_string() });
-            }
+        if let Ok(text) = fs::read_to_string(&format)
+            && text.trim().parse::<u32>().is_ok_and(|found| found > FORMAT)
+        {
+            return Err(LakeError::NewerFormat { path: root.display().to_string(), found: text.trim().to_string() });
         }
         let root = fs::canonicalize(root).map_err(io_error(root))?;
         Ok(Lake { root })
