@@ -23,14 +23,17 @@ pub struct Optimized {
 /// Rewrites the small files of each partition of `table` (every table if
 /// `None`) into files of about `target_bytes`, in one commit.
 pub fn optimize(lake: &Lake, table: Option<&str>, target_bytes: u64) -> Result<Optimized, IngestError> {
-    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
     let snapshot = lake.snapshot()?;
     // Small files by table, partition and schema (files of a schema that
     // evolved are not mixed with older ones in one file).
-    let mut groups: BTreeMap<(String, [i32; 4], String), Vec<&FileEntry>> = BTreeMap::new();
+    // Each footer is parsed once: the metadata read here is the one the
+    // rows are read with.
+    let mut groups: BTreeMap<Group, Vec<(&FileEntry, ArrowReaderMetadata)>> = BTreeMap::new();
     for file in snapshot.files.values().filter(|f| table.is_none_or(|t| f.table == t) && f.bytes < target_bytes) {
-        let schema = ParquetRecordBatchReaderBuilder::try_new(open(lake, file)?).map_err(LakeError::from)?.schema().clone();
-        groups.entry((file.table.clone(), file.partition, format!("{:?}", schema.fields()))).or_default().push(file);
+        let metadata = ArrowReaderMetadata::load(&open(lake, file)?, ArrowReaderOptions::new()).map_err(LakeError::from)?;
+        let key = (file.table.clone(), file.partition, format!("{:?}", metadata.schema().fields()));
+        groups.entry(key).or_default().push((file, metadata));
     }
     groups.retain(|_, files| files.len() > 1);
     let mut done = Optimized::default();
@@ -40,10 +43,11 @@ pub fn optimize(lake: &Lake, table: Option<&str>, target_bytes: u64) -> Result<O
     let compaction = Maintenance::begin(lake, "optimize")?;
     let chunk = compaction.chunk();
     for ((table, _, _), files) in &groups {
-        let (bytes, rows): (u64, u64) = files.iter().fold((0, 0), |(b, r), f| (b + f.bytes, r + f.rows));
+        let (bytes, rows): (u64, u64) = files.iter().fold((0, 0), |(b, r), (f, _)| (b + f.bytes, r + f.rows));
         chunk.compacting((target_bytes as f64 / (bytes as f64 / rows.max(1) as f64)).ceil() as u64);
-        for file in files {
-            for batch in ParquetRecordBatchReaderBuilder::try_new(open(lake, file)?).and_then(|b| b.build()).map_err(LakeError::from)? {
+        for (file, metadata) in files {
+            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(open(lake, file)?, metadata.clone());
+            for batch in reader.build().map_err(LakeError::from)? {
                 chunk.write(table, &batch.map_err(LakeError::from)?)?;
             }
             chunk.remove(&file.path);
@@ -64,6 +68,9 @@ pub fn optimize(lake: &Lake, table: Option<&str>, target_bytes: u64) -> Result<O
         }
     }
 }
+
+/// Files compacted together: table, partition, schema.
+type Group = (String, [i32; 4], String);
 
 fn open(lake: &Lake, file: &FileEntry) -> Result<fs::File, LakeError> {
     let path = lake.root().join(&file.path);

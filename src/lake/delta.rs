@@ -127,12 +127,10 @@ fn publish_table(lake: &Lake, snapshot: &Snapshot, table: &str) -> Result<bool, 
     if state.version.is_none() && wanted.is_empty() {
         return Ok(false);
     }
-    // The schema of the newest file: a schema that gained fields evolves the table.
-    let newest = added.iter().max_by_key(|(_, f)| (f.commit, f.path.clone())).map(|(_, f)| **f);
-    let schema = match newest {
-        Some(file) => Some(delta_schema(&footer(lake, file)?.0)),
-        None => None,
-    };
+    // Each added file's footer, read once: its statistics, and the schema
+    // of the newest (a schema that gained fields evolves the table).
+    let footers = added.iter().map(|(path, file)| Ok((*path, **file, footer(lake, file)?))).collect::<Result<Vec<_>, LakeError>>()?;
+    let schema = footers.iter().max_by_key(|(_, f, _)| (f.commit, &f.path)).map(|(_, _, (schema, _))| delta_schema(schema));
     let schema_changed = schema.as_ref().is_some_and(|s| state.schema.as_deref() != Some(s.as_str()));
     if added.is_empty() && removed.is_empty() && !schema_changed {
         return Ok(false);
@@ -172,8 +170,7 @@ fn publish_table(lake: &Lake, snapshot: &Snapshot, table: &str) -> Result<bool, 
             "extendedFileMetadata": false,
         }}));
     }
-    for (path, file) in added {
-        let (_, stats) = footer(lake, file)?;
+    for (path, file, (_, stats)) in &footers {
         actions.push(json!({"add": {
             "path": encoded(path),
             "partitionValues": partition_values(file),

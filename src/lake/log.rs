@@ -21,6 +21,31 @@ pub const CHECKPOINT_EVERY: u64 = 100;
 /// The checkpoint file's name in `_tarn/`.
 pub const CHECKPOINT_FILE: &str = "checkpoint.json";
 
+/// Removed file paths and the time (RFC 3339) of the commit that removed each.
+pub(super) type RemovalTimes = HashMap<String, String>;
+
+/// Files taken out of the lake (and not added again), with the time (RFC
+/// 3339) of the commit that took them out: what `tarn vacuum` may delete
+/// once no reader needs them. Read from the whole log, for vacuum alone, so
+/// no other reader (nor the checkpoint) carries a map that only grows.
+pub(super) fn removal_times(log: &Path) -> Result<RemovalTimes, LakeError> {
+    let text = match std::fs::read(log) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(io_error(log)(e)),
+    };
+    let mut removed = HashMap::new();
+    for commit in text.split(|&b| b == b'\n').filter_map(|line| serde_json::from_slice::<Commit>(line).ok()) {
+        for path in commit.remove {
+            removed.insert(path, commit.time.clone());
+        }
+        for added in commit.add {
+            removed.remove(&added.path);
+        }
+    }
+    Ok(removed)
+}
+
 /// The snapshot, or an error naming the first damaged line.
 fn refuse_damaged(path: &Path, snapshot: Snapshot, damaged: Vec<DamagedLine>) -> Result<Snapshot, LakeError> {
     match damaged.into_iter().next() {
@@ -46,7 +71,6 @@ fn load_checkpoint(path: &Path) -> Option<(Snapshot, u64)> {
         files,
         inputs: saved.inputs.into_iter().collect(),
         checkpoints: saved.checkpoints,
-        removed: saved.removed,
         whole_len: saved.offset,
         since_checkpoint: 0,
         first_read: None,
@@ -102,10 +126,6 @@ pub struct Snapshot {
     pub inputs: HashSet<String>,
     /// The latest checkpoint of each source key.
     pub checkpoints: HashMap<String, serde_json::Value>,
-    /// Files taken out of the lake (and not added again), with the time
-    /// (RFC 3339) of the commit that took them out: what `tarn vacuum` may
-    /// delete once no reader needs them.
-    pub removed: HashMap<String, String>,
     /// Bytes of the log that hold whole lines.
     pub(super) whole_len: u64,
     /// Commit lines read after the checkpoint (all of them without one).
@@ -122,7 +142,6 @@ struct Checkpoint {
     files: Vec<(FileEntry, u64)>,
     inputs: Vec<String>,
     checkpoints: HashMap<String, serde_json::Value>,
-    removed: HashMap<String, String>,
 }
 
 /// A whole log line that is not a commit (damaged on disk or by hand).
@@ -182,7 +201,6 @@ impl Snapshot {
             files: self.files.values().map(|f| (f.clone(), f.commit)).collect(),
             inputs: self.inputs.iter().cloned().collect(),
             checkpoints: self.checkpoints.clone(),
-            removed: self.removed.clone(),
         };
         let path = log.with_file_name(CHECKPOINT_FILE);
         let staged = log.with_file_name(format!("{CHECKPOINT_FILE}.{}", std::process::id()));
@@ -240,11 +258,9 @@ impl Snapshot {
         self.last_commit = commit.id;
         for removed in &commit.remove {
             self.files.remove(removed);
-            self.removed.insert(removed.clone(), commit.time.clone());
         }
         for mut added in commit.add {
             added.commit = commit.id;
-            self.removed.remove(&added.path);
             self.files.insert(added.path.clone(), added);
         }
         self.inputs.extend(commit.inputs);

@@ -56,7 +56,9 @@ pub enum LakeError {
         "the lake file {path} (table {table}) {problem}; run `tarn doctor` to check the lake, and `tarn doctor --repair` to take lost files out of it"
     )]
     LostFile { path: String, table: String, problem: String },
-    #[error("the Delta log {path} is damaged ({reason}); run `tarn doctor --repair` to write the table's Delta log again")]
+    #[error(
+        "the Delta log {path} is damaged ({reason}); restore it from a backup, or move the table's _delta_log folder aside and run `tarn doctor --repair` to publish the table anew"
+    )]
     DamagedDelta { path: String, reason: String },
     #[error(
         "table {table}'s Delta log needs reader {reader} / writer {writer}, newer than the Delta protocol this tarn writes (1/2); use a newer tarn for this lake"

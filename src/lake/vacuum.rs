@@ -23,6 +23,7 @@ pub struct Vacuumed {
 pub fn vacuum(lake: &Lake, retain: Duration, dry_run: bool) -> Result<Vacuumed, LakeError> {
     let _lock = lake.lock()?;
     let snapshot = lake.snapshot()?;
+    let removed = super::log::removal_times(&lake.log_path())?;
     let now = chrono::Utc::now();
     let cutoff = now - chrono::Duration::from_std(retain).unwrap_or(chrono::Duration::MAX);
     let mut on_disk = Vec::new();
@@ -31,7 +32,7 @@ pub fn vacuum(lake: &Lake, retain: Duration, dry_run: bool) -> Result<Vacuumed, 
     for relative in on_disk.into_iter().filter(|p| !snapshot.files.contains_key(p)) {
         let path = lake.root().join(&relative);
         let Ok(meta) = fs::metadata(&path) else { continue };
-        let out_since = match snapshot.removed.get(&relative) {
+        let out_since = match removed.get(&relative) {
             Some(time) => chrono::DateTime::parse_from_rfc3339(time).map(|t| t.with_timezone(&chrono::Utc)).ok(),
             None => meta.modified().ok().map(chrono::DateTime::<chrono::Utc>::from),
         };
