@@ -12,12 +12,11 @@
 //! defaults: a CloudTrail store over `aws_cloudtrail` and an
 //! ActivityAuditLog store over the Snyk tables.
 
-use crate::lake::{Lake, LakeError, io_error};
+use crate::lake::{Lake, LakeError};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 
 /// The catalog file under the lake's `_tarn/`.
-const CATALOG_FILE: &str = "event_data_stores.json";
+const CATALOG_KEY: &str = "_tarn/event_data_stores.json";
 
 /// Lake's retention bounds, in days.
 pub const MIN_RETENTION_DAYS: u32 = 7;
@@ -306,21 +305,16 @@ impl Catalog {
     /// Reads the lake's catalog, creating it with the default stores if it
     /// does not exist and the config names no store.
     pub fn load(lake: &Lake, configured: &[EventDataStore]) -> Result<Catalog, EdsError> {
-        let path = catalog_path(lake);
-        let stored = if path.exists() {
-            read_catalog(lake)?.stores
-        } else if configured.is_empty() {
-            // Under the lock, so two first runs do not make two sets of defaults.
-            let _lock = lake.lock()?;
-            if path.exists() {
-                read_catalog(lake)?.stores
-            } else {
-                let defaults = default_stores();
-                write_catalog(lake, &CatalogFile { stores: defaults.clone() })?;
-                defaults
+        let stored = match read_catalog(lake)? {
+            Some(file) => file.stores,
+            None if configured.is_empty() => {
+                // Created only if absent, so two first runs (two machines on
+                // one S3 lake too) do not make two sets of defaults.
+                let defaults = CatalogFile { stores: default_stores() };
+                let text = serde_json::to_vec_pretty(&defaults).map_err(|e| EdsError::Invalid(format!("cannot write the catalog: {e}")))?;
+                if lake.store().create(CATALOG_KEY, text)? { defaults.stores } else { read_catalog(lake)?.unwrap_or_default().stores }
             }
-        } else {
-            Vec::new()
+            None => Vec::new(),
         };
         let catalog = Catalog { lake: lake.clone(), configured: configured.to_vec(), stored };
         catalog.check_unique()?;
@@ -413,7 +407,9 @@ impl Catalog {
     /// writes it back, so two CLI calls at once do not lose an edit.
     fn edit(&mut self, change: impl FnOnce(&mut Vec<EventDataStore>) -> Result<(), EdsError>) -> Result<(), EdsError> {
         let _lock = self.lake.lock()?;
-        let mut file = read_catalog(&self.lake)?;
+        // (On S3 there is no lock: two edits at the same moment from two
+        // machines, the later write wins.)
+        let mut file = read_catalog(&self.lake)?.unwrap_or_default();
         change(&mut file.stores)?;
         let edited = Catalog { lake: self.lake.clone(), configured: self.configured.clone(), stored: file.stores };
         edited.check_unique()?;
@@ -441,35 +437,23 @@ fn default_stores() -> Vec<EventDataStore> {
     [cloudtrail, snyk].map(|store| EventDataStore { created: created.clone(), ..store }).to_vec()
 }
 
-fn catalog_path(lake: &Lake) -> PathBuf {
-    lake.meta_dir().join(CATALOG_FILE)
-}
-
-fn read_catalog(lake: &Lake) -> Result<CatalogFile, EdsError> {
-    let path = catalog_path(lake);
-    let text = match std::fs::read(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(CatalogFile::default()),
-        Err(e) => return Err(io_error(&path)(e).into()),
-    };
-    let file: CatalogFile =
-        serde_json::from_slice(&text).map_err(|e| EdsError::Damaged { path: path.display().to_string(), reason: e.to_string() })?;
+/// The catalog, or `None` if the lake has none yet.
+fn read_catalog(lake: &Lake) -> Result<Option<CatalogFile>, EdsError> {
+    let Some(text) = lake.store().read(CATALOG_KEY)? else { return Ok(None) };
+    let path = format!("{}/{CATALOG_KEY}", lake.location());
+    let file: CatalogFile = serde_json::from_slice(&text).map_err(|e| EdsError::Damaged { path: path.clone(), reason: e.to_string() })?;
     for store in &file.stores {
         if !is_uuid(&store.id) {
-            return Err(EdsError::Damaged { path: path.display().to_string(), reason: format!("'{}' is not a UUID", store.id) });
+            return Err(EdsError::Damaged { path, reason: format!("'{}' is not a UUID", store.id) });
         }
     }
-    Ok(file)
+    Ok(Some(file))
 }
 
-/// Writes the catalog to a temporary file and renames it into place, so a
-/// crash leaves the old catalog or the new one.
+/// Replaces the catalog whole, so a crash leaves the old catalog or the new one.
 fn write_catalog(lake: &Lake, file: &CatalogFile) -> Result<(), EdsError> {
-    let path = catalog_path(lake);
-    let temporary = path.with_extension(format!("tmp-{}", crate::unique_seed()));
     let text = serde_json::to_vec_pretty(file).map_err(|e| EdsError::Invalid(format!("cannot write the catalog: {e}")))?;
-    std::fs::write(&temporary, text).map_err(io_error(&temporary))?;
-    std::fs::rename(&temporary, &path).map_err(io_error(&path))?;
+    lake.store().write(CATALOG_KEY, text)?;
     Ok(())
 }
 

@@ -6,9 +6,9 @@
 //! started before the commit still reads them — until `tarn vacuum`.
 
 use crate::ingest::{IngestError, Maintenance};
+use crate::lake::store::ParquetBytes;
 use crate::lake::{CommitOutcome, FileEntry, Lake, LakeError};
 use std::collections::BTreeMap;
-use std::fs;
 
 /// What optimize did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -31,7 +31,8 @@ pub fn optimize(lake: &Lake, table: Option<&str>, target_bytes: u64) -> Result<O
     // rows are read with.
     let mut groups: BTreeMap<Group, Vec<(&FileEntry, ArrowReaderMetadata)>> = BTreeMap::new();
     for file in snapshot.files.values().filter(|f| table.is_none_or(|t| f.table == t) && f.bytes < target_bytes) {
-        let metadata = ArrowReaderMetadata::load(&open(lake, file)?, ArrowReaderOptions::new()).map_err(LakeError::from)?;
+        let footer = lake.store().parquet_metadata(&file.path, file.bytes)?;
+        let metadata = ArrowReaderMetadata::try_new(std::sync::Arc::new(footer), ArrowReaderOptions::new()).map_err(LakeError::from)?;
         let key = (file.table.clone(), file.partition, format!("{:?}", metadata.schema().fields()));
         groups.entry(key).or_default().push((file, metadata));
     }
@@ -72,7 +73,6 @@ pub fn optimize(lake: &Lake, table: Option<&str>, target_bytes: u64) -> Result<O
 /// Files compacted together: table, partition, schema.
 type Group = (String, [i32; 4], String);
 
-fn open(lake: &Lake, file: &FileEntry) -> Result<fs::File, LakeError> {
-    let path = lake.root().join(&file.path);
-    fs::File::open(&path).map_err(crate::lake::io_error(&path))
+fn open(lake: &Lake, file: &FileEntry) -> Result<ParquetBytes, LakeError> {
+    lake.store().open_parquet(&file.path)
 }

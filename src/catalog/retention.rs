@@ -124,7 +124,9 @@ fn remove_empty_partition_dirs(lake: &Lake, tables: &[Dropped]) {
         empty && std::fs::remove_dir(dir).is_ok()
     }
     for dropped in tables.iter().filter(|d| d.files > 0) {
-        if let Ok(years) = std::fs::read_dir(lake.root().join(&dropped.table)) {
+        // S3 has no folders to remove.
+        let Some(table_dir) = lake.store().local_path(&dropped.table) else { continue };
+        if let Ok(years) = std::fs::read_dir(table_dir) {
             for year in years.flatten() {
                 prune(&year.path());
             }

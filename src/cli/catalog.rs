@@ -152,9 +152,9 @@ pub fn ddl(setup: &Setup, engine: tarn::catalog::ddl::Engine, location: Option<S
     let lake = Lake::open_existing(&setup.config.lake)?;
     let tables = lake.snapshot()?.tables();
     if tables.is_empty() {
-        anyhow::bail!("the lake at {} has no tables yet; add logs with `tarn ingest file` first", lake.root().display());
+        anyhow::bail!("the lake at {} has no tables yet; add logs with `tarn ingest file` first", lake.location());
     }
-    let location = location.unwrap_or_else(|| lake.root().display().to_string());
+    let location = location.unwrap_or_else(|| lake.location());
     print!("{}", tarn::catalog::ddl::ddl(engine, &location, database, &tables));
     Ok(ExitCode::SUCCESS)
 }

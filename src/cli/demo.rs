@@ -65,7 +65,7 @@ pub fn demo(setup: &Setup, sample: &std::path::Path) -> Result<ExitCode> {
         generated.snyk_events
     );
     let lake = Lake::open(&config.lake)?;
-    println!("2. Ingesting into the lake at {} ...", lake.root().display());
+    println!("2. Ingesting into the lake at {} ...", lake.location());
     let steps = [
         (sample.join("AWSLogs"), None),
         (sample.join("snyk/group"), Some("Snyk.GroupAudit")),

@@ -68,7 +68,7 @@ pub fn tables(setup: &Setup) -> Result<ExitCode> {
     let lake = Lake::open_existing(&setup.config.lake)?;
     let summaries = lake.snapshot()?.summaries();
     if summaries.is_empty() {
-        println!("the lake at {} is empty; add logs with `tarn ingest file`", lake.root().display());
+        println!("the lake at {} is empty; add logs with `tarn ingest file`", lake.location());
     }
     let time = |micros: i64| {
         chrono::DateTime::from_timestamp_micros(micros).map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()

@@ -69,7 +69,7 @@ pub fn doctor(setup: &Setup, repair: bool) -> Result<ExitCode> {
     use tarn::lake::{Lake, doctor};
     let lake = Lake::open_existing(&setup.config.lake)?;
     let checkup = doctor::check(&lake)?;
-    println!("lake {}: {} commits, {} live files checked", lake.root().display(), checkup.commits, checkup.live_files);
+    println!("lake {}: {} commits, {} live files checked", lake.location(), checkup.commits, checkup.live_files);
     for finding in &checkup.findings {
         let kind = if finding.breaks_reads() { "problem" } else { "note" };
         println!("{kind}: {finding}");

@@ -80,35 +80,28 @@ fn read_quarantine(lake: &Lake, file: &str) -> Result<Vec<QuarantineRow>, LakeEr
     use datafusion::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-    let path = lake.root().join(file);
-    let opened = std::fs::File::open(&path).map_err(crate::lake::io_error(&path))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(opened)?.build()?;
+    let path = format!("{}/{file}", lake.location());
+    let reader = ParquetRecordBatchReaderBuilder::try_new(lake.store().open_parquet(file)?)?.build()?;
     let mut rows = Vec::new();
     for batch in reader {
         let batch = batch?;
         let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .cloned()
-                .ok_or_else(|| LakeError::NotQuarantine { path: path.display().to_string(), column: name.to_string() })
+            batch.column_by_name(name).cloned().ok_or_else(|| LakeError::NotQuarantine { path: path.clone(), column: name.to_string() })
         };
         let strings = |name: &str| -> Result<_, LakeError> {
             let array = column(name)?;
-            array
-                .as_string_opt::<i32>()
-                .cloned()
-                .ok_or_else(|| LakeError::NotQuarantine { path: path.display().to_string(), column: name.to_string() })
+            array.as_string_opt::<i32>().cloned().ok_or_else(|| LakeError::NotQuarantine { path: path.clone(), column: name.to_string() })
         };
         let (log_types, reasons, raws) = (strings("p_log_type")?, strings("reason")?, strings("raw")?);
         let (ids, labels, files) = (strings("p_source_id")?, strings("p_source_label")?, strings("p_source_file")?);
         let positions = column("p_source_position")?;
         let positions = positions
             .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| LakeError::NotQuarantine { path: path.display().to_string(), column: "p_source_position".into() })?;
+            .ok_or_else(|| LakeError::NotQuarantine { path: path.clone(), column: "p_source_position".into() })?;
         let parse_times = column("p_parse_time")?;
         let parse_times = parse_times
             .as_primitive_opt::<TimestampMicrosecondType>()
-            .ok_or_else(|| LakeError::NotQuarantine { path: path.display().to_string(), column: "p_parse_time".into() })?;
+            .ok_or_else(|| LakeError::NotQuarantine { path: path.clone(), column: "p_parse_time".into() })?;
         for row in 0..batch.num_rows() {
             rows.push(QuarantineRow {
                 log_type: log_types.value(row).to_string(),

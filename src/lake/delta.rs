@@ -15,14 +15,13 @@
 //! carries the file's row count and its columns' min, max and null count
 //! (from the Parquet footer), so engines prune files by time.
 
-use super::{FileEntry, Lake, LakeError, PARTITION_COLUMNS, Snapshot, io_error};
+use super::store::Store;
+use super::{FileEntry, Lake, LakeError, PARTITION_COLUMNS, Snapshot};
 use datafusion::arrow::array::{Array, ArrayRef};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::common::ScalarValue;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::path::{Path, PathBuf};
 
 /// The folder of a table's Delta log.
 pub const DELTA_LOG: &str = "_delta_log";
@@ -49,39 +48,51 @@ pub struct DeltaState {
 /// if that is still the Delta log's latest version; else the log replayed.
 /// Publishing so does not grow with the table's history.
 pub fn read_state(lake: &Lake, table: &str) -> Result<DeltaState, LakeError> {
-    let dir = lake.root().join(table).join(DELTA_LOG);
-    if let Some(cached) = fs::read(cache_path(lake, table)).ok().and_then(|b| serde_json::from_slice::<DeltaState>(&b).ok())
+    let store = lake.store();
+    if let Some(cached) = store.read(&cache_key(table)).ok().flatten().and_then(|b| serde_json::from_slice::<DeltaState>(&b).ok())
         && let Some(version) = cached.version
-        && dir.join(format!("{version:020}.json")).is_file()
-        && !dir.join(format!("{:020}.json", version + 1)).exists()
+        && store.size(&commit_key(table, version))?.is_some()
+        && store.size(&commit_key(table, version + 1))?.is_none()
     {
         return Ok(cached);
     }
-    replay(&dir, table)
+    replay(store, table)
 }
 
-fn cache_path(lake: &Lake, table: &str) -> PathBuf {
-    lake.meta_dir().join("delta").join(format!("{table}.json"))
+fn cache_key(table: &str) -> String {
+    format!("_tarn/delta/{table}.json")
+}
+
+/// A table's Delta log folder, relative to the lake root.
+fn log_dir(table: &str) -> String {
+    format!("{table}/{DELTA_LOG}")
+}
+
+fn commit_key(table: &str, version: u64) -> String {
+    format!("{}/{version:020}.json", log_dir(table))
 }
 
 /// Replays a Delta log (JSON commits in version order).
-fn replay(dir: &Path, table: &str) -> Result<DeltaState, LakeError> {
+fn replay(store: &Store, table: &str) -> Result<DeltaState, LakeError> {
     let mut state = DeltaState::default();
-    let Ok(entries) = fs::read_dir(dir) else { return Ok(state) };
-    let mut versions: Vec<(u64, PathBuf)> = entries
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
+    let mut versions: Vec<(u64, String)> = store
+        .list(&log_dir(table))?
+        .into_iter()
+        .filter_map(|listed| {
+            let name = listed.key.rsplit('/').next()?;
             let version = name.strip_suffix(".json")?.parse().ok()?;
-            Some((version, e.path()))
+            Some((version, listed.key))
         })
         .collect();
     versions.sort();
-    for (version, path) in versions {
-        let text = fs::read_to_string(&path).map_err(io_error(&path))?;
+    let keys: Vec<String> = versions.iter().map(|(_, key)| key.clone()).collect();
+    for ((version, key), text) in versions.into_iter().zip(store.read_many(&keys)?) {
+        let path = format!("{}/{key}", store.location());
+        let text = text.unwrap_or_default();
+        let text = std::str::from_utf8(&text).map_err(|e| LakeError::DamagedDelta { path: path.clone(), reason: e.to_string() })?;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let action: Value = serde_json::from_str(line)
-                .map_err(|e| LakeError::DamagedDelta { path: path.display().to_string(), reason: e.to_string() })?;
+            let action: Value =
+                serde_json::from_str(line).map_err(|e| LakeError::DamagedDelta { path: path.clone(), reason: e.to_string() })?;
             if let Some(add) = action.get("add") {
                 state.live.insert(decoded(add["path"].as_str().unwrap_or_default()), add.clone());
             } else if let Some(remove) = action.get("remove") {
@@ -117,15 +128,36 @@ pub(super) fn publish(lake: &Lake, snapshot: &Snapshot, tables: &BTreeSet<String
     Ok(moved)
 }
 
+/// How many times publishing tries the next Delta version when another
+/// writer of an S3 lake took the one it read as next.
+const MAX_PUBLISH_ATTEMPTS: u32 = 100;
+
 fn publish_table(lake: &Lake, snapshot: &Snapshot, table: &str) -> Result<bool, LakeError> {
-    let state = read_state(lake, table)?;
+    for _ in 0..MAX_PUBLISH_ATTEMPTS {
+        let state = read_state(lake, table)?;
+        // A writer of a later tarn commit published already (possible on S3,
+        // where writers hold no lock): this older state must not undo it.
+        // (A local lake's writers publish in turn, under the lock.)
+        if !lake.store().is_local() && state.tarn_commit.is_some_and(|published| published >= snapshot.last_commit) {
+            return Ok(false);
+        }
+        if let Some(published) = publish_over(lake, snapshot, table, state)? {
+            return Ok(published);
+        }
+    }
+    Err(LakeError::Conflict { what: format!("{MAX_PUBLISH_ATTEMPTS} versions of {table}'s Delta log in a row") })
+}
+
+/// Publishes `snapshot`'s files of `table` as the version after `state`;
+/// `None` if another writer wrote that version first.
+fn publish_over(lake: &Lake, snapshot: &Snapshot, table: &str, state: DeltaState) -> Result<Option<bool>, LakeError> {
     let prefix = format!("{table}/");
     let wanted: BTreeMap<String, &FileEntry> =
         snapshot.table_files(table).map(|f| (f.path.strip_prefix(&prefix).unwrap_or(&f.path).to_string(), f)).collect();
     let added: Vec<(&String, &&FileEntry)> = wanted.iter().filter(|(path, _)| !state.live.contains_key(*path)).collect();
     let removed: Vec<&String> = state.live.keys().filter(|path| !wanted.contains_key(*path)).collect();
     if state.version.is_none() && wanted.is_empty() {
-        return Ok(false);
+        return Ok(Some(false));
     }
     // Each added file's footer, read once: its statistics, and the schema
     // of the newest (a schema that gained fields evolves the table).
@@ -133,7 +165,7 @@ fn publish_table(lake: &Lake, snapshot: &Snapshot, table: &str) -> Result<bool, 
     let schema = footers.iter().max_by_key(|(_, f, _)| (f.commit, &f.path)).map(|(_, _, (schema, _))| delta_schema(schema));
     let schema_changed = schema.as_ref().is_some_and(|s| state.schema.as_deref() != Some(s.as_str()));
     if added.is_empty() && removed.is_empty() && !schema_changed {
-        return Ok(false);
+        return Ok(Some(false));
     }
     let now = chrono::Utc::now().timestamp_millis();
     let version = state.version.map_or(0, |v| v + 1);
@@ -181,8 +213,9 @@ fn publish_table(lake: &Lake, snapshot: &Snapshot, table: &str) -> Result<bool, 
         }}));
     }
     actions.push(json!({"txn": {"appId": "tarn", "version": snapshot.last_commit, "lastUpdated": now}}));
-    let dir = lake.root().join(table).join(DELTA_LOG);
-    write_commit(&dir, version, &actions)?;
+    if !write_commit(lake.store(), table, version, &actions)? {
+        return Ok(None);
+    }
     let mut live = state.live;
     live.retain(|path, _| wanted.contains_key(path));
     for action in &actions {
@@ -197,21 +230,15 @@ fn publish_table(lake: &Lake, snapshot: &Snapshot, table: &str) -> Result<bool, 
         schema: schema.filter(|_| schema_changed).or(state.schema),
         tarn_commit: Some(snapshot.last_commit),
     };
-    let cache = cache_path(lake, table);
-    if let Some(parent) = cache.parent() {
-        fs::create_dir_all(parent).map_err(io_error(parent))?;
-    }
-    let staged = cache.with_extension(format!("json.{}", std::process::id()));
-    fs::write(&staged, serde_json::to_vec(&published)?).map_err(io_error(&staged))?;
-    fs::rename(&staged, &cache).map_err(io_error(&cache))?;
+    lake.store().write(&cache_key(table), serde_json::to_vec(&published)?)?;
     if version > 0 && version % CHECKPOINT_INTERVAL == 0 {
         // Readers then start from the checkpoint, not from version 0. A
         // checkpoint that fails costs them time, not rows: a warning.
-        if let Err(e) = write_checkpoint(&dir, &published) {
+        if let Err(e) = write_checkpoint(lake.store(), table, &published) {
             tracing::warn!(error = %e, table, version, "could not write the Delta checkpoint; readers replay the JSON commits");
         }
     }
-    Ok(true)
+    Ok(Some(true))
 }
 
 /// A Delta checkpoint every this many versions (Delta's own default).
@@ -276,7 +303,7 @@ fn checkpoint_schema() -> datafusion::arrow::datatypes::SchemaRef {
 
 /// Writes `state` as the checkpoint of its version and points
 /// `_last_checkpoint` at it (each file written aside and renamed in).
-fn write_checkpoint(dir: &Path, state: &DeltaState) -> Result<(), LakeError> {
+fn write_checkpoint(store: &Store, table: &str, state: &DeltaState) -> Result<(), LakeError> {
     use datafusion::arrow::json::ReaderBuilder;
     use datafusion::parquet::arrow::ArrowWriter;
     let Some(version) = state.version else { return Ok(()) };
@@ -300,36 +327,24 @@ fn write_checkpoint(dir: &Path, state: &DeltaState) -> Result<(), LakeError> {
     let mut decoder = ReaderBuilder::new(schema.clone()).build_decoder()?;
     decoder.serialize(&rows)?;
     let Some(batch) = decoder.flush()? else { return Ok(()) };
-    let path = dir.join(format!("{version:020}.checkpoint.parquet"));
-    let staged = dir.join(format!(".{version:020}.checkpoint.parquet.{}", std::process::id()));
-    let file = fs::File::create(&staged).map_err(io_error(&staged))?;
-    let mut writer = ArrowWriter::try_new(file, schema, None)?;
+    let mut parquet = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut parquet, schema, None)?;
     writer.write(&batch)?;
     writer.close()?;
-    fs::rename(&staged, &path).map_err(io_error(&path))?;
-    let last = dir.join("_last_checkpoint");
-    let staged = dir.join(format!("._last_checkpoint.{}", std::process::id()));
-    fs::write(&staged, json!({"version": version, "size": rows.len()}).to_string()).map_err(io_error(&staged))?;
-    fs::rename(&staged, &last).map_err(io_error(&last))
+    let dir = log_dir(table);
+    store.write(&format!("{dir}/{version:020}.checkpoint.parquet"), parquet)?;
+    store.write(&format!("{dir}/_last_checkpoint"), json!({"version": version, "size": rows.len()}).to_string().into_bytes())
 }
 
-/// Writes a Delta commit file if no commit of that version exists: the file
-/// is written whole under another name, then linked into place (a link
-/// fails if the name is taken), so a reader never sees half a commit.
-fn write_commit(dir: &Path, version: u64, actions: &[Value]) -> Result<(), LakeError> {
-    fs::create_dir_all(dir).map_err(io_error(dir))?;
+/// Writes a Delta commit if no commit of that version exists (whole, and
+/// only if absent: [`Store::create`]); `false` if one did.
+fn write_commit(store: &Store, table: &str, version: u64, actions: &[Value]) -> Result<bool, LakeError> {
     let mut text = String::new();
     for action in actions {
         text.push_str(&action.to_string());
         text.push('\n');
     }
-    let staged = dir.join(format!(".{version:020}.json.{}", std::process::id()));
-    fs::write(&staged, text).map_err(io_error(&staged))?;
-    fs::File::open(&staged).and_then(|f| f.sync_all()).map_err(io_error(&staged))?;
-    let target = dir.join(format!("{version:020}.json"));
-    let linked = fs::hard_link(&staged, &target);
-    let _ = fs::remove_file(&staged);
-    linked.map_err(io_error(&target))
+    store.create(&commit_key(table, version), text.into_bytes())
 }
 
 /// A new table's id, a random UUID (version 4).
@@ -377,9 +392,8 @@ fn decoded(path: &str) -> String {
 fn footer(lake: &Lake, file: &FileEntry) -> Result<(Schema, Value), LakeError> {
     use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
     use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
-    let path = lake.root().join(&file.path);
-    let opened = fs::File::open(&path).map_err(io_error(&path))?;
-    let metadata = ArrowReaderMetadata::load(&opened, ArrowReaderOptions::new())?;
+    let parquet = lake.store().parquet_metadata(&file.path, file.bytes)?;
+    let metadata = ArrowReaderMetadata::try_new(std::sync::Arc::new(parquet), ArrowReaderOptions::new())?;
     let schema = metadata.schema().as_ref().clone();
     let parquet = metadata.metadata();
     let (mut mins, mut maxes, mut nulls) = (Map::new(), Map::new(), Map::new());

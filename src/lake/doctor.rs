@@ -14,7 +14,8 @@
 //! ingest of the same inputs lands them again: rows are not doubled, and a
 //! source that can be read again loses nothing.
 
-use super::log::{DamagedLine, Snapshot};
+use super::log::{DamagedLine, LOG_FILE, Snapshot};
+use super::store::{Listed, Store};
 use super::writer::{after_commit, append_commit, recover};
 use super::{Commit, FileEntry, Lake, LakeError, io_error};
 use std::collections::{BTreeMap, BTreeSet};
@@ -132,17 +133,22 @@ pub struct Repair {
 
 /// Checks the lake without changing it.
 pub fn check(lake: &Lake) -> Result<Checkup, LakeError> {
-    let (snapshot, damaged) = Snapshot::read_tolerant(&lake.log_path())?;
-    Ok(check_files(lake, &snapshot, damaged))
+    // A local log is read line by line, so a damaged line is reported, not
+    // an error; an S3 lake's commits are objects, read as every reader does.
+    let (snapshot, damaged) = match lake.store().local_path(LOG_FILE) {
+        Some(log) => Snapshot::read_tolerant(&log)?,
+        None => (lake.snapshot()?, Vec::new()),
+    };
+    check_files(lake, &snapshot, damaged)
 }
 
-fn check_files(lake: &Lake, snapshot: &Snapshot, damaged: Vec<DamagedLine>) -> Checkup {
+fn check_files(lake: &Lake, snapshot: &Snapshot, damaged: Vec<DamagedLine>) -> Result<Checkup, LakeError> {
+    let store = lake.store();
     let mut findings: Vec<Finding> = damaged.into_iter().map(Finding::DamagedLine).collect();
     for file in snapshot.files.values() {
-        let path = lake.root().join(&file.path);
-        let actual = match fs::metadata(&path) {
-            Ok(meta) => meta.len(),
-            Err(_) => {
+        let actual = match store.size(&file.path) {
+            Ok(Some(size)) => size,
+            _ => {
                 findings.push(Finding::Missing(file.clone()));
                 continue;
             }
@@ -151,22 +157,21 @@ fn check_files(lake: &Lake, snapshot: &Snapshot, damaged: Vec<DamagedLine>) -> C
             findings.push(Finding::WrongSize { file: file.clone(), actual });
             continue;
         }
-        match footer_rows(&path) {
+        match footer_rows(store, &file.path, actual) {
             Ok(rows) if rows == file.rows => {}
             Ok(rows) => findings.push(Finding::Unreadable { file: file.clone(), reason: format!("it holds {rows} rows") }),
             Err(reason) => findings.push(Finding::Unreadable { file: file.clone(), reason }),
         }
     }
-    let mut unlisted = Vec::new();
-    data_files(lake.root(), lake.root(), &mut unlisted);
-    for path in unlisted.into_iter().filter(|p| !snapshot.files.contains_key(p)) {
-        let rows = footer_rows(&lake.root().join(&path)).ok();
-        findings.push(Finding::Unlisted { path, rows });
+    let listed = store.list("")?;
+    for file in data_files(&listed).filter(|f| !snapshot.files.contains_key(&f.key)) {
+        let rows = footer_rows(store, &file.key, file.size).ok();
+        findings.push(Finding::Unlisted { path: file.key.clone(), rows });
     }
-    if let Some(mode) = open_mode(lake.root()) {
+    if let Some(mode) = store.local_path("").and_then(|root| open_mode(&root)) {
         findings.push(Finding::OpenToOthers { mode });
     }
-    for table in delta_tables(lake, snapshot) {
+    for table in delta_tables(&listed, snapshot) {
         let live: BTreeSet<String> =
             snapshot.table_files(&table).map(|f| f.path.trim_start_matches(&format!("{table}/")).to_string()).collect();
         match super::delta::read_state(lake, &table) {
@@ -183,17 +188,14 @@ fn check_files(lake: &Lake, snapshot: &Snapshot, damaged: Vec<DamagedLine>) -> C
             Err(_) => findings.push(Finding::DeltaBehind { missing: live.len(), extra: 0, table }),
         }
     }
-    Checkup { commits: snapshot.last_commit, live_files: snapshot.files.len(), findings }
+    Ok(Checkup { commits: snapshot.last_commit, live_files: snapshot.files.len(), findings })
 }
 
 /// Tables with live files or a Delta log.
-fn delta_tables(lake: &Lake, snapshot: &Snapshot) -> BTreeSet<String> {
+fn delta_tables(listed: &[Listed], snapshot: &Snapshot) -> BTreeSet<String> {
     let mut tables: BTreeSet<String> = snapshot.tables().into_iter().collect();
-    for entry in fs::read_dir(lake.root()).into_iter().flatten().flatten() {
-        if entry.path().join(super::delta::DELTA_LOG).is_dir() {
-            tables.insert(entry.file_name().to_string_lossy().into_owned());
-        }
-    }
+    let marker = format!("/{}/", super::delta::DELTA_LOG);
+    tables.extend(listed.iter().filter_map(|l| l.key.split_once(&marker)).map(|(table, _)| table.to_string()));
     tables
 }
 
@@ -205,65 +207,55 @@ fn open_mode(dir: &Path) -> Option<u32> {
 }
 
 /// The rows a Parquet file's footer says it holds.
-fn footer_rows(path: &Path) -> Result<u64, String> {
-    use datafusion::parquet::file::metadata::ParquetMetaDataReader;
-    let file = fs::File::open(path).map_err(|e| e.to_string())?;
-    let metadata = ParquetMetaDataReader::new().parse_and_finish(&file).map_err(|e| e.to_string())?;
+fn footer_rows(store: &Store, key: &str, size: u64) -> Result<u64, String> {
+    let metadata = store.parquet_metadata(key, size).map_err(|e| e.to_string())?;
     Ok(metadata.file_metadata().num_rows().max(0) as u64)
 }
 
-/// Parquet files under the lake's table folders, relative to the root.
+/// The Parquet files of a listing of the lake that are in table folders.
 /// Folders whose name starts with `_` or `.` hold no rows (`_tarn/`, each
 /// table's `_delta_log/` with its Parquet checkpoints), as in Hive and
-/// Spark. Symlinks are not followed.
-pub(super) fn data_files(root: &Path, dir: &Path, found: &mut Vec<String>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(kind) = entry.file_type() else { continue };
-        let hidden = entry.file_name().to_string_lossy().starts_with(['_', '.']);
-        if kind.is_dir() && !hidden {
-            data_files(root, &path, found);
-        } else if kind.is_file()
-            && path.extension().is_some_and(|e| e == "parquet")
-            && let Ok(relative) = path.strip_prefix(root)
-        {
-            found.push(relative.to_string_lossy().into_owned());
-        }
-    }
+/// Spark.
+pub(super) fn data_files(listed: &[Listed]) -> impl Iterator<Item = &Listed> {
+    listed.iter().filter(|l| {
+        let (folders, name) = l.key.rsplit_once('/').unwrap_or(("", &l.key));
+        name.ends_with(".parquet") && !name.starts_with('.') && !folders.split('/').any(|f| f.starts_with(['_', '.']))
+    })
 }
 
 /// Repairs the lake under its lock: drops damaged log lines, takes lost and
 /// damaged files out in one commit, moves files no commit names aside.
 pub fn repair(lake: &Lake) -> Result<Repair, LakeError> {
+    let root = lake.local_root("tarn doctor --repair")?.to_path_buf();
+    let meta = root.join("_tarn");
     let _lock = lake.lock()?;
-    let log = lake.log_path();
-    let lost_and_found = lake.meta_dir().join("lost+found");
+    let log = root.join(LOG_FILE);
+    let lost_and_found = meta.join("lost+found");
     let mut repair = Repair { lost_and_found: lost_and_found.clone(), ..Repair::default() };
 
     let (_, damaged) = Snapshot::read_tolerant(&log)?;
     if !damaged.is_empty() {
         let text = fs::read(&log).map_err(io_error(&log))?;
         let kept = without_spans(&text, &damaged);
-        let old = lake.meta_dir().join(format!("log.jsonl.damaged-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S")));
+        let old = meta.join(format!("log.jsonl.damaged-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S")));
         fs::copy(&log, &old).map_err(io_error(&old))?;
-        let next = lake.meta_dir().join("log.jsonl.repaired");
+        let next = meta.join("log.jsonl.repaired");
         fs::write(&next, &kept).map_err(io_error(&next))?;
         fs::File::open(&next).and_then(|f| f.sync_all()).map_err(io_error(&next))?;
         fs::rename(&next, &log).map_err(io_error(&log))?;
         // Its offsets are the old log's.
-        let _ = fs::remove_file(lake.meta_dir().join(super::log::CHECKPOINT_FILE));
+        let _ = fs::remove_file(root.join(super::log::CHECKPOINT_FILE));
         repair.dropped_lines = damaged.iter().map(|d| d.line).collect();
         repair.old_log = Some(old);
     }
     recover(lake)?;
     let snapshot = lake.snapshot()?;
-    let checkup = check_files(lake, &snapshot, Vec::new());
+    let checkup = check_files(lake, &snapshot, Vec::new())?;
 
     let lost: Vec<FileEntry> = checkup.findings.iter().filter_map(Finding::lost_file).cloned().collect();
     if !lost.is_empty() {
         for file in &lost {
-            move_aside(lake, &file.path, &lost_and_found)?;
+            move_aside(&root, &file.path, &lost_and_found)?;
         }
         let commit = Commit {
             id: snapshot.last_commit + 1,
@@ -274,7 +266,9 @@ pub fn repair(lake: &Lake) -> Result<Repair, LakeError> {
             inputs: Vec::new(),
             checkpoints: BTreeMap::new(),
         };
-        let log_len = append_commit(lake, &snapshot, &commit)?;
+        let Some(log_len) = append_commit(lake, &snapshot, &commit)? else {
+            return Err(LakeError::Conflict { what: format!("commit {}", commit.id) });
+        };
         after_commit(lake, snapshot.clone(), &commit, log_len);
         repair.commit = Some(commit.id);
         repair.removed = lost;
@@ -282,20 +276,19 @@ pub fn repair(lake: &Lake) -> Result<Repair, LakeError> {
     for finding in &checkup.findings {
         match finding {
             Finding::Unlisted { path, rows } => {
-                move_aside(lake, path, &lost_and_found)?;
+                move_aside(&root, path, &lost_and_found)?;
                 repair.moved.push((path.clone(), *rows));
             }
             Finding::OpenToOthers { mode } => {
                 use std::os::unix::fs::PermissionsExt;
-                let root = lake.root();
-                fs::set_permissions(root, fs::Permissions::from_mode(mode & 0o700)).map_err(io_error(root))?;
+                fs::set_permissions(&root, fs::Permissions::from_mode(mode & 0o700)).map_err(io_error(&root))?;
                 repair.closed = true;
             }
             _ => {}
         }
     }
     let snapshot = lake.snapshot()?;
-    repair.published = super::delta::publish(lake, &snapshot, &delta_tables(lake, &snapshot))?;
+    repair.published = super::delta::publish(lake, &snapshot, &delta_tables(&lake.store().list("")?, &snapshot))?;
     Ok(repair)
 }
 
@@ -313,8 +306,8 @@ fn without_spans(text: &[u8], damaged: &[DamagedLine]) -> Vec<u8> {
 }
 
 /// Moves a lake file (if it is there) under `lost+found/`, keeping its path.
-fn move_aside(lake: &Lake, relative: &str, lost_and_found: &Path) -> Result<(), LakeError> {
-    let from = lake.root().join(relative);
+fn move_aside(root: &Path, relative: &str, lost_and_found: &Path) -> Result<(), LakeError> {
+    let from = root.join(relative);
     if !from.exists() {
         return Ok(());
     }

@@ -1,6 +1,9 @@
-//! The commit log, `_tarn/log.jsonl`: one JSON line a commit, appended under
-//! the lake lock. A line without its final newline was cut by a crash and is
-//! not part of the lake.
+//! The commit log. On a local lake, `_tarn/log.jsonl`: one JSON line a
+//! commit, appended under the lake lock. A line without its final newline
+//! was cut by a crash and is not part of the lake. On S3, where nothing is
+//! appended to, one object a commit, `_tarn/log/<id, 20 digits>.json`,
+//! created only if absent: of two writers racing for the same id one wins,
+//! the other reads the new commit and tries the next id.
 //!
 //! Checkpoints keep opening a lake from growing with its history: after a
 //! commit that leaves [`CHECKPOINT_EVERY`] or more lines since the last
@@ -10,16 +13,28 @@
 //! offset does not fall on the next commit's line (a log rewritten by
 //! `tarn doctor --repair`) is ignored and the log read whole.
 
+use super::store::Store;
 use super::{LakeError, io_error};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
+/// A local lake's log, relative to the lake root.
+pub const LOG_FILE: &str = "_tarn/log.jsonl";
+
+/// A lake on S3: the folder of its commit objects.
+pub const LOG_DIR: &str = "_tarn/log";
+
+/// The object of commit `id` in an S3 lake's log.
+pub fn commit_key(id: u64) -> String {
+    format!("{LOG_DIR}/{id:020}.json")
+}
+
 /// Lines after a checkpoint that make the writer save a new one.
 pub const CHECKPOINT_EVERY: u64 = 100;
 
-/// The checkpoint file's name in `_tarn/`.
-pub const CHECKPOINT_FILE: &str = "checkpoint.json";
+/// The checkpoint, relative to the lake root.
+pub const CHECKPOINT_FILE: &str = "_tarn/checkpoint.json";
 
 /// Removed file paths and the time (RFC 3339) of the commit that removed each.
 pub(super) type RemovalTimes = HashMap<String, String>;
@@ -28,14 +43,17 @@ pub(super) type RemovalTimes = HashMap<String, String>;
 /// 3339) of the commit that took them out: what `tarn vacuum` may delete
 /// once no reader needs them. Read from the whole log, for vacuum alone, so
 /// no other reader (nor the checkpoint) carries a map that only grows.
-pub(super) fn removal_times(log: &Path) -> Result<RemovalTimes, LakeError> {
-    let text = match std::fs::read(log) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
-        Err(e) => return Err(io_error(log)(e)),
+pub(super) fn removal_times(store: &Store) -> Result<RemovalTimes, LakeError> {
+    let texts = match store {
+        Store::Local(_) => store.read(LOG_FILE)?.into_iter().collect(),
+        Store::S3(_) => {
+            let keys: Vec<String> = store.list(LOG_DIR)?.into_iter().map(|l| l.key).collect();
+            store.read_many(&keys)?.into_iter().flatten().collect::<Vec<_>>()
+        }
     };
     let mut removed = HashMap::new();
-    for commit in text.split(|&b| b == b'\n').filter_map(|line| serde_json::from_slice::<Commit>(line).ok()) {
+    let lines = texts.iter().flat_map(|text| text.split(|&b| b == b'\n'));
+    for commit in lines.filter_map(|line| serde_json::from_slice::<Commit>(line).ok()) {
         for path in commit.remove {
             removed.insert(path, commit.time.clone());
         }
@@ -56,8 +74,8 @@ fn refuse_damaged(path: &Path, snapshot: Snapshot, damaged: Vec<DamagedLine>) ->
 
 /// The snapshot a checkpoint saved and the log offset it covers; `None`
 /// if there is none or it cannot be read (then the log is read whole).
-fn load_checkpoint(path: &Path) -> Option<(Snapshot, u64)> {
-    let saved: Checkpoint = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+fn load_checkpoint(store: &Store) -> Option<(Snapshot, u64)> {
+    let saved: Checkpoint = serde_json::from_slice(&store.read(CHECKPOINT_FILE).ok()??).ok()?;
     let files = saved
         .files
         .into_iter()
@@ -126,7 +144,8 @@ pub struct Snapshot {
     pub inputs: HashSet<String>,
     /// The latest checkpoint of each source key.
     pub checkpoints: HashMap<String, serde_json::Value>,
-    /// Bytes of the log that hold whole lines.
+    /// Bytes of the log that hold whole lines (on S3, where each commit is
+    /// an object: the last commit's id).
     pub(super) whole_len: u64,
     /// Commit lines read after the checkpoint (all of them without one).
     pub(super) since_checkpoint: u64,
@@ -158,9 +177,10 @@ impl Snapshot {
     /// The lake as of its last whole commit, from the checkpoint and the
     /// lines after it; a damaged line stops every reader (skipping it could
     /// show removed files, or hide added ones).
-    pub(super) fn read(path: &Path) -> Result<Snapshot, LakeError> {
-        let checkpoint = path.with_file_name(CHECKPOINT_FILE);
-        let (mut snapshot, offset) = load_checkpoint(&checkpoint).unwrap_or_default();
+    pub(super) fn read(store: &Store) -> Result<Snapshot, LakeError> {
+        let Store::Local(root) = store else { return Snapshot::read_objects(store) };
+        let path = &root.join(LOG_FILE);
+        let (mut snapshot, offset) = load_checkpoint(store).unwrap_or_default();
         let text = match std::fs::File::open(path) {
             Ok(mut file) => {
                 use std::io::{Read, Seek, SeekFrom};
@@ -187,6 +207,27 @@ impl Snapshot {
         refuse_damaged(path, snapshot, damaged)
     }
 
+    /// An S3 lake's log: the checkpoint, then the commit objects after it,
+    /// in order. Ids follow each other; a gap or an object that is not the
+    /// commit its name says is damage, and stops every reader.
+    fn read_objects(store: &Store) -> Result<Snapshot, LakeError> {
+        let (mut snapshot, _) = load_checkpoint(store).unwrap_or_default();
+        let after = (snapshot.last_commit > 0).then(|| commit_key(snapshot.last_commit));
+        let keys: Vec<String> = store.list_after(LOG_DIR, after.as_deref())?.into_iter().map(|l| l.key).collect();
+        for (key, text) in keys.iter().zip(store.read_many(&keys)?) {
+            let damaged = |reason: String| LakeError::DamagedLog { path: format!("{}/{key}", store.location()), line: 1, reason };
+            let Some(text) = text else { continue };
+            let commit = serde_json::from_slice::<Commit>(&text).map_err(|e| damaged(e.to_string()))?;
+            if commit_key(commit.id) != *key || commit.id != snapshot.last_commit + 1 {
+                return Err(damaged(format!("holds commit {} where commit {} belongs", commit.id, snapshot.last_commit + 1)));
+            }
+            snapshot.since_checkpoint += 1;
+            snapshot.apply(commit);
+        }
+        snapshot.whole_len = snapshot.last_commit;
+        Ok(snapshot)
+    }
+
     /// The whole log, without the checkpoint; a damaged line is an error.
     fn read_whole(path: &Path) -> Result<Snapshot, LakeError> {
         let (snapshot, damaged) = Snapshot::read_tolerant(path)?;
@@ -194,7 +235,7 @@ impl Snapshot {
     }
 
     /// Saves the snapshot as the log's checkpoint (under the lake lock).
-    pub(super) fn save_checkpoint(&self, log: &Path) -> Result<(), LakeError> {
+    pub(super) fn save_checkpoint(&self, store: &Store) -> Result<(), LakeError> {
         let saved = Checkpoint {
             last_commit: self.last_commit,
             offset: self.whole_len,
@@ -202,11 +243,7 @@ impl Snapshot {
             inputs: self.inputs.iter().cloned().collect(),
             checkpoints: self.checkpoints.clone(),
         };
-        let path = log.with_file_name(CHECKPOINT_FILE);
-        let staged = log.with_file_name(format!("{CHECKPOINT_FILE}.{}", std::process::id()));
-        std::fs::write(&staged, serde_json::to_vec(&saved)?).map_err(io_error(&staged))?;
-        std::fs::File::open(&staged).and_then(|f| f.sync_all()).map_err(io_error(&staged))?;
-        std::fs::rename(&staged, &path).map_err(io_error(&path))
+        store.write(CHECKPOINT_FILE, serde_json::to_vec(&saved)?)
     }
 
     /// The commits of every whole line that parses, and the lines that do

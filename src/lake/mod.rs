@@ -13,12 +13,14 @@ pub mod delta;
 pub mod doctor;
 mod layout;
 mod log;
+pub mod store;
 pub mod system;
 pub mod vacuum;
 mod writer;
 
 pub use layout::{PARTITION_COLUMNS, partition_dir};
 pub use log::{Commit, FileEntry, Snapshot, TableSummary};
+pub use store::Store;
 pub use system::{
     ALARMS_TABLE, ALERTS_TABLE, AlarmRow, AlertRow, QUARANTINE_TABLE, QuarantineRow, alarms_batch, alarms_schema, alerts_batch,
     alerts_schema, quarantine_schema,
@@ -72,6 +74,16 @@ pub enum LakeError {
     Serialize(#[from] serde_json::Error),
     #[error("a source's task stopped unexpectedly ({0}); what it committed is in the lake, run again for the rest")]
     Task(String),
+    #[error("lake {location}: {source}; check the bucket, the AWS credentials and region (or AWS_ENDPOINT_URL)")]
+    Remote {
+        location: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("the lake location {location} is not usable: {reason}")]
+    BadLocation { location: String, reason: String },
+    #[error("{what} works on a local lake only for now; run it on a machine with the lake on disk")]
+    LocalOnly { what: String },
 }
 
 pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> LakeError + '_ {
@@ -82,76 +94,113 @@ pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> LakeError + '_ 
 /// commit log, Hive-partitioned Parquet, a Delta log per table.
 pub const FORMAT: u32 = 1;
 
-/// A lake directory.
+/// Where the lake keeps its format number.
+const FORMAT_FILE: &str = "_tarn/format";
+
+/// A lake: a local folder or an S3 prefix ([`Store`]).
 #[derive(Debug, Clone)]
 pub struct Lake {
-    root: PathBuf,
+    store: Store,
+    /// A local folder for this process's staging and downloads: `_tarn/`
+    /// of a local lake, a folder under the system's temporary one for a
+    /// lake on S3.
+    scratch: PathBuf,
 }
 
 impl Lake {
-    /// Opens (creating if needed) the lake at `root`.
+    /// Opens (creating if needed) the lake at `root`: a local path, or
+    /// `s3://bucket/prefix`.
     pub fn open(root: &Path) -> Result<Lake, LakeError> {
         use std::os::unix::fs::DirBuilderExt;
-        let meta = root.join("_tarn");
-        let format = meta.join("format");
-        let created = !meta.is_dir();
-        // A new lake is its owner's alone (an existing one keeps its mode;
-        // `tarn doctor` says if others can read it).
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(meta.join("staging")).map_err(io_error(&meta))?;
-        if created {
-            // Written aside and renamed: a writer starting at the same time
-            // reads the whole number or no file, never an empty one.
-            let staged = meta.join(format!(".format.{}", std::process::id()));
-            fs::write(&staged, format!("{FORMAT}\n")).map_err(io_error(&staged))?;
-            fs::rename(&staged, &format).map_err(io_error(&format))?;
-        }
-        // A lake without the file is from before it: format 1.
-        if let Ok(text) = fs::read_to_string(&format)
+        let store = match Store::at(root)? {
+            Store::Local(_) => {
+                // A new lake is its owner's alone (an existing one keeps its
+                // mode; `tarn doctor` says if others can read it).
+                let staging = root.join("_tarn").join("staging");
+                fs::DirBuilder::new().recursive(true).mode(0o700).create(&staging).map_err(io_error(&staging))?;
+                Store::Local(fs::canonicalize(root).map_err(io_error(root))?)
+            }
+            remote => remote,
+        };
+        let scratch = match &store {
+            Store::Local(root) => root.join("_tarn"),
+            Store::S3(_) => {
+                use sha2::Digest;
+                let digest = sha2::Sha256::digest(store.location().as_bytes());
+                let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+                let scratch = std::env::temp_dir().join("tarn").join(name);
+                let staging = scratch.join("staging");
+                fs::DirBuilder::new().recursive(true).mode(0o700).create(&staging).map_err(io_error(&staging))?;
+                scratch
+            }
+        };
+        // Created whole or not at all: a writer starting at the same time
+        // reads the whole number or no file, never an empty one. A lake
+        // without the file is from before it: format 1.
+        store.create(FORMAT_FILE, format!("{FORMAT}\n").into_bytes())?;
+        if let Some(text) = store.read(FORMAT_FILE)?
+            && let Ok(text) = std::str::from_utf8(&text)
             && text.trim().parse::<u32>().is_ok_and(|found| found > FORMAT)
         {
-            return Err(LakeError::NewerFormat { path: root.display().to_string(), found: text.trim().to_string() });
+            return Err(LakeError::NewerFormat { path: store.location(), found: text.trim().to_string() });
         }
-        let root = fs::canonicalize(root).map_err(io_error(root))?;
-        Ok(Lake { root })
+        Ok(Lake { store, scratch })
     }
 
     /// Opens the lake at `root` only if there is one: commands that read
     /// never create a lake (a mistyped `--lake` would show an empty one).
     pub fn open_existing(root: &Path) -> Result<Lake, LakeError> {
-        if !root.join("_tarn").is_dir() {
+        let exists = match Store::at(root)? {
+            Store::Local(_) => root.join("_tarn").is_dir(),
+            store => store.read(FORMAT_FILE)?.is_some(),
+        };
+        if !exists {
             return Err(LakeError::NoLake { path: root.display().to_string() });
         }
         Lake::open(root)
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Where the lake's files are.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
-    /// `_tarn/`: the commit log, the lock, staging, the event data store catalog.
-    pub(crate) fn meta_dir(&self) -> PathBuf {
-        self.root.join("_tarn")
+    /// The lake's location as the user writes it (a path or an `s3://` URL).
+    pub fn location(&self) -> String {
+        self.store.location()
     }
 
-    fn log_path(&self) -> PathBuf {
-        self.meta_dir().join("log.jsonl")
+    /// The lake's folder, for what only a local lake has (`tarn doctor`).
+    pub(crate) fn local_root(&self, what: &str) -> Result<&Path, LakeError> {
+        match &self.store {
+            Store::Local(root) => Ok(root),
+            Store::S3(_) => Err(LakeError::LocalOnly { what: what.to_string() }),
+        }
+    }
+
+    /// A local folder of this process's own: staged files, downloads.
+    pub fn scratch_dir(&self) -> &Path {
+        &self.scratch
     }
 
     fn staging_dir(&self) -> PathBuf {
-        self.meta_dir().join("staging")
+        self.scratch.join("staging")
     }
 
     /// The committed state: live files and consumed inputs.
     pub fn snapshot(&self) -> Result<Snapshot, LakeError> {
-        Snapshot::read(&self.log_path())
+        Snapshot::read(&self.store)
     }
 
-    /// Takes the lake's writer lock (blocking until other writers release it).
-    pub(crate) fn lock(&self) -> Result<File, LakeError> {
-        let path = self.meta_dir().join("lock");
+    /// Takes the lake's writer lock (blocking until other writers release
+    /// it). A lake on S3 has none: its writers race for the next commit's
+    /// name with conditional writes instead.
+    pub(crate) fn lock(&self) -> Result<Option<File>, LakeError> {
+        let Store::Local(root) = &self.store else { return Ok(None) };
+        let path = root.join("_tarn").join("lock");
         let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io_error(&path))?;
         file.lock().map_err(io_error(&path))?;
-        Ok(file)
+        Ok(Some(file))
     }
 
     /// Starts a transaction that stages files and commits them at once.

@@ -121,7 +121,7 @@ fn a_checkpoint_reads_as_the_whole_log_and_a_rewritten_log_is_read_whole() {
         tx.consume(format!("test:{i}"));
         tx.commit("test", false).unwrap();
     }
-    let checkpoint = lake.meta_dir().join(log::CHECKPOINT_FILE);
+    let checkpoint = lake.root().join(log::CHECKPOINT_FILE);
     assert!(checkpoint.is_file(), "a checkpoint after 100 lines");
     let fast = lake.snapshot().unwrap();
     assert!(fast.since_checkpoint < log::CHECKPOINT_EVERY, "only the lines after the checkpoint are parsed: {}", fast.since_checkpoint);
@@ -144,4 +144,15 @@ fn a_checkpoint_reads_as_the_whole_log_and_a_rewritten_log_is_read_whole() {
     let reread = lake.snapshot().unwrap();
     assert_eq!(state(&reread), state(&Snapshot::read_tolerant(&lake.log_path()).unwrap().0));
     assert!(!reread.inputs.contains("test:0"));
+}
+
+/// A local lake's folders, for the tests that look inside it.
+impl Lake {
+    fn root(&self) -> &Path {
+        self.local_root("a test").unwrap()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.root().join(log::LOG_FILE)
+    }
 }

@@ -2,11 +2,12 @@
 //! out of the lake for `--retain` (compaction and replay leave the files
 //! they replace for readers that started before), and files no commit ever
 //! named (left by crashed writers) once they are that old. Under the lake
-//! lock, so no writer is moving files in meanwhile.
+//! lock, so no writer is moving files in meanwhile; on S3, where writers
+//! upload a chunk's files before its commit, a file younger than the
+//! retention is never deleted, so keep `--retain` longer than a commit takes.
 
 use super::doctor::data_files;
-use super::{Lake, LakeError, io_error};
-use std::fs;
+use super::{Lake, LakeError};
 use std::time::Duration;
 
 /// What vacuum deleted.
@@ -23,28 +24,25 @@ pub struct Vacuumed {
 pub fn vacuum(lake: &Lake, retain: Duration, dry_run: bool) -> Result<Vacuumed, LakeError> {
     let _lock = lake.lock()?;
     let snapshot = lake.snapshot()?;
-    let removed = super::log::removal_times(&lake.log_path())?;
+    let removed = super::log::removal_times(lake.store())?;
     let now = chrono::Utc::now();
     let cutoff = now - chrono::Duration::from_std(retain).unwrap_or(chrono::Duration::MAX);
-    let mut on_disk = Vec::new();
-    data_files(lake.root(), lake.root(), &mut on_disk);
+    let listed = lake.store().list("")?;
     let mut done = Vacuumed::default();
-    for relative in on_disk.into_iter().filter(|p| !snapshot.files.contains_key(p)) {
-        let path = lake.root().join(&relative);
-        let Ok(meta) = fs::metadata(&path) else { continue };
-        let out_since = match removed.get(&relative) {
+    for file in data_files(&listed).filter(|f| !snapshot.files.contains_key(&f.key)) {
+        let out_since = match removed.get(&file.key) {
             Some(time) => chrono::DateTime::parse_from_rfc3339(time).map(|t| t.with_timezone(&chrono::Utc)).ok(),
-            None => meta.modified().ok().map(chrono::DateTime::<chrono::Utc>::from),
+            None => Some(chrono::DateTime::<chrono::Utc>::from(file.modified)),
         };
         if out_since.is_none_or(|since| since > cutoff) {
             done.kept += 1;
             continue;
         }
         if !dry_run {
-            fs::remove_file(&path).map_err(io_error(&path))?;
+            lake.store().delete(&file.key)?;
         }
         done.files += 1;
-        done.bytes += meta.len();
+        done.bytes += file.size;
     }
     Ok(done)
 }

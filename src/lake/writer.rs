@@ -367,13 +367,70 @@ impl Transaction {
         let manifest_path = self.dir.join("manifest.json");
         fs::write(&manifest_path, serde_json::to_vec(&manifest)?).map_err(io_error(&manifest_path))?;
 
+        let store = self.lake.store().clone();
         let _lock = self.lake.lock()?;
         recover(&self.lake)?;
-        let snapshot = self.lake.snapshot()?;
+        if !store.is_local() {
+            // Uploaded before the race for the commit's name: no commit
+            // names them yet, so no reader sees them.
+            place_staged(&store, &self.closed)?;
+        }
+        let mut attempts = 0;
+        let (commit, snapshot, log_len) = loop {
+            let snapshot = self.lake.snapshot()?;
+            if let Some(refused) = self.refused(&snapshot, force) {
+                if !store.is_local() {
+                    self.closed.iter().for_each(|(_, entry)| drop(store.delete(&entry.path)));
+                }
+                return Ok(CommitOutcome::AlreadyConsumed(refused));
+            }
+            if store.is_local() {
+                place_staged(&store, &self.closed)?;
+            }
+            let commit = Commit {
+                id: snapshot.last_commit + 1,
+                time: chrono::Utc::now().to_rfc3339(),
+                operation: operation.to_string(),
+                add: self.closed.iter().map(|(_, e)| e.clone()).collect(),
+                remove: self.remove.clone(),
+                inputs: self.inputs.clone(),
+                checkpoints: self.checkpoints.iter().map(|(key, _, value)| (key.clone(), value.clone())).collect(),
+            };
+            if let Some(log_len) = append_commit(&self.lake, &snapshot, &commit)? {
+                break (commit, snapshot, log_len);
+            }
+            // Another writer on S3 took this commit's id: read its commit
+            // (which may consume what this one would) and try the next.
+            attempts += 1;
+            if attempts >= MAX_COMMIT_ATTEMPTS {
+                return Err(LakeError::Conflict { what: format!("{attempts} commit ids in a row") });
+            }
+        };
+        after_commit(&self.lake, snapshot, &commit, log_len);
+        if !self.keep_removed {
+            for removed in &commit.remove {
+                let _ = store.delete(removed);
+            }
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+        let rows = commit.add.iter().filter(|f| f.table != QUARANTINE_TABLE).map(|f| f.rows).sum();
+        Ok(CommitOutcome::Committed { id: commit.id, rows, files: commit.add.len() })
+    }
+}
+
+/// How many times a writer on S3 tries the next commit id before it gives
+/// up (each try means another writer committed meanwhile).
+const MAX_COMMIT_ATTEMPTS: u32 = 1000;
+
+impl Transaction {
+    /// What keeps this transaction from committing on top of `snapshot`:
+    /// inputs another commit consumed (unless `force`), source checkpoints
+    /// it moved, files it took out.
+    fn refused(&self, snapshot: &Snapshot, force: bool) -> Option<Vec<String>> {
         if !force {
             let taken: Vec<String> = self.inputs.iter().filter(|i| snapshot.inputs.contains(*i)).cloned().collect();
             if !taken.is_empty() {
-                return Ok(CommitOutcome::AlreadyConsumed(taken));
+                return Some(taken);
             }
         }
         let moved: Vec<String> = self
@@ -383,39 +440,25 @@ impl Transaction {
             .map(|c| c.0.clone())
             .collect();
         if !moved.is_empty() {
-            return Ok(CommitOutcome::AlreadyConsumed(moved));
+            return Some(moved);
         }
         let gone: Vec<String> = self.remove.iter().filter(|p| !snapshot.files.contains_key(*p)).cloned().collect();
-        if !gone.is_empty() {
-            return Ok(CommitOutcome::AlreadyConsumed(gone));
-        }
-        for (staged, entry) in &self.closed {
-            let target = self.lake.root.join(&entry.path);
-            if let Some(parent) = target.parent() {
-                fs::create_dir_all(parent).map_err(io_error(parent))?;
-            }
-            fs::rename(staged, &target).map_err(io_error(&target))?;
-        }
-        let commit = Commit {
-            id: snapshot.last_commit + 1,
-            time: chrono::Utc::now().to_rfc3339(),
-            operation: operation.to_string(),
-            add: self.closed.iter().map(|(_, e)| e.clone()).collect(),
-            remove: std::mem::take(&mut self.remove),
-            inputs: std::mem::take(&mut self.inputs),
-            checkpoints: std::mem::take(&mut self.checkpoints).into_iter().map(|(key, _, value)| (key, value)).collect(),
-        };
-        let log_len = append_commit(&self.lake, &snapshot, &commit)?;
-        after_commit(&self.lake, snapshot, &commit, log_len);
-        if !self.keep_removed {
-            for removed in &commit.remove {
-                let _ = fs::remove_file(self.lake.root.join(removed));
-            }
-        }
-        let _ = fs::remove_dir_all(&self.dir);
-        let rows = commit.add.iter().filter(|f| f.table != QUARANTINE_TABLE).map(|f| f.rows).sum();
-        Ok(CommitOutcome::Committed { id: commit.id, rows, files: commit.add.len() })
+        (!gone.is_empty()).then_some(gone)
     }
+}
+
+/// Puts staged files where their entries say: moved into their partition
+/// folders locally, uploaded to S3 several at a time.
+fn place_staged(store: &super::Store, files: &[(PathBuf, FileEntry)]) -> Result<(), LakeError> {
+    const AT_ONCE: usize = 8;
+    let per_thread = files.len().div_ceil(AT_ONCE).max(1);
+    std::thread::scope(|scope| {
+        let moves: Vec<_> = files
+            .chunks(per_thread)
+            .map(|part| scope.spawn(move || part.iter().try_for_each(|(staged, entry)| store.place(staged, &entry.path))))
+            .collect();
+        moves.into_iter().try_for_each(|placed| placed.join().unwrap_or(Err(LakeError::WorkerPanicked)))
+    })
 }
 
 impl Drop for Transaction {
@@ -445,9 +488,13 @@ fn sync_staged(files: &[(PathBuf, FileEntry)]) -> Result<(), LakeError> {
 }
 
 /// Appends `commit` after the whole lines of `snapshot`'s log; returns the
-/// log's length after it.
-pub(super) fn append_commit(lake: &Lake, snapshot: &Snapshot, commit: &Commit) -> Result<u64, LakeError> {
-    let path = lake.log_path();
+/// log's length after it (on S3: the commit's id), or `None` if another
+/// writer on S3 committed that id first.
+pub(super) fn append_commit(lake: &Lake, snapshot: &Snapshot, commit: &Commit) -> Result<Option<u64>, LakeError> {
+    let Some(path) = lake.store().local_path(super::log::LOG_FILE) else {
+        let created = lake.store().create(&super::log::commit_key(commit.id), serde_json::to_vec(commit)?)?;
+        return Ok(created.then_some(commit.id));
+    };
     let file = File::options().create(true).append(false).write(true).truncate(false).open(&path).map_err(io_error(&path))?;
     // Drop a line cut by a crash, then append ours in one write.
     file.set_len(snapshot.whole_len).map_err(io_error(&path))?;
@@ -458,7 +505,7 @@ pub(super) fn append_commit(lake: &Lake, snapshot: &Snapshot, commit: &Commit) -
     file.seek(SeekFrom::Start(snapshot.whole_len)).map_err(io_error(&path))?;
     file.write_all(&line).map_err(io_error(&path))?;
     file.sync_data().map_err(io_error(&path))?;
-    Ok(snapshot.whole_len + line.len() as u64)
+    Ok(Some(snapshot.whole_len + line.len() as u64))
 }
 
 /// What follows a commit, under the lake lock: its tables are published to
@@ -476,7 +523,7 @@ pub(super) fn after_commit(lake: &Lake, mut snapshot: Snapshot, commit: &Commit,
         tracing::warn!(error = %e, "the Delta logs lag tarn's commit {}; `tarn doctor --repair` publishes them", commit.id);
     }
     if snapshot.since_checkpoint + 1 >= super::log::CHECKPOINT_EVERY
-        && let Err(e) = snapshot.save_checkpoint(&lake.log_path())
+        && let Err(e) = snapshot.save_checkpoint(lake.store())
     {
         tracing::warn!(error = %e, "could not save the commit log's checkpoint; readers parse the whole log until one is saved");
     }
@@ -509,7 +556,7 @@ pub(super) fn recover(lake: &Lake) -> Result<(), LakeError> {
             };
             let live = &live.files;
             for path in paths.iter().filter(|p| !live.contains_key(*p)) {
-                let _ = fs::remove_file(lake.root.join(path));
+                let _ = lake.store().delete(path);
             }
         }
         let _ = fs::remove_dir_all(&dir);

@@ -17,7 +17,7 @@ pub use functions::parse_cidr;
 pub use print::{Format, lake_value, write as write_results};
 pub use prune::PARTITION_COLUMNS;
 pub use stores::StoreError;
-pub use table::LakeTable;
+pub use table::{FilesAt, LakeTable};
 
 use crate::catalog::eds::EventDataStore;
 use crate::lake::{
@@ -34,7 +34,6 @@ use datafusion::datasource::provider_as_source;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::logical_expr::LogicalPlan;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A query that failed, as one line for the user.
@@ -292,7 +291,9 @@ impl Sql {
             .collect();
         let tables = file_schemas
             .iter()
-            .map(|(name, schema, _)| (name.clone(), LakeTable::new(schema.clone(), PathBuf::new(), Vec::new(), Vec::new()).full_schema()))
+            .map(|(name, schema, _)| {
+                (name.clone(), LakeTable::new(schema.clone(), FilesAt::nowhere(), Vec::new(), Vec::new()).full_schema())
+            })
             .collect();
         let table_schemas: Vec<(String, SchemaRef)> = file_schemas.iter().map(|(n, s, _)| (n.clone(), s.clone())).collect();
         let views = stores
@@ -301,6 +302,11 @@ impl Sql {
             .collect::<Result<_, StoreError>>()?;
         let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new().with_memory_limit(limits.memory, 1.0).build_arc()?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
+        if let Rows::Latest(lake) | Rows::Part { lake, .. } = &rows
+            && let Some((url, objects)) = FilesAt::of(lake.store()).object_store()
+        {
+            ctx.register_object_store(url.as_ref(), objects);
+        }
         functions::register(&ctx);
         checked::register(&ctx, limits.result);
         let mut sql = Sql {
@@ -327,13 +333,13 @@ impl Sql {
         use std::sync::atomic::Ordering;
         let registered = self.commit.load(Ordering::SeqCst);
         let latest;
-        let (snapshot, root, part) = match &self.rows {
+        let (snapshot, files_at, part) = match &self.rows {
             Rows::Latest(lake) => {
                 latest = lake.snapshot()?;
-                (Some(&latest), lake.root(), None)
+                (Some(&latest), FilesAt::of(lake.store()), None)
             }
-            Rows::Part { lake, snapshot, part } => (Some(snapshot.as_ref()), lake.root(), Some(*part)),
-            Rows::Memory(_) => (None, std::path::Path::new(""), None),
+            Rows::Part { lake, snapshot, part } => (Some(snapshot.as_ref()), FilesAt::of(lake.store()), Some(*part)),
+            Rows::Memory(_) => (None, FilesAt::nowhere(), None),
         };
         let commit = snapshot.map_or(0, |s| s.last_commit);
         if registered == commit {
@@ -344,7 +350,7 @@ impl Sql {
                 Some(snapshot) => {
                     let after = part.map_or(0, |p| p.after_commit);
                     let files = snapshot.table_files(name).filter(|f| f.commit > after).cloned().collect();
-                    Arc::new(LakeTable::new(schema.clone(), root.to_path_buf(), files, time_columns.clone()))
+                    Arc::new(LakeTable::new(schema.clone(), files_at.clone(), files, time_columns.clone()))
                 }
                 None => Arc::new(table::memory_table(schema.clone(), self.memory_rows(name))?),
             };

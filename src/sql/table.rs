@@ -4,7 +4,7 @@
 //! those a query's time and partition filters can match (see `prune`).
 
 use super::prune::{Bounds, PARTITION_COLUMNS};
-use crate::lake::FileEntry;
+use crate::lake::{FileEntry, Store};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -26,25 +26,71 @@ use datafusion::physical_plan::empty::EmptyExec;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Where a lake table's files are read from: the object store DataFusion
+/// reads them through, and the prefix their paths in the lake start with.
+#[derive(Debug, Clone)]
+pub struct FilesAt {
+    url: ObjectStoreUrl,
+    /// Keys are `<prefix>/<path in the lake>` (`prefix` may be empty).
+    prefix: String,
+    /// A local lake's folder: each file is checked before a scan.
+    local: Option<PathBuf>,
+    /// A lake on S3: the store to register under `url`.
+    objects: Option<Arc<dyn object_store::ObjectStore>>,
+}
+
+impl FilesAt {
+    /// The files of the lake in `store`.
+    pub fn of(store: &Store) -> FilesAt {
+        match store.object_store() {
+            Some((url, objects, prefix)) => FilesAt {
+                url: ObjectStoreUrl::parse(&url).unwrap_or_else(|_| ObjectStoreUrl::local_filesystem()),
+                prefix,
+                local: None,
+                objects: Some(objects),
+            },
+            None => {
+                let root = store.local_path("").unwrap_or_default();
+                let prefix = root.to_string_lossy().trim_matches('/').to_string();
+                FilesAt { url: ObjectStoreUrl::local_filesystem(), prefix, local: Some(root), objects: None }
+            }
+        }
+    }
+
+    /// No files (a table that only lends its schema).
+    pub fn nowhere() -> FilesAt {
+        FilesAt { url: ObjectStoreUrl::local_filesystem(), prefix: String::new(), local: None, objects: None }
+    }
+
+    /// The URL and store to register with a session, for a lake on S3.
+    pub fn object_store(&self) -> Option<(ObjectStoreUrl, Arc<dyn object_store::ObjectStore>)> {
+        self.objects.clone().map(|objects| (self.url.clone(), objects))
+    }
+
+    fn key(&self, path: &str) -> String {
+        if self.prefix.is_empty() { path.to_string() } else { format!("{}/{path}", self.prefix) }
+    }
+}
+
 #[derive(Debug)]
 pub struct LakeTable {
     file_schema: SchemaRef,
     partition_fields: Vec<FieldRef>,
     schema: SchemaRef,
-    root: PathBuf,
+    files_at: FilesAt,
     files: Vec<FileEntry>,
     /// Columns whose filters prune files by their `p_event_time` range.
     time_columns: Vec<String>,
 }
 
 impl LakeTable {
-    pub fn new(file_schema: SchemaRef, root: PathBuf, files: Vec<FileEntry>, time_columns: Vec<String>) -> LakeTable {
+    pub fn new(file_schema: SchemaRef, files_at: FilesAt, files: Vec<FileEntry>, time_columns: Vec<String>) -> LakeTable {
         let partition_fields: Vec<FieldRef> =
             PARTITION_COLUMNS.iter().map(|name| Arc::new(Field::new(*name, DataType::Int32, false))).collect();
         let mut fields: Vec<FieldRef> = file_schema.fields().iter().cloned().collect();
         fields.extend(partition_fields.iter().cloned());
         let schema = Arc::new(Schema::new_with_metadata(fields, file_schema.metadata().clone()));
-        LakeTable { file_schema, partition_fields, schema, root, files, time_columns }
+        LakeTable { file_schema, partition_fields, schema, files_at, files, time_columns }
     }
 
     /// The table's columns: the file columns, then the partition columns.
@@ -88,9 +134,10 @@ impl TableProvider for LakeTable {
         let groups_wanted = state.config().target_partitions().max(1);
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); groups_wanted.min(files.len())];
         for (i, entry) in files.into_iter().enumerate() {
-            let path = self.root.join(&entry.path);
-            check_present(&path, entry)?;
-            let file = PartitionedFile::new(path.to_string_lossy().trim_start_matches('/').to_string(), entry.bytes)
+            if let Some(root) = &self.files_at.local {
+                check_present(&root.join(&entry.path), entry)?;
+            }
+            let file = PartitionedFile::new(self.files_at.key(&entry.path), entry.bytes)
                 .with_partition_values(entry.partition.iter().map(|v| ScalarValue::Int32(Some(*v))).collect());
             let count = groups.len();
             groups[i % count].push(file);
@@ -98,7 +145,7 @@ impl TableProvider for LakeTable {
         let format = ParquetFormat::default();
         let table_schema = TableSchema::builder(self.file_schema.clone()).with_table_partition_cols(self.partition_fields.clone()).build();
         let source = format.file_source(table_schema);
-        let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
+        let config = FileScanConfigBuilder::new(self.files_at.url.clone(), source)
             .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
@@ -124,7 +171,7 @@ fn check_present(path: &std::path::Path, entry: &FileEntry) -> Result<()> {
 /// of `file_schema`: the partition columns are worked out from `p_event_time`.
 pub fn memory_table(file_schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<MemTable> {
     use datafusion::arrow::array::{Array, ArrayRef, Int32Array, TimestampMicrosecondArray};
-    let schema = LakeTable::new(file_schema, PathBuf::new(), Vec::new(), Vec::new()).full_schema();
+    let schema = LakeTable::new(file_schema, FilesAt::nowhere(), Vec::new(), Vec::new()).full_schema();
     let mut full = Vec::new();
     for batch in batches {
         let times = batch

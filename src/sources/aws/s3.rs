@@ -143,7 +143,7 @@ pub struct Downloads(pub PathBuf);
 
 impl Downloads {
     pub fn new(lake: &Lake) -> std::io::Result<Downloads> {
-        let dir = lake.root().join("_tarn").join("downloads").join(format!("{:x}", crate::unique_seed()));
+        let dir = lake.scratch_dir().join("downloads").join(format!("{:x}", crate::unique_seed()));
         std::fs::create_dir_all(&dir)?;
         Ok(Downloads(dir))
     }
@@ -389,8 +389,9 @@ pub async fn backfill(
     if let Some(progress) = progress {
         progress.listing_done();
     }
-    let downloads = Downloads::new(lake)
-        .map_err(|e| IngestError::source(AwsError::Local { path: lake.root().join("_tarn/downloads").display().to_string(), source: e }))?;
+    let downloads = Downloads::new(lake).map_err(|e| {
+        IngestError::source(AwsError::Local { path: lake.scratch_dir().join("downloads").display().to_string(), source: e })
+    })?;
     let report = BackfillReport { listed: listed.len() as u64, ..BackfillReport::default() };
     let mut source = Backfill { s3, registry, options, pending: listed.into(), downloads, report };
     let (_never, stop) = watch::channel(false);
