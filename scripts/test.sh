@@ -8,8 +8,9 @@
 # The Python tools go into ./.venv at exact versions, installed when one is
 # missing or at another version: moto_server (PyPI `moto[server]`) for the S3
 # and SQS tests; deltalake (delta-rs) and duckdb with its `delta` extension
-# (duckdb-ext-delta, loaded from the file it ships), the other engines that
-# read the lake's Delta tables in tests/open_tables.rs (and `cargo bench
+# (duckdb-ext-delta, loaded from the file it ships; duckdb-ext-httpfs for
+# lakes on S3), the other engines that read the lake's Delta tables in
+# tests/open_tables.rs and tests/s3_lake.rs (and `cargo bench
 # --bench ingest` compares with DuckDB). duckdb is the release
 # duckdb-ext-delta is built for; benches/ingest.rs names the same version.
 set -euo pipefail
@@ -18,7 +19,7 @@ if ! command -v cargo >/dev/null; then
   echo "error: cargo is not installed; install Rust from https://rustup.rs, then rerun $0" >&2
   exit 1
 fi
-venv_pins=('moto[server]==5.2.5' 'duckdb==1.4.4' 'deltalake==1.6.6' 'duckdb-ext-delta==1.4.4.20260205')
+venv_pins=('moto[server]==5.2.5' 'duckdb==1.4.4' 'deltalake==1.6.6' 'duckdb-ext-delta==1.4.4.20260205' 'duckdb-ext-httpfs==1.4.4.20260205')
 venv_ready() {
   [ -x .venv/bin/moto_server ] && .venv/bin/python - "${venv_pins[@]}" 2>/dev/null <<'EOF'
 import importlib.metadata, sys

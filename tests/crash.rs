@@ -8,12 +8,10 @@ use common::{Scratch, sample};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-/// Rows per table named by whole commit lines of the lake's log.
+/// Rows per table named by the lake's whole commits.
 fn committed_rows(s: &Scratch, table: &str) -> u64 {
-    let log = std::fs::read_to_string(s.path("lake/_tarn/log.jsonl")).unwrap_or_default();
     let mut live = std::collections::BTreeMap::new();
-    for line in log.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
-        let commit: serde_json::Value = serde_json::from_str(line).unwrap();
+    for commit in s.commits() {
         for removed in commit["remove"].as_array().unwrap() {
             live.remove(removed.as_str().unwrap());
         }
@@ -26,21 +24,22 @@ fn committed_rows(s: &Scratch, table: &str) -> u64 {
     live.values().sum()
 }
 
-/// Data files: the Delta log's Parquet checkpoints are not rows.
-fn parquet_files(dir: &std::path::Path, found: &mut BTreeSet<String>, root: &std::path::Path) {
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() && entry.file_name() != "_delta_log" {
-            parquet_files(&path, found, root);
-        } else if path.extension().is_some_and(|e| e == "parquet") {
-            found.insert(path.strip_prefix(root).unwrap().display().to_string());
-        }
-    }
+/// A table's data files: the Delta log's Parquet checkpoints are not rows.
+fn parquet_files(s: &Scratch, table: &str) -> BTreeSet<String> {
+    s.lake_files(&format!("{table}/")).into_keys().filter(|k| k.ends_with(".parquet") && !k.contains("/_delta_log/")).collect()
 }
 
 #[test]
 fn a_killed_ingest_leaves_exactly_the_committed_rows() {
-    let s = Scratch::new("sigkill");
+    killed_ingest(&Scratch::new("sigkill"));
+}
+
+#[test]
+fn a_killed_ingest_into_an_s3_lake_leaves_exactly_the_committed_rows() {
+    killed_ingest(&Scratch::on_s3("sigkill-s3"));
+}
+
+fn killed_ingest(s: &Scratch) {
     sample(&s.dir, 8_000, 100, 0);
     let mut seen_partial = false;
     for delay_ms in [30, 120, 250, 400, 700, 1000, 1500] {
@@ -54,7 +53,7 @@ fn a_killed_ingest_leaves_exactly_the_committed_rows() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let rows = s.count("select count(*) from aws_cloudtrail");
-        assert_eq!(rows, committed_rows(&s, "aws_cloudtrail"), "after a kill at {delay_ms} ms");
+        assert_eq!(rows, committed_rows(s, "aws_cloudtrail"), "after a kill at {delay_ms} ms");
         assert_eq!(s.count("select count(distinct eventid) from aws_cloudtrail"), rows, "no duplicates after a kill at {delay_ms} ms");
         assert_eq!(rows % 100, 0, "commits hold whole files");
         seen_partial |= rows > 0 && rows < 8_000;
@@ -63,36 +62,42 @@ fn a_killed_ingest_leaves_exactly_the_committed_rows() {
     // Nothing is visible to other engines that tarn does not count: the
     // Delta table holds committed rows only (it may lag tarn after a kill
     // between tarn's commit and its publication, never lead it).
-    let delta = common::engines::count(
-        common::engines::Engine::DeltaRs,
-        &s.path("lake/aws_cloudtrail").display().to_string(),
-        "select count(distinct eventid) from t",
-    );
+    let delta =
+        common::engines::count(common::engines::Engine::DeltaRs, &s.table("aws_cloudtrail"), "select count(distinct eventid) from t");
     assert!(delta <= s.count("select count(*) from aws_cloudtrail"), "delta-rs sees {delta} rows");
     let out = s.ok(&["ingest", "file", "sample", "--chunk-size", "500"]);
     assert!(out.contains("0 files failed"), "{out}");
     assert_eq!(s.count("select count(*) from aws_cloudtrail"), 8_000);
     assert_eq!(s.count("select count(distinct eventid) from aws_cloudtrail"), 8_000);
-    let delta = s.path("lake/aws_cloudtrail").display().to_string();
+    let delta = s.table("aws_cloudtrail");
     assert_eq!(common::engines::count(common::engines::Engine::DeltaRs, &delta, "select count(distinct eventid) from t"), 8_000);
     assert_eq!(common::engines::count(common::engines::Engine::DeltaRs, &delta, "select count(*) from t"), 8_000);
-    // What the killed writers left behind is gone: every Parquet file on disk is live.
-    let mut on_disk = BTreeSet::new();
-    parquet_files(&s.path("lake/aws_cloudtrail"), &mut on_disk, &s.path("lake"));
-    let log = std::fs::read_to_string(s.path("lake/_tarn/log.jsonl")).unwrap();
-    let listed: BTreeSet<String> = log
-        .lines()
-        .flat_map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["add"].as_array().unwrap().clone())
+    // What the killed writers left behind is gone: every Parquet file of
+    // the table is live.
+    let listed: BTreeSet<String> = s
+        .commits()
+        .iter()
+        .flat_map(|c| c["add"].as_array().unwrap().clone())
         .filter(|a| a["table"] == "aws_cloudtrail")
         .map(|a| a["path"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(on_disk, listed);
-    assert_eq!(std::fs::read_dir(s.path("lake/_tarn/staging")).unwrap().count(), 0);
+    assert_eq!(parquet_files(s, "aws_cloudtrail"), listed);
+    if s.s3_lake.is_none() {
+        assert_eq!(std::fs::read_dir(s.path("lake/_tarn/staging")).unwrap().count(), 0);
+    }
 }
 
 #[test]
 fn two_writers_at_once_lose_and_double_nothing() {
-    let s = Scratch::new("concurrent");
+    concurrent_writers(&Scratch::new("concurrent"));
+}
+
+#[test]
+fn writers_on_one_s3_lake_at_once_lose_and_double_nothing() {
+    concurrent_writers(&Scratch::on_s3("concurrent-s3"));
+}
+
+fn concurrent_writers(s: &Scratch) {
     let generated = sample(&s.dir, 6_000, 100, 600);
     let spawn = |args: &[&str]| s.tarn(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     // The same files from two processes, and a third writing another table.
@@ -106,10 +111,11 @@ fn two_writers_at_once_lose_and_double_nothing() {
     assert_eq!(s.count("select count(*) from aws_cloudtrail"), generated.cloudtrail_events);
     assert_eq!(s.count("select count(distinct eventid) from aws_cloudtrail"), generated.cloudtrail_events);
     assert_eq!(s.count("select count(*) from snyk_groupaudit"), 300);
+    // Commit ids follow each other: no two writers took the same one.
+    let ids: Vec<u64> = s.commits().iter().map(|c| c["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
     // The Delta tables the three writers published show the same rows.
-    let delta = |table: &str, sql: &str| {
-        common::engines::count(common::engines::Engine::DeltaRs, &s.path("lake").join(table).display().to_string(), sql)
-    };
+    let delta = |table: &str, sql: &str| common::engines::count(common::engines::Engine::DeltaRs, &s.table(table), sql);
     assert_eq!(delta("aws_cloudtrail", "select count(*) from t"), generated.cloudtrail_events);
     assert_eq!(delta("aws_cloudtrail", "select count(distinct eventid) from t"), generated.cloudtrail_events);
     assert_eq!(delta("snyk_groupaudit", "select count(*) from t"), 300);

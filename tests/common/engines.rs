@@ -18,7 +18,8 @@ import sys, json, glob, importlib.util
 engine, location, sql = sys.argv[1:4]
 if engine == "delta-rs":
     from deltalake import DeltaTable, QueryBuilder
-    table = DeltaTable(location)
+    options = {"AWS_ALLOW_HTTP": "true"} if location.startswith("s3://") else None
+    table = DeltaTable(location, storage_options=options)
     protocol = table.protocol()
     result = QueryBuilder().register("t", table).execute(sql).read_all()
     columns = [c.to_pylist() for c in result.columns]
@@ -28,10 +29,17 @@ if engine == "delta-rs":
 else:
     import duckdb
     home = importlib.util.find_spec("duckdb_ext").submodule_search_locations[0]
-    extension = glob.glob(home + "/extensions/v" + duckdb.__version__ + "/*/delta.duckdb_extension")[0]
+    extension = lambda name: glob.glob(home + "/extensions/v" + duckdb.__version__ + f"/*/{name}.duckdb_extension")[0]
     con = duckdb.connect(config={"allow_unsigned_extensions": "true", "autoinstall_known_extensions": "false",
         "autoload_known_extensions": "false"})
-    con.execute(f"LOAD '{extension}'")
+    con.execute(f"LOAD '{extension('delta')}'")
+    if location.startswith("s3://"):
+        import os
+        con.execute(f"LOAD '{extension('httpfs')}'")
+        endpoint = os.environ["AWS_ENDPOINT_URL"]
+        con.execute(f"""CREATE SECRET lake (TYPE S3, KEY_ID '{os.environ["AWS_ACCESS_KEY_ID"]}',
+            SECRET '{os.environ["AWS_SECRET_ACCESS_KEY"]}', REGION '{os.environ["AWS_REGION"]}',
+            ENDPOINT '{endpoint.split("://")[1]}', URL_STYLE 'path', USE_SSL {str(endpoint.startswith("https")).lower()})""")
     con.execute(f"CREATE VIEW t AS SELECT * FROM delta_scan('{location}')")
     print(json.dumps({"rows": [list(r) for r in con.execute(sql).fetchall()]}, default=str))
 "#;
@@ -41,7 +49,7 @@ pub fn python() -> String {
 }
 
 /// Runs `sql` (naming the table `t`) in `engine` over the Delta table at
-/// `location` (a folder, or an `s3://` URI with AWS_* in the environment).
+/// `location` (a folder, or an `s3://` URI on the tests' moto_server).
 /// Returns the rows (values as JSON) and, for delta-rs, the table's protocol.
 pub fn query(engine: Engine, location: &str, sql: &str, env: &[(&str, &str)]) -> (Vec<Vec<serde_json::Value>>, serde_json::Value) {
     let python = python();
@@ -50,7 +58,12 @@ pub fn query(engine: Engine, location: &str, sql: &str, env: &[(&str, &str)]) ->
         Engine::DeltaRs => "delta-rs",
         Engine::DuckDb => "duckdb",
     };
-    let output = Command::new(&python).args(["-c", SCRIPT, name, location, sql]).envs(env.iter().copied()).output().unwrap();
+    let mut command = Command::new(&python);
+    command.args(["-c", SCRIPT, name, location, sql]).envs(env.iter().copied());
+    if location.starts_with("s3://") {
+        super::moto::aws_env(&mut command);
+    }
+    let output = command.output().unwrap();
     assert!(output.status.success(), "{name} failed on {location}: {}", String::from_utf8_lossy(&output.stderr));
     let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let rows = result["rows"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().clone()).collect();

@@ -12,6 +12,8 @@ use std::process::{Command, Output};
 
 pub struct Scratch {
     pub dir: PathBuf,
+    /// The lake on S3 (moto), `s3://<bucket>/lake`; `None`: `./lake`.
+    pub s3_lake: Option<String>,
 }
 
 impl Scratch {
@@ -19,7 +21,70 @@ impl Scratch {
         let dir = std::env::temp_dir().join(format!("tarn-test-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        Scratch { dir }
+        Scratch { dir, s3_lake: None }
+    }
+
+    /// A scratch directory whose lake is on S3 (a bucket of its own on the
+    /// shared moto_server): every `tarn` command it runs gets
+    /// `TARN_LAKE=s3://<bucket>/lake` and moto's AWS environment.
+    pub fn on_s3(name: &str) -> Scratch {
+        let mut scratch = Scratch::new(name);
+        let bucket = format!("lake-{}-{}", name.to_lowercase().replace('_', "-"), std::process::id());
+        moto::create_bucket(&bucket);
+        scratch.s3_lake = Some(format!("s3://{bucket}/lake"));
+        scratch
+    }
+
+    /// Where the lake is: `./lake`'s absolute path, or its `s3://` URL.
+    pub fn lake(&self) -> String {
+        self.s3_lake.clone().unwrap_or_else(|| self.path("lake").display().to_string())
+    }
+
+    /// Where a table of the lake is (its Delta table), for other engines.
+    pub fn table(&self, table: &str) -> String {
+        format!("{}/{table}", self.lake())
+    }
+
+    /// The lake's files under `prefix` (relative to the lake), with their
+    /// contents: the local folder walked, or the bucket listed.
+    pub fn lake_files(&self, prefix: &str) -> BTreeMap<String, Vec<u8>> {
+        match &self.s3_lake {
+            Some(url) => moto::objects(url, prefix),
+            None => {
+                fn walk(dir: &Path, root: &Path, found: &mut BTreeMap<String, Vec<u8>>) {
+                    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                        let path = entry.path();
+                        if path.is_dir() {
+                            walk(&path, root, found);
+                        } else if let Ok(bytes) = std::fs::read(&path) {
+                            found.insert(path.strip_prefix(root).unwrap().display().to_string(), bytes);
+                        }
+                    }
+                }
+                let mut found = BTreeMap::new();
+                walk(&self.path("lake").join(prefix), &self.path("lake"), &mut found);
+                found
+            }
+        }
+    }
+
+    /// The lake's commits, in order: the whole lines of a local log, or an
+    /// S3 lake's commit objects.
+    pub fn commits(&self) -> Vec<serde_json::Value> {
+        match &self.s3_lake {
+            Some(_) => self.lake_files("_tarn/log/").values().map(|bytes| serde_json::from_slice(bytes).unwrap()).collect(),
+            None => {
+                let log = std::fs::read_to_string(self.path("lake/_tarn/log.jsonl")).unwrap_or_default();
+                log.split_inclusive('\n').filter(|l| l.ends_with('\n')).map(|l| serde_json::from_str(l).unwrap()).collect()
+            }
+        }
+    }
+
+    fn has_lake(&self) -> bool {
+        match &self.s3_lake {
+            Some(_) => !self.lake_files("_tarn/format").is_empty(),
+            None => self.path("lake/_tarn").is_dir(),
+        }
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
@@ -30,6 +95,9 @@ impl Scratch {
     pub fn tarn(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tarn"));
         command.current_dir(&self.dir).args(args).env_remove("TARN_LAKE").env_remove("TARN_CONFIG");
+        if let Some(url) = &self.s3_lake {
+            moto::aws_env(&mut command).env("TARN_LAKE", url);
+        }
         command
     }
 
@@ -50,7 +118,7 @@ impl Scratch {
     /// `tarn query ... --format csv`, as rows of fields (header dropped).
     /// No rows when there is no lake yet (a writer that has not started).
     pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
-        if !self.path("lake/_tarn").is_dir() {
+        if !self.has_lake() {
             return Vec::new();
         }
         let out = self.ok(&["query", sql, "--format", "csv"]);
@@ -60,7 +128,7 @@ impl Scratch {
     /// A single number from a query; 0 when there is no lake yet (read
     /// commands refuse a lake that does not exist rather than create it).
     pub fn count(&self, sql: &str) -> u64 {
-        if !self.path("lake/_tarn").is_dir() {
+        if !self.has_lake() {
             return 0;
         }
         self.rows(sql)[0][0].parse().unwrap()

@@ -67,3 +67,32 @@ pub fn aws_env(command: &mut Command) -> &mut Command {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_ENDPOINT_URL", &moto().url)
 }
+
+/// Creates a bucket on moto.
+pub fn create_bucket(bucket: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let (s3, _) = clients().await;
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+    });
+}
+
+/// The objects under `prefix` of the lake at `url` (`s3://bucket/lake`),
+/// keys relative to the lake, with their bytes.
+pub fn objects(url: &str, prefix: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let (bucket, lake) = url.trim_start_matches("s3://").split_once('/').unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let (s3, _) = clients().await;
+        let mut found = std::collections::BTreeMap::new();
+        let mut pages = s3.list_objects_v2().bucket(bucket).prefix(format!("{lake}/{prefix}")).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for object in page.unwrap().contents() {
+                let key = object.key().unwrap();
+                let body = s3.get_object().bucket(bucket).key(key).send().await.unwrap().body.collect().await.unwrap();
+                found.insert(key.strip_prefix(&format!("{lake}/")).unwrap().to_string(), body.to_vec());
+            }
+        }
+        found
+    })
+}
