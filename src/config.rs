@@ -2,7 +2,7 @@
 //! has a default, so tarn runs with no config file at all (lake `./lake`).
 //!
 //! ```yaml
-//! lake: ./lake            # relative paths are relative to this file
+//! lake: ./lake            # relative paths are relative to this file; or s3://bucket/prefix
 //! schema_dirs: [./schemas-custom]
 //! sources:                # what `tarn run` pulls
 //!   trail:
@@ -116,6 +116,9 @@ impl Config {
         }
         let file: File = serde_yaml::from_str(text).map_err(|e| e.to_string().replace('\n', " "))?;
         let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        // A lake on S3 is a URL, not a path relative to this file.
+        let resolve_lake =
+            |p: PathBuf| if p.to_str().is_some_and(|l| l.starts_with(crate::lake::store::S3_SCHEME)) { p } else { resolve(p) };
         let mut sources = file.sources;
         for (name, source) in &mut sources {
             if let Source::Snyk(snyk) = source {
@@ -129,7 +132,7 @@ impl Config {
             .map(|(name, store)| store.to_store(name).map_err(|e| format!("event_data_stores.{name}: {e}")))
             .collect::<Result<_, _>>()?;
         Ok(Config {
-            lake: resolve(file.lake.unwrap_or_else(|| PathBuf::from("lake"))),
+            lake: resolve_lake(file.lake.unwrap_or_else(|| PathBuf::from("lake"))),
             schema_dirs: file.schema_dirs.into_iter().map(resolve).collect(),
             sources,
             event_data_stores,
@@ -146,6 +149,8 @@ mod tests {
     fn paths_are_relative_to_the_config_file() {
         let config = Config::parse("lake: data/lake\nschema_dirs: [s, /abs]\n", Path::new("/etc/tarn")).unwrap();
         assert_eq!(config.lake, PathBuf::from("/etc/tarn/data/lake"));
+        let on_s3 = Config::parse("lake: s3://bucket/security/lake\n", Path::new("/etc/tarn")).unwrap();
+        assert_eq!(on_s3.lake, PathBuf::from("s3://bucket/security/lake"));
         assert_eq!(config.schema_dirs, vec![PathBuf::from("/etc/tarn/s"), PathBuf::from("/abs")]);
     }
 

@@ -80,6 +80,14 @@ impl Scratch {
         }
     }
 
+    /// Deletes a file of the lake (relative to it), on disk or in the bucket.
+    pub fn delete_lake_file(&self, relative: &str) {
+        match &self.s3_lake {
+            Some(url) => moto::delete_object(url, relative),
+            None => std::fs::remove_file(self.path("lake").join(relative)).unwrap(),
+        }
+    }
+
     fn has_lake(&self) -> bool {
         match &self.s3_lake {
             Some(_) => !self.lake_files("_tarn/format").is_empty(),

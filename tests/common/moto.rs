@@ -96,3 +96,13 @@ pub fn objects(url: &str, prefix: &str) -> std::collections::BTreeMap<String, Ve
         found
     })
 }
+
+/// Deletes the object `relative` of the lake at `url`.
+pub fn delete_object(url: &str, relative: &str) {
+    let (bucket, lake) = url.trim_start_matches("s3://").split_once('/').unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let (s3, _) = clients().await;
+        s3.delete_object().bucket(bucket).key(format!("{lake}/{relative}")).send().await.unwrap();
+    });
+}
