@@ -74,12 +74,8 @@ pub enum LakeError {
     Serialize(#[from] serde_json::Error),
     #[error("a source's task stopped unexpectedly ({0}); what it committed is in the lake, run again for the rest")]
     Task(String),
-    #[error("lake {location}: {source}; check the bucket, the AWS credentials and region (or AWS_ENDPOINT_URL)")]
-    Remote {
-        location: String,
-        #[source]
-        source: object_store::Error,
-    },
+    #[error("lake {location}: {}; check the bucket, the AWS credentials and region (or AWS_ENDPOINT_URL)", store::answer(error))]
+    Remote { location: String, error: object_store::Error },
     #[error("the lake location {location} is not usable: {reason}")]
     BadLocation { location: String, reason: String },
     #[error("{what} works on a local lake only for now; run it on a machine with the lake on disk")]
@@ -134,12 +130,18 @@ impl Lake {
                 scratch
             }
         };
-        // Created whole or not at all: a writer starting at the same time
-        // reads the whole number or no file, never an empty one. A lake
-        // without the file is from before it: format 1.
-        store.create(FORMAT_FILE, format!("{FORMAT}\n").into_bytes())?;
-        if let Some(text) = store.read(FORMAT_FILE)?
-            && let Ok(text) = std::str::from_utf8(&text)
+        // Read first (a reader with read-only credentials never writes);
+        // created whole and only if absent, so a writer starting at the same
+        // time reads the whole number or no file, never an empty one. A
+        // lake without the file is from before it: format 1.
+        let text = match store.read(FORMAT_FILE)? {
+            Some(text) => text,
+            None => {
+                store.create(FORMAT_FILE, format!("{FORMAT}\n").into_bytes())?;
+                Default::default()
+            }
+        };
+        if let Ok(text) = std::str::from_utf8(&text)
             && text.trim().parse::<u32>().is_ok_and(|found| found > FORMAT)
         {
             return Err(LakeError::NewerFormat { path: store.location(), found: text.trim().to_string() });

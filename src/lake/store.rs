@@ -118,7 +118,7 @@ impl Store {
             Store::S3(remote) => {
                 let (objects, path) = (remote.objects.clone(), remote.path(key)?);
                 match remote.run(key, async move { objects.get(&path).await?.bytes().await }) {
-                    Err(LakeError::Remote { source: object_store::Error::NotFound { .. }, .. }) => Ok(None),
+                    Err(LakeError::Remote { error: object_store::Error::NotFound { .. }, .. }) => Ok(None),
                     other => other.map(Some),
                 }
             }
@@ -296,7 +296,7 @@ impl Store {
                 let (objects, path) = (remote.objects.clone(), remote.path(key)?);
                 match remote.run(key, async move { objects.head(&path).await }) {
                     Ok(meta) => Ok(Some(meta.size)),
-                    Err(LakeError::Remote { source: object_store::Error::NotFound { .. }, .. }) => Ok(None),
+                    Err(LakeError::Remote { error: object_store::Error::NotFound { .. }, .. }) => Ok(None),
                     Err(e) => Err(e),
                 }
             }
@@ -316,7 +316,7 @@ impl Store {
             Store::S3(remote) => {
                 let (objects, path) = (remote.objects.clone(), remote.path(key)?);
                 match remote.run(key, async move { objects.delete(&path).await }) {
-                    Err(LakeError::Remote { source: object_store::Error::NotFound { .. }, .. }) => Ok(()),
+                    Err(LakeError::Remote { error: object_store::Error::NotFound { .. }, .. }) => Ok(()),
                     other => other,
                 }
             }
@@ -460,7 +460,7 @@ impl Remote {
             builder = builder.with_allow_http(endpoint.starts_with("http://")).with_endpoint(endpoint);
         }
         let build = |builder: AmazonS3Builder| {
-            builder.build().map_err(|source| LakeError::Remote { location: format!("{S3_SCHEME}{rest}"), source })
+            builder.build().map_err(|error| LakeError::Remote { location: format!("{S3_SCHEME}{rest}"), error })
         };
         let reads = build(builder.clone())?;
         Ok(Remote { bucket: bucket.to_string(), prefix, objects: Arc::new(build(builder)?), reads: Arc::new(reads) })
@@ -484,7 +484,34 @@ impl Remote {
     ) -> Result<T, LakeError> {
         block_on(call)
             .ok_or_else(|| LakeError::Task(format!("an S3 call for {}/{key}", self.url())))?
-            .map_err(|source| LakeError::Remote { location: format!("{}/{key}", self.url()), source })
+            .map_err(|error| LakeError::Remote { location: format!("{}/{key}", self.url()), error })
+    }
+}
+
+/// What S3 said, in one line: its error code and message when it answered
+/// (not the XML around them), else the innermost cause (a refused
+/// connection, a name that does not resolve) without the retry details.
+pub fn answer(error: &object_store::Error) -> String {
+    let text = error.to_string();
+    let tag = |name: &str| {
+        let (_, rest) = text.split_once(&format!("<{name}>"))?;
+        Some(rest.split_once(&format!("</{name}>"))?.0.to_string())
+    };
+    if let (Some(code), Some(message)) = (tag("Code"), tag("Message")) {
+        return format!("S3 answered {code}: {message}");
+    }
+    if let object_store::Error::NotFound { .. } = error {
+        return "not found".to_string();
+    }
+    let mut innermost: &dyn std::error::Error = error;
+    while let Some(cause) = innermost.source() {
+        innermost = cause;
+    }
+    let first = text.split(" - ").next().unwrap_or(&text);
+    if std::ptr::eq(innermost as *const dyn std::error::Error as *const u8, error as *const object_store::Error as *const u8) {
+        first.to_string()
+    } else {
+        format!("{first}: {innermost}")
     }
 }
 

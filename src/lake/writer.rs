@@ -361,13 +361,16 @@ impl Transaction {
         if self.closed.is_empty() && self.inputs.is_empty() && self.remove.is_empty() && self.checkpoints.is_empty() {
             return Ok(CommitOutcome::Empty);
         }
-        sync_staged(&self.closed)?;
+        let store = self.lake.store().clone();
+        if store.is_local() {
+            // (An upload to S3 is durable when it is answered.)
+            sync_staged(&self.closed)?;
+        }
         // The manifest lets the next writer undo the moves of a crashed commit.
         let manifest: Vec<&str> = self.closed.iter().map(|(_, e)| e.path.as_str()).collect();
         let manifest_path = self.dir.join("manifest.json");
         fs::write(&manifest_path, serde_json::to_vec(&manifest)?).map_err(io_error(&manifest_path))?;
 
-        let store = self.lake.store().clone();
         let _lock = self.lake.lock()?;
         recover(&self.lake)?;
         if !store.is_local() {
