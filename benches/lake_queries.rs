@@ -77,7 +77,7 @@ fn main() {
     }
     let json: Vec<(&str, &str)> = queries.iter().map(|(n, q)| (*n, q.as_str())).collect();
     let output = Command::new(PYTHON)
-        .args([DUCKDB_HALF, lake.root().to_str().unwrap(), &threads.to_string(), &runs.to_string(), &serde_json::to_string(&json).unwrap()])
+        .args([DUCKDB_HALF, &lake.location(), &threads.to_string(), &runs.to_string(), &serde_json::to_string(&json).unwrap()])
         .output();
     let duck: Option<serde_json::Value> = match output {
         Ok(output) if output.status.success() => serde_json::from_slice(&output.stdout).ok(),

@@ -312,7 +312,11 @@ impl Catalog {
                 // one S3 lake too) do not make two sets of defaults.
                 let defaults = CatalogFile { stores: default_stores() };
                 let text = serde_json::to_vec_pretty(&defaults).map_err(|e| EdsError::Invalid(format!("cannot write the catalog: {e}")))?;
-                if lake.store().create(CATALOG_KEY, text)? { defaults.stores } else { read_catalog(lake)?.unwrap_or_default().stores }
+                if lake.store().create(CATALOG_KEY, text).map_err(LakeError::from)? {
+                    defaults.stores
+                } else {
+                    read_catalog(lake)?.unwrap_or_default().stores
+                }
             }
             None => Vec::new(),
         };
@@ -439,7 +443,7 @@ fn default_stores() -> Vec<EventDataStore> {
 
 /// The catalog, or `None` if the lake has none yet.
 fn read_catalog(lake: &Lake) -> Result<Option<CatalogFile>, EdsError> {
-    let Some(text) = lake.store().read(CATALOG_KEY)? else { return Ok(None) };
+    let Some(text) = lake.store().read(CATALOG_KEY).map_err(LakeError::from)? else { return Ok(None) };
     let path = format!("{}/{CATALOG_KEY}", lake.location());
     let file: CatalogFile = serde_json::from_slice(&text).map_err(|e| EdsError::Damaged { path: path.clone(), reason: e.to_string() })?;
     for store in &file.stores {
@@ -453,7 +457,7 @@ fn read_catalog(lake: &Lake) -> Result<Option<CatalogFile>, EdsError> {
 /// Replaces the catalog whole, so a crash leaves the old catalog or the new one.
 fn write_catalog(lake: &Lake, file: &CatalogFile) -> Result<(), EdsError> {
     let text = serde_json::to_vec_pretty(file).map_err(|e| EdsError::Invalid(format!("cannot write the catalog: {e}")))?;
-    lake.store().write(CATALOG_KEY, text)?;
+    lake.store().write(CATALOG_KEY, text).map_err(LakeError::from)?;
     Ok(())
 }
 

@@ -31,7 +31,7 @@ pub fn optimize(lake: &Lake, table: Option<&str>, target_bytes: u64) -> Result<O
     // rows are read with.
     let mut groups: BTreeMap<Group, Vec<(&FileEntry, ArrowReaderMetadata)>> = BTreeMap::new();
     for file in snapshot.files.values().filter(|f| table.is_none_or(|t| f.table == t) && f.bytes < target_bytes) {
-        let footer = lake.store().parquet_metadata(&file.path, file.bytes)?;
+        let footer = lake.store().parquet_metadata(&file.path, file.bytes).map_err(LakeError::from)?;
         let metadata = ArrowReaderMetadata::try_new(std::sync::Arc::new(footer), ArrowReaderOptions::new()).map_err(LakeError::from)?;
         let key = (file.table.clone(), file.partition, format!("{:?}", metadata.schema().fields()));
         groups.entry(key).or_default().push((file, metadata));
@@ -74,5 +74,5 @@ pub fn optimize(lake: &Lake, table: Option<&str>, target_bytes: u64) -> Result<O
 type Group = (String, [i32; 4], String);
 
 fn open(lake: &Lake, file: &FileEntry) -> Result<ParquetBytes, LakeError> {
-    lake.store().open_parquet(&file.path)
+    Ok(lake.store().open_parquet(&file.path)?)
 }

@@ -27,7 +27,7 @@ pub struct Cli {
     /// Config file (default: ./tarn.yml if it exists).
     #[arg(long, global = true, env = "TARN_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Lake directory (overrides the config; default ./lake).
+    /// Lake directory, or s3://bucket/prefix for a lake on S3 (overrides the config; default ./lake).
     #[arg(long, global = true, env = "TARN_LAKE")]
     pub lake: Option<PathBuf>,
     /// How tarn reports what it does on stderr: lines for people, or JSON

@@ -231,7 +231,7 @@ fn publish_over(lake: &Lake, snapshot: &Snapshot, table: &str, state: DeltaState
         tarn_commit: Some(snapshot.last_commit),
     };
     lake.store().write(&cache_key(table), serde_json::to_vec(&published)?)?;
-    if version > 0 && version % CHECKPOINT_INTERVAL == 0 {
+    if version > 0 && version.is_multiple_of(CHECKPOINT_INTERVAL) {
         // Readers then start from the checkpoint, not from version 0. A
         // checkpoint that fails costs them time, not rows: a warning.
         if let Err(e) = write_checkpoint(lake.store(), table, &published) {
@@ -333,7 +333,7 @@ fn write_checkpoint(store: &Store, table: &str, state: &DeltaState) -> Result<()
     writer.close()?;
     let dir = log_dir(table);
     store.write(&format!("{dir}/{version:020}.checkpoint.parquet"), parquet)?;
-    store.write(&format!("{dir}/_last_checkpoint"), json!({"version": version, "size": rows.len()}).to_string().into_bytes())
+    Ok(store.write(&format!("{dir}/_last_checkpoint"), json!({"version": version, "size": rows.len()}).to_string().into_bytes())?)
 }
 
 /// Writes a Delta commit if no commit of that version exists (whole, and
@@ -344,7 +344,7 @@ fn write_commit(store: &Store, table: &str, version: u64, actions: &[Value]) -> 
         text.push_str(&action.to_string());
         text.push('\n');
     }
-    store.create(&commit_key(table, version), text.into_bytes())
+    Ok(store.create(&commit_key(table, version), text.into_bytes())?)
 }
 
 /// A new table's id, a random UUID (version 4).

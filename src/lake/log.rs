@@ -243,7 +243,7 @@ impl Snapshot {
             inputs: self.inputs.iter().cloned().collect(),
             checkpoints: self.checkpoints.clone(),
         };
-        store.write(CHECKPOINT_FILE, serde_json::to_vec(&saved)?)
+        Ok(store.write(CHECKPOINT_FILE, serde_json::to_vec(&saved)?)?)
     }
 
     /// The commits of every whole line that parses, and the lines that do

@@ -7,7 +7,9 @@
 //! files under `_tarn/staging/`, then take the lake lock, move them into
 //! place and append the commit line. A crash at any point leaves either no
 //! commit line (the staged or moved files are removed by the next writer) or a
-//! whole one.
+//! whole one. A lake on S3 keeps the same layout under a prefix, with one
+//! object a commit in place of the appended line and conditional writes in
+//! place of the lock ([`store`], `docs/lake.md`).
 
 pub mod delta;
 pub mod doctor;
@@ -20,7 +22,7 @@ mod writer;
 
 pub use layout::{PARTITION_COLUMNS, partition_dir};
 pub use log::{Commit, FileEntry, Snapshot, TableSummary};
-pub use store::Store;
+pub use store::{Store, StoreError};
 pub use system::{
     ALARMS_TABLE, ALERTS_TABLE, AlarmRow, AlertRow, QUARANTINE_TABLE, QuarantineRow, alarms_batch, alarms_schema, alerts_batch,
     alerts_schema, quarantine_schema,
@@ -74,10 +76,8 @@ pub enum LakeError {
     Serialize(#[from] serde_json::Error),
     #[error("a source's task stopped unexpectedly ({0}); what it committed is in the lake, run again for the rest")]
     Task(String),
-    #[error("lake {location}: {}; check the bucket, the AWS credentials and region (or AWS_ENDPOINT_URL)", store::answer(error))]
-    Remote { location: String, error: object_store::Error },
-    #[error("the lake location {location} is not usable: {reason}")]
-    BadLocation { location: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("{what} works on a local lake only for now; run it on a machine with the lake on disk")]
     LocalOnly { what: String },
 }

@@ -18,7 +18,6 @@
 //! profiles, SSO, web identity, instance roles); `AWS_ENDPOINT_URL_S3` or
 //! `AWS_ENDPOINT_URL` points it at another S3 (path-style addressing).
 
-use super::{LakeError, io_error};
 use bytes::Bytes;
 use datafusion::parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use object_store::aws::{AmazonS3Builder, AwsCredential};
@@ -29,6 +28,25 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
+
+/// What can go wrong reading or writing the lake's files.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("lake {path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("lake {location}: {}; check the bucket, the AWS credentials and region (or AWS_ENDPOINT_URL)", answer(error))]
+    Remote { location: String, error: object_store::Error },
+    #[error("the lake location {location} is not usable: {reason}")]
+    BadLocation { location: String, reason: String },
+    #[error("an S3 call stopped unexpectedly ({0}); nothing was committed by it, run the command again")]
+    Task(String),
+    #[error("reading a Parquet footer: {0}")]
+    Parquet(#[from] datafusion::parquet::errors::ParquetError),
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.display().to_string(), source }
+}
 
 /// The scheme of a lake on S3.
 pub const S3_SCHEME: &str = "s3://";
@@ -67,7 +85,7 @@ pub struct Listed {
 impl Store {
     /// The store at `location`: `s3://bucket/prefix`, or a local path (not
     /// created here).
-    pub fn at(location: &Path) -> Result<Store, LakeError> {
+    pub fn at(location: &Path) -> Result<Store, StoreError> {
         match location.to_str().and_then(|l| l.strip_prefix(S3_SCHEME)) {
             Some(rest) => Ok(Store::S3(Remote::connect(rest)?)),
             None => Ok(Store::Local(location.to_path_buf())),
@@ -105,7 +123,7 @@ impl Store {
     }
 
     /// The file's bytes, or `None` if there is no such file.
-    pub fn read(&self, key: &str) -> Result<Option<Bytes>, LakeError> {
+    pub fn read(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         match self {
             Store::Local(root) => {
                 let path = root.join(key);
@@ -118,7 +136,7 @@ impl Store {
             Store::S3(remote) => {
                 let (objects, path) = (remote.objects.clone(), remote.path(key)?);
                 match remote.run(key, async move { objects.get(&path).await?.bytes().await }) {
-                    Err(LakeError::Remote { error: object_store::Error::NotFound { .. }, .. }) => Ok(None),
+                    Err(StoreError::Remote { error: object_store::Error::NotFound { .. }, .. }) => Ok(None),
                     other => other.map(Some),
                 }
             }
@@ -126,7 +144,7 @@ impl Store {
     }
 
     /// Several files at once (S3 reads run side by side), in `keys`' order.
-    pub fn read_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>, LakeError> {
+    pub fn read_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>, StoreError> {
         match self {
             Store::Local(_) => keys.iter().map(|key| self.read(key)).collect(),
             Store::S3(remote) => {
@@ -153,7 +171,7 @@ impl Store {
 
     /// Replaces (or creates) a file whole: a reader sees the old bytes or
     /// the new, never a mix.
-    pub fn write(&self, key: &str, bytes: Vec<u8>) -> Result<(), LakeError> {
+    pub fn write(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
         match self {
             Store::Local(root) => {
                 let path = root.join(key);
@@ -169,7 +187,7 @@ impl Store {
 
     /// Creates a file only if there is none of that name: `false` if there
     /// was one (another writer took the name first).
-    pub fn create(&self, key: &str, bytes: Vec<u8>) -> Result<bool, LakeError> {
+    pub fn create(&self, key: &str, bytes: Vec<u8>) -> Result<bool, StoreError> {
         match self {
             Store::Local(root) => {
                 let path = root.join(key);
@@ -199,7 +217,7 @@ impl Store {
 
     /// Moves a finished local file (synced) to `key`: renamed locally,
     /// uploaded to S3.
-    pub fn place(&self, staged: &Path, key: &str) -> Result<(), LakeError> {
+    pub fn place(&self, staged: &Path, key: &str) -> Result<(), StoreError> {
         match self {
             Store::Local(root) => {
                 let target = root.join(key);
@@ -240,12 +258,12 @@ impl Store {
     /// Every file under the folder `dir` (recursively), keys relative to the
     /// lake root. Local files whose name starts with `.` (written aside, not
     /// yet renamed in) are left out.
-    pub fn list(&self, dir: &str) -> Result<Vec<Listed>, LakeError> {
+    pub fn list(&self, dir: &str) -> Result<Vec<Listed>, StoreError> {
         self.list_after(dir, None)
     }
 
     /// As [`Store::list`], only keys after `after` (in byte order), sorted.
-    pub fn list_after(&self, dir: &str, after: Option<&str>) -> Result<Vec<Listed>, LakeError> {
+    pub fn list_after(&self, dir: &str, after: Option<&str>) -> Result<Vec<Listed>, StoreError> {
         let mut listed = match self {
             Store::Local(root) => {
                 let mut found = Vec::new();
@@ -282,7 +300,7 @@ impl Store {
     }
 
     /// The file's size, or `None` if there is none.
-    pub fn size(&self, key: &str) -> Result<Option<u64>, LakeError> {
+    pub fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
         match self {
             Store::Local(root) => {
                 let path = root.join(key);
@@ -296,7 +314,7 @@ impl Store {
                 let (objects, path) = (remote.objects.clone(), remote.path(key)?);
                 match remote.run(key, async move { objects.head(&path).await }) {
                     Ok(meta) => Ok(Some(meta.size)),
-                    Err(LakeError::Remote { error: object_store::Error::NotFound { .. }, .. }) => Ok(None),
+                    Err(StoreError::Remote { error: object_store::Error::NotFound { .. }, .. }) => Ok(None),
                     Err(e) => Err(e),
                 }
             }
@@ -304,7 +322,7 @@ impl Store {
     }
 
     /// Deletes a file; one that is not there is not an error.
-    pub fn delete(&self, key: &str) -> Result<(), LakeError> {
+    pub fn delete(&self, key: &str) -> Result<(), StoreError> {
         match self {
             Store::Local(root) => {
                 let path = root.join(key);
@@ -316,7 +334,7 @@ impl Store {
             Store::S3(remote) => {
                 let (objects, path) = (remote.objects.clone(), remote.path(key)?);
                 match remote.run(key, async move { objects.delete(&path).await }) {
-                    Err(LakeError::Remote { error: object_store::Error::NotFound { .. }, .. }) => Ok(()),
+                    Err(StoreError::Remote { error: object_store::Error::NotFound { .. }, .. }) => Ok(()),
                     other => other,
                 }
             }
@@ -325,7 +343,7 @@ impl Store {
 
     /// A Parquet file's footer, read from its end (`size` bytes long): the
     /// whole file is not fetched.
-    pub fn parquet_metadata(&self, key: &str, size: u64) -> Result<ParquetMetaData, LakeError> {
+    pub fn parquet_metadata(&self, key: &str, size: u64) -> Result<ParquetMetaData, StoreError> {
         match self {
             Store::Local(root) => {
                 let path = root.join(key);
@@ -352,7 +370,7 @@ impl Store {
     }
 
     /// A whole file, to read as Parquet: opened locally, fetched from S3.
-    pub fn open_parquet(&self, key: &str) -> Result<ParquetBytes, LakeError> {
+    pub fn open_parquet(&self, key: &str) -> Result<ParquetBytes, StoreError> {
         match self {
             Store::Local(root) => {
                 let path = root.join(key);
@@ -360,7 +378,7 @@ impl Store {
             }
             Store::S3(_) => match self.read(key)? {
                 Some(bytes) => Ok(ParquetBytes::Bytes(bytes)),
-                None => Err(LakeError::Io {
+                None => Err(StoreError::Io {
                     path: format!("{}/{key}", self.location()),
                     source: io::Error::new(io::ErrorKind::NotFound, "no such object"),
                 }),
@@ -404,7 +422,7 @@ impl datafusion::parquet::file::reader::ChunkReader for ParquetBytes {
 
 /// Writes `bytes` beside `path` under a name starting with `.`, synced;
 /// returns that name.
-fn aside_with(path: &Path, bytes: &[u8]) -> Result<PathBuf, LakeError> {
+fn aside_with(path: &Path, bytes: &[u8]) -> Result<PathBuf, StoreError> {
     use std::io::Write;
     let parent = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(io_error(parent))?;
@@ -439,17 +457,17 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<Listed>) {
 
 impl Remote {
     /// Connects to `bucket/prefix` (the part after `s3://`).
-    fn connect(rest: &str) -> Result<Remote, LakeError> {
+    fn connect(rest: &str) -> Result<Remote, StoreError> {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let prefix = prefix.trim_matches('/').to_string();
         if bucket.is_empty() || prefix.split('/').any(|part| part == "." || part == "..") {
-            return Err(LakeError::BadLocation {
+            return Err(StoreError::BadLocation {
                 location: format!("{S3_SCHEME}{rest}"),
                 reason: "write it as s3://bucket or s3://bucket/prefix".to_string(),
             });
         }
         let config = block_on(async { aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await })
-            .ok_or(LakeError::Task("loading the AWS configuration".to_string()))?;
+            .ok_or(StoreError::Task("loading the AWS configuration".to_string()))?;
         let region = config.region().map_or_else(|| "us-east-1".to_string(), |r| r.to_string());
         let mut builder = AmazonS3Builder::new().with_bucket_name(bucket).with_region(region);
         if let Some(provider) = config.credentials_provider() {
@@ -460,7 +478,7 @@ impl Remote {
             builder = builder.with_allow_http(endpoint.starts_with("http://")).with_endpoint(endpoint);
         }
         let build = |builder: AmazonS3Builder| {
-            builder.build().map_err(|error| LakeError::Remote { location: format!("{S3_SCHEME}{rest}"), error })
+            builder.build().map_err(|error| StoreError::Remote { location: format!("{S3_SCHEME}{rest}"), error })
         };
         let reads = build(builder.clone())?;
         Ok(Remote { bucket: bucket.to_string(), prefix, objects: Arc::new(build(builder)?), reads: Arc::new(reads) })
@@ -470,10 +488,10 @@ impl Remote {
         if self.prefix.is_empty() { format!("{S3_SCHEME}{}", self.bucket) } else { format!("{S3_SCHEME}{}/{}", self.bucket, self.prefix) }
     }
 
-    fn path(&self, key: &str) -> Result<ObjectPath, LakeError> {
+    fn path(&self, key: &str) -> Result<ObjectPath, StoreError> {
         let full = if self.prefix.is_empty() { key.to_string() } else { format!("{}/{key}", self.prefix) };
         ObjectPath::parse(full.trim_end_matches('/'))
-            .map_err(|e| LakeError::BadLocation { location: format!("{}/{key}", self.url()), reason: e.to_string() })
+            .map_err(|e| StoreError::BadLocation { location: format!("{}/{key}", self.url()), reason: e.to_string() })
     }
 
     /// Runs an S3 call on the store's runtime and waits for it.
@@ -481,10 +499,10 @@ impl Remote {
         &self,
         key: &str,
         call: impl Future<Output = object_store::Result<T>> + Send + 'static,
-    ) -> Result<T, LakeError> {
+    ) -> Result<T, StoreError> {
         block_on(call)
-            .ok_or_else(|| LakeError::Task(format!("an S3 call for {}/{key}", self.url())))?
-            .map_err(|error| LakeError::Remote { location: format!("{}/{key}", self.url()), error })
+            .ok_or_else(|| StoreError::Task(format!("an S3 call for {}/{key}", self.url())))?
+            .map_err(|error| StoreError::Remote { location: format!("{}/{key}", self.url()), error })
     }
 }
 

@@ -458,7 +458,7 @@ fn place_staged(store: &super::Store, files: &[(PathBuf, FileEntry)]) -> Result<
     std::thread::scope(|scope| {
         let moves: Vec<_> = files
             .chunks(per_thread)
-            .map(|part| scope.spawn(move || part.iter().try_for_each(|(staged, entry)| store.place(staged, &entry.path))))
+            .map(|part| scope.spawn(move || part.iter().try_for_each(|(staged, entry)| Ok(store.place(staged, &entry.path)?))))
             .collect();
         moves.into_iter().try_for_each(|placed| placed.join().unwrap_or(Err(LakeError::WorkerPanicked)))
     })
