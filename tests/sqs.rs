@@ -214,8 +214,17 @@ async fn unreadable_objects_are_retried_then_quarantined() {
 #[tokio::test(flavor = "multi_thread")]
 #[cfg_attr(not(feature = "fault-injection"), ignore = "needs the crash hook: cargo test --features fault-injection")]
 async fn a_crash_between_commit_and_delete_duplicates_nothing() {
-    let s = Scratch::new("sqs-crash");
-    let aws = setup("crash", true).await;
+    crash_between_commit_and_delete(Scratch::new("sqs-crash"), "crash").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "fault-injection"), ignore = "needs the crash hook: cargo test --features fault-injection")]
+async fn into_an_s3_lake_a_crash_between_commit_and_delete_duplicates_nothing() {
+    crash_between_commit_and_delete(Scratch::on_s3("sqs-crash-s3"), "crash-s3").await;
+}
+
+async fn crash_between_commit_and_delete(s: Scratch, name: &str) {
+    let aws = setup(name, true).await;
     let generated = sample(&s.dir, 400, 100, 0);
     aws.upload(&s.path("sample"), &generated.cloudtrail_files).await;
     let crashed = tarn_aws(&s, &["pull", "sqs", "--queue-url", &aws.queue_url, "--once", "--visibility-timeout", "1"])

@@ -70,8 +70,7 @@ pub fn aws_env(command: &mut Command) -> &mut Command {
 
 /// Creates a bucket on moto.
 pub fn create_bucket(bucket: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
+    blocking(|| async {
         let (s3, _) = clients().await;
         s3.create_bucket().bucket(bucket).send().await.unwrap();
     });
@@ -81,8 +80,7 @@ pub fn create_bucket(bucket: &str) {
 /// keys relative to the lake, with their bytes.
 pub fn objects(url: &str, prefix: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
     let (bucket, lake) = url.trim_start_matches("s3://").split_once('/').unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
+    blocking(|| async {
         let (s3, _) = clients().await;
         let mut found = std::collections::BTreeMap::new();
         let mut pages = s3.list_objects_v2().bucket(bucket).prefix(format!("{lake}/{prefix}")).into_paginator().send();
@@ -100,9 +98,16 @@ pub fn objects(url: &str, prefix: &str) -> std::collections::BTreeMap<String, Ve
 /// Deletes the object `relative` of the lake at `url`.
 pub fn delete_object(url: &str, relative: &str) {
     let (bucket, lake) = url.trim_start_matches("s3://").split_once('/').unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
+    blocking(|| async {
         let (s3, _) = clients().await;
         s3.delete_object().bucket(bucket).key(format!("{lake}/{relative}")).send().await.unwrap();
     });
+}
+
+/// Runs an SDK call to completion from synchronous test code, on a thread
+/// of its own (so it works inside an async test too).
+fn blocking<T: Send, F: std::future::Future<Output = T>>(call: impl FnOnce() -> F + Send) -> T {
+    std::thread::scope(|scope| {
+        scope.spawn(|| tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(call())).join().unwrap()
+    })
 }
