@@ -204,12 +204,7 @@ pub fn is_uuid(text: &str) -> bool {
 
 /// A new random (version 4) UUID.
 pub fn new_id() -> String {
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&crate::unique_seed().to_le_bytes());
-    bytes[8..].copy_from_slice(&crate::unique_seed().to_le_bytes());
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    uuid_text(&bytes)
+    crate::uuid_v4(crate::unique_seed(), crate::unique_seed())
 }
 
 /// A UUID that always comes out the same for `name` (for a store in

@@ -64,9 +64,10 @@ pub fn optimize(lake: &Lake, table: Option<&str>, target_bytes: u64) -> Result<O
             Ok(done)
         }
         CommitOutcome::Empty => Ok(Optimized::default()),
-        CommitOutcome::AlreadyConsumed(paths) => {
-            Err(LakeError::Conflict { what: format!("{} of the files it rewrote", paths.len()) }.into())
+        CommitOutcome::AlreadyConsumed(paths) => Err(LakeError::Conflict {
+            what: format!("it took out {} of the files this one rewrote, so nothing was committed", paths.len()),
         }
+        .into()),
     }
 }
 

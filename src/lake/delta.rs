@@ -145,7 +145,9 @@ fn publish_table(lake: &Lake, snapshot: &Snapshot, table: &str) -> Result<bool, 
             return Ok(published);
         }
     }
-    Err(LakeError::Conflict { what: format!("{MAX_PUBLISH_ATTEMPTS} versions of {table}'s Delta log in a row") })
+    Err(LakeError::Conflict {
+        what: format!("other writers took the next version of {table}'s Delta log {MAX_PUBLISH_ATTEMPTS} times in a row"),
+    })
 }
 
 /// Publishes `snapshot`'s files of `table` as the version after `state`;

@@ -15,7 +15,7 @@
 //! source that can be read again loses nothing.
 
 use super::log::{DamagedLine, LOG_FILE, Snapshot};
-use super::store::{Listed, Store};
+use super::store::{Listed, Store, StoreError};
 use super::writer::{after_commit, append_commit, recover};
 use super::{Commit, FileEntry, Lake, LakeError, io_error};
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,6 +33,9 @@ pub enum Finding {
     WrongSize { file: FileEntry, actual: u64 },
     /// A live file whose Parquet footer cannot be read, or holds other rows.
     Unreadable { file: FileEntry, reason: String },
+    /// A live file tarn could not reach (permissions, a failing disk, S3
+    /// access): not known to be lost, so repair leaves it in the lake.
+    Unreachable { file: FileEntry, reason: String },
     /// A Parquet file in the lake's folders that no commit names. tarn never
     /// reads it; an engine that lists folders would.
     Unlisted { path: String, rows: Option<u64> },
@@ -40,7 +43,7 @@ pub enum Finding {
     OpenToOthers { mode: u32 },
     /// A table's Delta log does not show tarn's live files (a crash between
     /// tarn's commit and its publication, or a lake from before Delta).
-    DeltaBehind { table: String, missing: usize, extra: usize },
+    DeltaBehind { table: String, missing: usize, extra: usize, unreadable: Option<String> },
 }
 
 impl Finding {
@@ -74,6 +77,11 @@ impl std::fmt::Display for Finding {
                 write!(f, "{} is {actual} bytes, its commit wrote {} (cut short or overwritten)", described(file), file.bytes)
             }
             Finding::Unreadable { file, reason } => write!(f, "{} cannot be read: {reason}", described(file)),
+            Finding::Unreachable { file, reason } => write!(
+                f,
+                "{} could not be reached ({reason}); repair leaves it in the lake: fix access to it and run `tarn doctor` again",
+                described(file)
+            ),
             Finding::Unlisted { path, rows } => {
                 let rows = rows.map_or("unreadable".to_string(), |r| format!("{r} rows"));
                 write!(f, "{path} ({rows}) is in no commit: left by a crashed writer or a dropped log line; tarn does not read it")
@@ -81,10 +89,13 @@ impl std::fmt::Display for Finding {
             Finding::OpenToOthers { mode } => {
                 write!(f, "the lake's folder has mode {mode:o}: other users can read its security logs (chmod 700 closes it)")
             }
-            Finding::DeltaBehind { table, missing, extra } => write!(
+            Finding::DeltaBehind { table, missing, extra, unreadable: None } => write!(
                 f,
                 "table {table}'s Delta log lags tarn's: {missing} live file(s) not in it, {extra} it still shows; other engines see an older table"
             ),
+            Finding::DeltaBehind { table, unreadable: Some(reason), .. } => {
+                write!(f, "table {table}'s Delta log lags tarn's: it cannot be read ({reason})")
+            }
         }
     }
 }
@@ -148,8 +159,12 @@ fn check_files(lake: &Lake, snapshot: &Snapshot, damaged: Vec<DamagedLine>) -> R
     for file in snapshot.files.values() {
         let actual = match store.size(&file.path) {
             Ok(Some(size)) => size,
-            _ => {
+            Ok(None) => {
                 findings.push(Finding::Missing(file.clone()));
+                continue;
+            }
+            Err(e) => {
+                findings.push(Finding::Unreachable { file: file.clone(), reason: e.to_string() });
                 continue;
             }
         };
@@ -160,7 +175,8 @@ fn check_files(lake: &Lake, snapshot: &Snapshot, damaged: Vec<DamagedLine>) -> R
         match footer_rows(store, &file.path, actual) {
             Ok(rows) if rows == file.rows => {}
             Ok(rows) => findings.push(Finding::Unreadable { file: file.clone(), reason: format!("it holds {rows} rows") }),
-            Err(reason) => findings.push(Finding::Unreadable { file: file.clone(), reason }),
+            Err(StoreError::Parquet(e)) => findings.push(Finding::Unreadable { file: file.clone(), reason: e.to_string() }),
+            Err(e) => findings.push(Finding::Unreachable { file: file.clone(), reason: e.to_string() }),
         }
     }
     let listed = store.list("")?;
@@ -182,17 +198,18 @@ fn check_files(lake: &Lake, snapshot: &Snapshot, damaged: Vec<DamagedLine>) -> R
                         missing: live.difference(&published).count(),
                         extra: published.difference(&live).count(),
                         table,
+                        unreadable: None,
                     });
                 }
             }
-            Err(_) => findings.push(Finding::DeltaBehind { missing: live.len(), extra: 0, table }),
+            Err(e) => findings.push(Finding::DeltaBehind { missing: live.len(), extra: 0, table, unreadable: Some(e.to_string()) }),
         }
     }
     Ok(Checkup { commits: snapshot.last_commit, live_files: snapshot.files.len(), findings })
 }
 
 /// Tables with live files or a Delta log.
-fn delta_tables(listed: &[Listed], snapshot: &Snapshot) -> BTreeSet<String> {
+pub(super) fn delta_tables(listed: &[Listed], snapshot: &Snapshot) -> BTreeSet<String> {
     let mut tables: BTreeSet<String> = snapshot.tables().into_iter().collect();
     let marker = format!("/{}/", super::delta::DELTA_LOG);
     tables.extend(listed.iter().filter_map(|l| l.key.split_once(&marker)).map(|(table, _)| table.to_string()));
@@ -207,8 +224,8 @@ fn open_mode(dir: &Path) -> Option<u32> {
 }
 
 /// The rows a Parquet file's footer says it holds.
-fn footer_rows(store: &Store, key: &str, size: u64) -> Result<u64, String> {
-    let metadata = store.parquet_metadata(key, size).map_err(|e| e.to_string())?;
+fn footer_rows(store: &Store, key: &str, size: u64) -> Result<u64, StoreError> {
+    let metadata = store.parquet_metadata(key, size)?;
     Ok(metadata.file_metadata().num_rows().max(0) as u64)
 }
 
@@ -267,7 +284,7 @@ pub fn repair(lake: &Lake) -> Result<Repair, LakeError> {
             checkpoints: BTreeMap::new(),
         };
         let Some(log_len) = append_commit(lake, &snapshot, &commit)? else {
-            return Err(LakeError::Conflict { what: format!("commit {}", commit.id) });
+            return Err(LakeError::Conflict { what: format!("it committed {} first, so the repair was not committed", commit.id) });
         };
         after_commit(lake, snapshot.clone(), &commit, log_len);
         repair.commit = Some(commit.id);

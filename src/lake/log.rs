@@ -215,8 +215,8 @@ impl Snapshot {
         let after = (snapshot.last_commit > 0).then(|| commit_key(snapshot.last_commit));
         let keys: Vec<String> = store.list_after(LOG_DIR, after.as_deref())?.into_iter().map(|l| l.key).collect();
         for (key, text) in keys.iter().zip(store.read_many(&keys)?) {
-            let damaged = |reason: String| LakeError::DamagedLog { path: format!("{}/{key}", store.location()), line: 1, reason };
-            let Some(text) = text else { continue };
+            let damaged = |reason: String| LakeError::DamagedCommit { path: format!("{}/{key}", store.location()), reason };
+            let Some(text) = text else { return Err(damaged("it was listed, then could not be read".to_string())) };
             let commit = serde_json::from_slice::<Commit>(&text).map_err(|e| damaged(e.to_string()))?;
             if commit_key(commit.id) != *key || commit.id != snapshot.last_commit + 1 {
                 return Err(damaged(format!("holds commit {} where commit {} belongs", commit.id, snapshot.last_commit + 1)));

@@ -42,6 +42,10 @@ pub enum LakeError {
         "lake commit log {path} line {line} is damaged ({reason}); run `tarn doctor` to see what is wrong and `tarn doctor --repair` to drop the line"
     )]
     DamagedLog { path: String, line: usize, reason: String },
+    #[error(
+        "lake commit {path} is damaged ({reason}); restore it from the bucket's object versions or a backup (`tarn doctor --repair` mends local lakes only)"
+    )]
+    DamagedCommit { path: String, reason: String },
     #[error("writing Parquet: {0}")]
     Parquet(#[from] datafusion::parquet::errors::ParquetError),
     #[error("building rows: {0}")]
@@ -70,7 +74,7 @@ pub enum LakeError {
     NewerDelta { table: String, reader: u64, writer: u64 },
     #[error("the lake at {path} is in format {found}, newer than this tarn's ({FORMAT}); use the tarn that wrote it, or a newer one")]
     NewerFormat { path: String, found: String },
-    #[error("another writer changed the lake meanwhile ({what} were taken out by it); nothing was committed, run the command again")]
+    #[error("another writer changed the lake meanwhile: {what}; run the command again")]
     Conflict { what: String },
     #[error("writing the commit log: {0}")]
     Serialize(#[from] serde_json::Error),
@@ -107,9 +111,26 @@ impl Lake {
     /// Opens (creating if needed) the lake at `root`: a local path, or
     /// `s3://bucket/prefix`.
     pub fn open(root: &Path) -> Result<Lake, LakeError> {
+        Lake::open_at(root, true)
+    }
+
+    /// Opens the lake at `root` only if there is one: commands that read
+    /// never create a lake (a mistyped `--lake` would show an empty one).
+    pub fn open_existing(root: &Path) -> Result<Lake, LakeError> {
+        Lake::open_at(root, false)
+    }
+
+    /// Connects to the store once, and reads the format once: a lake on S3
+    /// exists when it has `_tarn/format`; a local one when it has `_tarn/`
+    /// (lakes from before the format file have none).
+    fn open_at(root: &Path, create: bool) -> Result<Lake, LakeError> {
         use std::os::unix::fs::DirBuilderExt;
+        let no_lake = || LakeError::NoLake { path: root.display().to_string() };
         let store = match Store::at(root)? {
             Store::Local(_) => {
+                if !create && !root.join("_tarn").is_dir() {
+                    return Err(no_lake());
+                }
                 // A new lake is its owner's alone (an existing one keeps its
                 // mode; `tarn doctor` says if others can read it).
                 let staging = root.join("_tarn").join("staging");
@@ -118,6 +139,23 @@ impl Lake {
             }
             remote => remote,
         };
+        // Read first (a reader with read-only credentials never writes);
+        // created whole and only if absent, so a writer starting at the same
+        // time reads the whole number or no file, never an empty one. A
+        // lake without the file is from before it: format 1.
+        let text = match store.read(FORMAT_FILE)? {
+            Some(text) => text,
+            None if !create && !store.is_local() => return Err(no_lake()),
+            None => {
+                store.create(FORMAT_FILE, format!("{FORMAT}\n").into_bytes())?;
+                Default::default()
+            }
+        };
+        if let Ok(text) = std::str::from_utf8(&text)
+            && text.trim().parse::<u32>().is_ok_and(|found| found > FORMAT)
+        {
+            return Err(LakeError::NewerFormat { path: store.location(), found: text.trim().to_string() });
+        }
         let scratch = match &store {
             Store::Local(root) => root.join("_tarn"),
             Store::S3(_) => {
@@ -130,36 +168,7 @@ impl Lake {
                 scratch
             }
         };
-        // Read first (a reader with read-only credentials never writes);
-        // created whole and only if absent, so a writer starting at the same
-        // time reads the whole number or no file, never an empty one. A
-        // lake without the file is from before it: format 1.
-        let text = match store.read(FORMAT_FILE)? {
-            Some(text) => text,
-            None => {
-                store.create(FORMAT_FILE, format!("{FORMAT}\n").into_bytes())?;
-                Default::default()
-            }
-        };
-        if let Ok(text) = std::str::from_utf8(&text)
-            && text.trim().parse::<u32>().is_ok_and(|found| found > FORMAT)
-        {
-            return Err(LakeError::NewerFormat { path: store.location(), found: text.trim().to_string() });
-        }
         Ok(Lake { store, scratch })
-    }
-
-    /// Opens the lake at `root` only if there is one: commands that read
-    /// never create a lake (a mistyped `--lake` would show an empty one).
-    pub fn open_existing(root: &Path) -> Result<Lake, LakeError> {
-        let exists = match Store::at(root)? {
-            Store::Local(_) => root.join("_tarn").is_dir(),
-            store => store.read(FORMAT_FILE)?.is_some(),
-        };
-        if !exists {
-            return Err(LakeError::NoLake { path: root.display().to_string() });
-        }
-        Lake::open(root)
     }
 
     /// Where the lake's files are.

@@ -35,6 +35,38 @@ fn rows_go_to_the_partition_of_their_utc_hour() {
 }
 
 #[test]
+/// Regression: `tarn optimize` of a partition whose files had two schemas
+/// (a schema that evolved) wrote both into one staged file, whose Parquet
+/// writer does not check a batch's columns against the file's.
+fn regression_rows_of_two_schemas_in_one_hour_go_to_two_files() {
+    use datafusion::arrow::array::{ArrayRef, Int64Array};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let lake = Lake::open(&scratch("two-schemas")).unwrap();
+    let older = batch(&["2026-11-20T10:00:00Z"]);
+    let mut fields: Vec<Field> = older.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("added", DataType::Int64, true));
+    let mut columns = older.columns().to_vec();
+    columns.push(std::sync::Arc::new(Int64Array::from(vec![7])) as ArrayRef);
+    let newer = datafusion::arrow::record_batch::RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), columns).unwrap();
+    let mut tx = lake.begin().unwrap();
+    tx.write("snyk_orgaudit", &older).unwrap();
+    tx.write("snyk_orgaudit", &newer).unwrap();
+    assert!(matches!(tx.commit("test", false).unwrap(), CommitOutcome::Committed { rows: 2, files: 2, .. }));
+    let widths: std::collections::BTreeSet<usize> = lake
+        .snapshot()
+        .unwrap()
+        .files
+        .values()
+        .map(|f| {
+            let file = std::fs::File::open(lake.root().join(&f.path)).unwrap();
+            let reader = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+            reader.schema().fields().len()
+        })
+        .collect();
+    assert_eq!(widths, [older.num_columns(), older.num_columns() + 1].into_iter().collect());
+}
+
+#[test]
 fn nothing_is_visible_before_the_commit_and_an_abandoned_transaction_leaves_nothing() {
     let lake = Lake::open(&scratch("visibility")).unwrap();
     let mut tx = lake.begin().unwrap();

@@ -6,7 +6,7 @@
 //! upload a chunk's files before its commit, a file younger than the
 //! retention is never deleted, so keep `--retain` longer than a commit takes.
 
-use super::doctor::data_files;
+use super::doctor::{data_files, delta_tables};
 use super::{Lake, LakeError};
 use std::time::Duration;
 
@@ -28,8 +28,20 @@ pub fn vacuum(lake: &Lake, retain: Duration, dry_run: bool) -> Result<Vacuumed, 
     let now = chrono::Utc::now();
     let cutoff = now - chrono::Duration::from_std(retain).unwrap_or(chrono::Duration::MAX);
     let listed = lake.store().list("")?;
+    // Files a lagging Delta log still shows (its publication failed and
+    // no commit has brought it level yet) stay: other engines read them.
+    let mut in_delta = std::collections::HashSet::new();
+    for table in delta_tables(&listed, &snapshot) {
+        if let Ok(state) = super::delta::read_state(lake, &table) {
+            in_delta.extend(state.live.into_keys().map(|path| format!("{table}/{path}")));
+        }
+    }
     let mut done = Vacuumed::default();
     for file in data_files(&listed).filter(|f| !snapshot.files.contains_key(&f.key)) {
+        if in_delta.contains(&file.key) {
+            done.kept += 1;
+            continue;
+        }
         let out_since = match removed.get(&file.key) {
             Some(time) => chrono::DateTime::parse_from_rfc3339(time).map(|t| t.with_timezone(&chrono::Utc)).ok(),
             None => Some(chrono::DateTime::<chrono::Utc>::from(file.modified)),

@@ -32,6 +32,8 @@ const QUARANTINE_FLUSH_BYTES: usize = 64 << 20;
 
 struct OpenFile {
     writer: ArrowWriter<File>,
+    /// The columns of the rows it holds: one schema a file.
+    schema: datafusion::arrow::datatypes::SchemaRef,
     staged: PathBuf,
     entry: FileEntry,
     last_use: u64,
@@ -234,6 +236,11 @@ impl StagedFiles {
     ) -> Result<(), LakeError> {
         self.clock += 1;
         let key = (table.to_string(), hour);
+        // Rows of another schema (compaction of files a schema evolution
+        // left) start a file of their own: a Parquet file has one schema.
+        if self.open.get(&key).is_some_and(|open| open.schema != batch.schema()) {
+            self.close(&key)?;
+        }
         if !self.open.contains_key(&key) {
             if self.open.len() >= MAX_OPEN_FILES
                 && let Some(oldest) = self.open.iter().min_by_key(|(_, f)| f.last_use).map(|(k, _)| k.clone())
@@ -256,7 +263,7 @@ impl StagedFiles {
                 max_time: i64::MIN,
                 commit: 0,
             };
-            self.open.insert(key.clone(), OpenFile { writer, staged, entry, last_use: 0 });
+            self.open.insert(key.clone(), OpenFile { writer, schema: batch.schema(), staged, entry, last_use: 0 });
         }
         let Some(file) = self.open.get_mut(&key) else { return Ok(()) };
         file.writer.write(batch)?;
@@ -373,41 +380,47 @@ impl Transaction {
 
         let _lock = self.lake.lock()?;
         recover(&self.lake)?;
-        if !store.is_local() {
-            // Uploaded before the race for the commit's name: no commit
-            // names them yet, so no reader sees them.
-            place_staged(&store, &self.closed)?;
+        let mut snapshot = self.lake.snapshot()?;
+        if let Some(refused) = self.refused(&snapshot, force) {
+            return Ok(CommitOutcome::AlreadyConsumed(refused));
         }
+        // Moved into their partitions (uploaded, on S3): no commit names
+        // them yet, so no reader sees them.
+        place_staged(&store, &self.closed)?;
+        let mut commit = Commit {
+            id: snapshot.last_commit + 1,
+            time: String::new(),
+            operation: operation.to_string(),
+            add: self.closed.iter().map(|(_, e)| e.clone()).collect(),
+            remove: self.remove.clone(),
+            inputs: self.inputs.clone(),
+            checkpoints: self.checkpoints.iter().map(|(key, _, value)| (key.clone(), value.clone())).collect(),
+        };
         let mut attempts = 0;
-        let (commit, snapshot, log_len) = loop {
-            let snapshot = self.lake.snapshot()?;
-            if let Some(refused) = self.refused(&snapshot, force) {
-                if !store.is_local() {
-                    self.closed.iter().for_each(|(_, entry)| drop(store.delete(&entry.path)));
-                }
-                return Ok(CommitOutcome::AlreadyConsumed(refused));
-            }
-            if store.is_local() {
-                place_staged(&store, &self.closed)?;
-            }
-            let commit = Commit {
-                id: snapshot.last_commit + 1,
-                time: chrono::Utc::now().to_rfc3339(),
-                operation: operation.to_string(),
-                add: self.closed.iter().map(|(_, e)| e.clone()).collect(),
-                remove: self.remove.clone(),
-                inputs: self.inputs.clone(),
-                checkpoints: self.checkpoints.iter().map(|(key, _, value)| (key.clone(), value.clone())).collect(),
-            };
+        let log_len = loop {
+            commit.id = snapshot.last_commit + 1;
+            commit.time = chrono::Utc::now().to_rfc3339();
             if let Some(log_len) = append_commit(&self.lake, &snapshot, &commit)? {
-                break (commit, snapshot, log_len);
+                break log_len;
             }
-            // Another writer on S3 took this commit's id: read its commit
-            // (which may consume what this one would) and try the next.
+            // Another writer on S3 took this commit's id (a local writer
+            // holds the lock: it never does): read its commit, which may
+            // consume what this one would, and try the next id.
             attempts += 1;
-            if attempts >= MAX_COMMIT_ATTEMPTS {
-                return Err(LakeError::Conflict { what: format!("{attempts} commit ids in a row") });
-            }
+            snapshot = self.lake.snapshot()?;
+            let refused = match self.refused(&snapshot, force) {
+                Some(refused) => CommitOutcome::AlreadyConsumed(refused),
+                None if attempts >= MAX_COMMIT_ATTEMPTS => {
+                    self.closed.iter().for_each(|(_, entry)| drop(store.delete(&entry.path)));
+                    return Err(LakeError::Conflict {
+                        what: format!("other writers took the next commit id {attempts} times in a row, so nothing was committed"),
+                    });
+                }
+                None => continue,
+            };
+            // Certainly not committed: its files go.
+            self.closed.iter().for_each(|(_, entry)| drop(store.delete(&entry.path)));
+            return Ok(refused);
         };
         after_commit(&self.lake, snapshot, &commit, log_len);
         if !self.keep_removed {

@@ -119,6 +119,8 @@ pub enum RunError {
     Open(SqlError),
     #[error(transparent)]
     Match(#[from] MatchError),
+    #[error("it ran longer than {} (--timeout) and was stopped; nothing of it was saved, so the next run judges the same rows", crate::duration::show(*limit))]
+    TimedOut { limit: std::time::Duration },
 }
 
 /// How bad an alert is (Panther's five levels).

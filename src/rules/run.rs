@@ -14,14 +14,14 @@
 //! matches in the period are added to that alert (an `updated` row), never a
 //! second alert.
 
-use super::matches::{Match, MatchError, matches};
+use super::matches::{Match, matches};
 use super::{Rule, RuleError, RunError};
 use crate::catalog::eds::EventDataStore;
 use crate::ingest::Maintenance;
 use crate::lake::{ALERTS_TABLE, AlertRow, alerts_batch};
 use crate::lake::{CommitOutcome, Lake};
 use crate::schema::Registry;
-use crate::sql::{LakePart, Sql, SqlError};
+use crate::sql::{LakePart, Sql};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -117,15 +117,13 @@ pub async fn run_rules(
             }
         };
         let found = match timeout {
-            Some(limit) => {
-                crate::sql::within(limit, matches(sql, rule)).await.unwrap_or(Err(MatchError::Query(SqlError::TimedOut { limit })))
-            }
-            None => matches(sql, rule).await,
+            Some(limit) => crate::sql::within(limit, matches(sql, rule)).await.ok_or(RunError::TimedOut { limit }),
+            None => Ok(matches(sql, rule).await),
         };
-        let found = match found {
+        let found = match found.and_then(|found| found.map_err(RunError::Match)) {
             Ok(found) => found,
             Err(e) => {
-                report.errors.push(rule_error(rule, RunError::Match(e)));
+                report.errors.push(rule_error(rule, e));
                 continue;
             }
         };

@@ -24,16 +24,17 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::context::SessionContext;
-use datafusion::logical_expr::Accumulator;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::utils::merge_schema;
+use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 use datafusion::logical_expr::{
     AggregateUDF, AggregateUDFImpl, BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ReturnFieldArgs,
     ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
+use datafusion_functions_aggregate_common::aggregate::groups_accumulator::prim_op::PrimitiveGroupsAccumulator;
 use std::sync::Arc;
 
 /// Registers checked arithmetic and the bounded functions in `ctx`.
@@ -229,6 +230,76 @@ impl AggregateUDFImpl for CheckedSum {
     fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(SumAccumulator { sum: None }))
     }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    /// `GROUP BY … sum(x)` keeps DataFusion's vectorised grouping: its own
+    /// per-group state, with an add that notes an overflow instead of
+    /// wrapping, checked after each batch.
+    fn create_groups_accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        let overflowed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let noted = overflowed.clone();
+        let add = move |sum: &mut i64, value: i64| match sum.checked_add(value) {
+            Some(total) => *sum = total,
+            None => noted.store(true, std::sync::atomic::Ordering::Relaxed),
+        };
+        Ok(Box::new(CheckedGroups { inner: PrimitiveGroupsAccumulator::<Int64Type, _>::new(&DataType::Int64, add), overflowed }))
+    }
+}
+
+/// Per-group sums that fail once any overflowed.
+struct CheckedGroups<F: Fn(&mut i64, i64) + Send + Sync + 'static> {
+    inner: PrimitiveGroupsAccumulator<Int64Type, F>,
+    overflowed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<F: Fn(&mut i64, i64) + Send + Sync + 'static> CheckedGroups<F> {
+    fn checked(&self) -> Result<()> {
+        if self.overflowed.load(std::sync::atomic::Ordering::Relaxed) {
+            return overflow();
+        }
+        Ok(())
+    }
+}
+
+impl<F: Fn(&mut i64, i64) + Send + Sync + 'static> GroupsAccumulator for CheckedGroups<F> {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&datafusion::arrow::array::BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.inner.update_batch(values, group_indices, opt_filter, total_num_groups)?;
+        self.checked()
+    }
+
+    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
+        self.inner.merge_batch(values, group_indices, total_num_groups)?;
+        self.checked()
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        self.inner.evaluate(emit_to)
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        self.inner.state(emit_to)
+    }
+
+    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&datafusion::arrow::array::BooleanArray>) -> Result<Vec<ArrayRef>> {
+        self.inner.convert_to_state(values, opt_filter)
+    }
+
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+}
+
+fn overflow<T>() -> Result<T> {
+    exec_err!("integer overflow: a sum does not fit in Int64; sum(CAST(x AS DECIMAL(38, 0))) or sum(CAST(x AS DOUBLE)) adds larger numbers")
 }
 
 #[derive(Debug)]
@@ -238,11 +309,6 @@ struct SumAccumulator {
 
 impl SumAccumulator {
     fn add(&mut self, values: &ArrayRef) -> Result<()> {
-        let overflow = || {
-            exec_err!(
-                "integer overflow: a sum does not fit in Int64; sum(CAST(x AS DECIMAL(38, 0))) or sum(CAST(x AS DOUBLE)) adds larger numbers"
-            )
-        };
         let Ok(part) = datafusion::arrow::compute::sum_checked(values.as_primitive::<Int64Type>()) else { return overflow() };
         self.sum = match (self.sum, part) {
             (Some(sum), Some(part)) => match sum.checked_add(part) {

@@ -303,7 +303,7 @@ impl Sql {
         let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new().with_memory_limit(limits.memory, 1.0).build_arc()?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         if let Rows::Latest(lake) | Rows::Part { lake, .. } = &rows
-            && let Some((url, objects)) = FilesAt::of(lake.store()).object_store()
+            && let Some((url, objects)) = FilesAt::of(lake.store())?.object_store()
         {
             ctx.register_object_store(url.as_ref(), objects);
         }
@@ -336,9 +336,9 @@ impl Sql {
         let (snapshot, files_at, part) = match &self.rows {
             Rows::Latest(lake) => {
                 latest = lake.snapshot()?;
-                (Some(&latest), FilesAt::of(lake.store()), None)
+                (Some(&latest), FilesAt::of(lake.store())?, None)
             }
-            Rows::Part { lake, snapshot, part } => (Some(snapshot.as_ref()), FilesAt::of(lake.store()), Some(*part)),
+            Rows::Part { lake, snapshot, part } => (Some(snapshot.as_ref()), FilesAt::of(lake.store())?, Some(*part)),
             Rows::Memory(_) => (None, FilesAt::nowhere(), None),
         };
         let commit = snapshot.map_or(0, |s| s.last_commit);

@@ -41,20 +41,15 @@ pub struct FilesAt {
 
 impl FilesAt {
     /// The files of the lake in `store`.
-    pub fn of(store: &Store) -> FilesAt {
-        match store.object_store() {
-            Some((url, objects, prefix)) => FilesAt {
-                url: ObjectStoreUrl::parse(&url).unwrap_or_else(|_| ObjectStoreUrl::local_filesystem()),
-                prefix,
-                local: None,
-                objects: Some(objects),
-            },
+    pub fn of(store: &Store) -> Result<FilesAt> {
+        Ok(match store.object_store() {
+            Some((url, objects, prefix)) => FilesAt { url: ObjectStoreUrl::parse(&url)?, prefix, local: None, objects: Some(objects) },
             None => {
                 let root = store.local_path("").unwrap_or_default();
                 let prefix = root.to_string_lossy().trim_matches('/').to_string();
                 FilesAt { url: ObjectStoreUrl::local_filesystem(), prefix, local: Some(root), objects: None }
             }
-        }
+        })
     }
 
     /// No files (a table that only lends its schema).
