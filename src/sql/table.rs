@@ -137,7 +137,8 @@ impl TableProvider for LakeTable {
             let count = groups.len();
             groups[i % count].push(file);
         }
-        let format = ParquetFormat::default();
+        // The session's Parquet options (tarn's reading settings), not the defaults.
+        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
         let table_schema = TableSchema::builder(self.file_schema.clone()).with_table_partition_cols(self.partition_fields.clone()).build();
         let source = format.file_source(table_schema);
         let config = FileScanConfigBuilder::new(self.files_at.url.clone(), source)
