@@ -67,6 +67,28 @@ fn an_s3_lake_serves_the_same_commands_as_a_local_one() {
     let (code, stderr) = s.fails(&["doctor", "--repair"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("works on a local lake only") && stderr.lines().count() == 1, "{stderr}");
+
+    // A live object cut short is named too.
+    let second = s.commits()[0]["add"][1]["path"].as_str().unwrap().to_string();
+    let bytes = s.lake_files(&second).remove(&second).unwrap();
+    common::moto::put_object(s.s3_lake.as_ref().unwrap(), &second, bytes[..bytes.len() / 2].to_vec());
+    let doctor = common::text(&s.tarn(&["doctor"]).output().unwrap().stdout);
+    assert!(doctor.contains(&format!("{second} (table aws_cloudtrail")) && doctor.contains("cut short"), "{doctor}");
+
+    // A commit object that is not a commit stops every reader, in one line
+    // that says what to do on S3.
+    let next = s.commits().len() + 1;
+    common::moto::put_object(s.s3_lake.as_ref().unwrap(), &format!("_tarn/log/{next:020}.json"), b"{\"id\": 1, garbage".to_vec());
+    for args in [&["tables"][..], &["query", "select count(*) from aws_cloudtrail"]] {
+        let (code, stderr) = s.fails(args);
+        assert_eq!(code, 1);
+        assert!(
+            stderr.contains(&format!("_tarn/log/{next:020}.json is damaged"))
+                && stderr.contains("object versions")
+                && stderr.lines().count() == 1,
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

@@ -111,3 +111,12 @@ fn blocking<T: Send, F: std::future::Future<Output = T>>(call: impl FnOnce() -> 
         scope.spawn(|| tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(call())).join().unwrap()
     })
 }
+
+/// Writes the object `relative` of the lake at `url`.
+pub fn put_object(url: &str, relative: &str, bytes: Vec<u8>) {
+    let (bucket, lake) = url.trim_start_matches("s3://").split_once('/').unwrap();
+    blocking(|| async {
+        let (s3, _) = clients().await;
+        s3.put_object().bucket(bucket).key(format!("{lake}/{relative}")).body(bytes.into()).send().await.unwrap();
+    });
+}
