@@ -32,7 +32,7 @@ EOF
 if ! venv_ready; then
   echo "installing ${venv_pins[*]} into .venv (S3/SQS tests, other engines over the lake)"
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check "${venv_pins[@]}"
+  .venv/bin/pip install --quiet --no-cache-dir --disable-pip-version-check "${venv_pins[@]}"
   venv_ready || { echo "error: .venv lacks one of ${venv_pins[*]}" >&2; exit 1; }
 fi
 export TARN_MOTO_SERVER="$PWD/.venv/bin/moto_server"
