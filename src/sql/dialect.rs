@@ -9,16 +9,18 @@
 //!
 //! After parsing, on the syntax tree: every name is lower-cased (Trino
 //! folds quoted names too), a field of a computed struct
-//! (`element_at(resources, 1).arn`) becomes a subscript, `count_if(x)`
-//! becomes a `count` of a `CASE`,
+//! (`element_at(resources, 1).arn`) becomes a subscript, and a Trino
+//! function that DataFusion has as another expression is written as it
+//! (`count_if(x)` → `count(CASE …)`, `max_by` → `first_value(… ORDER BY …)`,
+//! `listagg … WITHIN GROUP` → `string_agg`; see [`REWRITES`]),
 //! and the result columns are named as Lake names them: a column or struct
 //! leaf keeps its name (`principalid`), any other unnamed expression is
 //! `_col<position>`.
 
 use crate::catalog::eds::{EventDataStore, describe, is_uuid, parse_id};
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Query, SelectItem, SetExpr, Statement,
-    Subscript, Value, VisitMut, VisitorMut,
+    AccessExpr, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Query, SelectItem, SetExpr,
+    Statement, Subscript, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -35,12 +37,71 @@ pub enum DialectError {
     MacroArguments { name: &'static str, wanted: usize, usage: &'static str },
     #[error("p_occurs_since: {0}")]
     Offset(#[source] OffsetError),
-    #[error("count_if takes one condition: count_if(errorcode IS NOT NULL)")]
-    CountIfArguments,
-    /// `count_if(x)` rewritten as `count(CASE …)` that does not parse again.
-    #[error("{0}")]
-    CountIf(#[source] ParserError),
+    /// A Trino function written as another expression, with arguments it does not take.
+    #[error("{name} takes {wanted}: {usage}")]
+    Arguments { name: &'static str, wanted: &'static str, usage: &'static str },
+    /// A Trino function rewritten as an expression that does not parse again.
+    #[error("{name}: {source}")]
+    Rewrite {
+        name: &'static str,
+        #[source]
+        source: ParserError,
+    },
 }
+
+/// A Trino function that is another expression in DataFusion: `{0}`, `{1}`
+/// … are its arguments (each in parentheses), `{order}` the `ORDER BY` of
+/// its `WITHIN GROUP`.
+struct Rewrite {
+    name: &'static str,
+    arguments: usize,
+    template: &'static str,
+}
+
+/// Every rewrite, by name and number of arguments; `USAGE` says how each
+/// name is called when none matches.
+const REWRITES: &[Rewrite] = &[
+    Rewrite { name: "count_if", arguments: 1, template: "count(CASE WHEN {0} THEN 1 END)" },
+    Rewrite { name: "if", arguments: 2, template: "CASE WHEN {0} THEN {1} END" },
+    Rewrite { name: "if", arguments: 3, template: "CASE WHEN {0} THEN {1} ELSE {2} END" },
+    Rewrite { name: "is_nan", arguments: 1, template: "isnan({0})" },
+    Rewrite { name: "bitwise_and", arguments: 2, template: "({0} & {1})" },
+    Rewrite { name: "bitwise_or", arguments: 2, template: "({0} | {1})" },
+    Rewrite { name: "bitwise_xor", arguments: 2, template: "(({0} | {1}) - ({0} & {1}))" },
+    Rewrite { name: "levenshtein_distance", arguments: 2, template: "CAST(levenshtein({0}, {1}) AS BIGINT)" },
+    Rewrite { name: "to_utf8", arguments: 1, template: "CAST({0} AS BYTEA)" },
+    Rewrite { name: "from_utf8", arguments: 1, template: "CAST({0} AS VARCHAR)" },
+    Rewrite { name: "sequence", arguments: 2, template: "generate_series({0}, {1})" },
+    Rewrite { name: "sequence", arguments: 3, template: "generate_series({0}, {1}, {2})" },
+    Rewrite { name: "zip", arguments: 2, template: "arrays_zip({0}, {1})" },
+    Rewrite { name: "zip", arguments: 3, template: "arrays_zip({0}, {1}, {2})" },
+    Rewrite { name: "max_by", arguments: 2, template: "first_value({0} ORDER BY {1} DESC) FILTER (WHERE {1} IS NOT NULL)" },
+    Rewrite { name: "min_by", arguments: 2, template: "first_value({0} ORDER BY {1} ASC) FILTER (WHERE {1} IS NOT NULL)" },
+    Rewrite { name: "set_agg", arguments: 1, template: "array_agg(DISTINCT {0})" },
+    Rewrite { name: "approx_percentile", arguments: 2, template: "approx_percentile_cont({1}) WITHIN GROUP (ORDER BY {0})" },
+    Rewrite { name: "listagg", arguments: 1, template: "string_agg(CAST({0} AS VARCHAR), '' ORDER BY {order})" },
+    Rewrite { name: "listagg", arguments: 2, template: "string_agg(CAST({0} AS VARCHAR), {1} ORDER BY {order})" },
+];
+
+/// How each rewritten function is called, for the error when a call does not fit.
+const USAGE: &[(&str, &str, &str)] = &[
+    ("count_if", "one condition", "count_if(errorcode IS NOT NULL)"),
+    ("if", "2 or 3 arguments", "if(condition, then_value[, else_value])"),
+    ("is_nan", "one number", "is_nan(x)"),
+    ("bitwise_and", "2 integers", "bitwise_and(x, y)"),
+    ("bitwise_or", "2 integers", "bitwise_or(x, y)"),
+    ("bitwise_xor", "2 integers", "bitwise_xor(x, y)"),
+    ("levenshtein_distance", "2 strings", "levenshtein_distance('kitten', 'sitting')"),
+    ("to_utf8", "one string", "to_utf8(eventname)"),
+    ("from_utf8", "one binary value", "from_utf8(x)"),
+    ("sequence", "2 or 3 arguments", "sequence(1, 5[, step])"),
+    ("zip", "2 or 3 arrays", "zip(array[1, 2], array['a', 'b'])"),
+    ("max_by", "2 arguments", "max_by(eventname, eventtime)"),
+    ("min_by", "2 arguments", "min_by(eventname, eventtime)"),
+    ("set_agg", "one argument", "set_agg(sourceipaddress)"),
+    ("approx_percentile", "a value and a percentile", "approx_percentile(x, 0.5)"),
+    ("listagg", "a value, a separator and WITHIN GROUP (ORDER BY ...)", "listagg(eventname, ',') WITHIN GROUP (ORDER BY eventtime)"),
+];
 
 /// A time offset of `p_occurs_since` that cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -268,21 +329,14 @@ impl VisitorMut for Rewriter {
                     }
                 }
             }
-            Expr::Function(function) if function.name.to_string().eq_ignore_ascii_case("count_if") => {
-                let FunctionArguments::List(list) = &function.args else { return ControlFlow::Continue(()) };
-                let [FunctionArg::Unnamed(FunctionArgExpr::Expr(condition))] = list.args.as_slice() else {
-                    self.error = Some(DialectError::CountIfArguments);
+            Expr::Function(function) => match rewrite_function(function) {
+                Ok(Some(replacement)) => *expr = replacement,
+                Ok(None) => {}
+                Err(error) => {
+                    self.error = Some(error);
                     return ControlFlow::Break(());
-                };
-                let text = format!("count(CASE WHEN {condition} THEN 1 END)");
-                match Parser::new(&GenericDialect).try_with_sql(&text).and_then(|mut p| p.parse_expr()) {
-                    Ok(replacement) => *expr = replacement,
-                    Err(e) => {
-                        self.error = Some(DialectError::CountIf(e));
-                        return ControlFlow::Break(());
-                    }
                 }
-            }
+            },
             _ => {}
         }
         ControlFlow::Continue(())
@@ -296,6 +350,43 @@ impl VisitorMut for Rewriter {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// The expression a Trino function call is in DataFusion (see [`REWRITES`]);
+/// `None` for a function that is not rewritten.
+fn rewrite_function(function: &Function) -> Result<Option<Expr>, DialectError> {
+    let name = function.name.to_string().to_lowercase();
+    let Some(&(name, wanted, usage)) = USAGE.iter().find(|(known, ..)| *known == name) else { return Ok(None) };
+    let refuse = || DialectError::Arguments { name, wanted, usage };
+    let FunctionArguments::List(list) = &function.args else { return Err(refuse()) };
+    let arguments: Vec<String> = list
+        .args
+        .iter()
+        .map(|argument| match argument {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(format!("({e})")),
+            _ => Err(refuse()),
+        })
+        .collect::<Result<_, _>>()?;
+    let Some(rewrite) = REWRITES.iter().find(|r| r.name == name && r.arguments == arguments.len()) else { return Err(refuse()) };
+    let order: Vec<String> = function.within_group.iter().map(|o| o.to_string()).collect();
+    if rewrite.template.contains("{order}") == order.is_empty() || !list.clauses.is_empty() {
+        return Err(refuse());
+    }
+    // One pass over the template, so an argument's own text is never substituted into.
+    let mut text = String::new();
+    let mut rest = rewrite.template;
+    while let Some(open) = rest.find('{') {
+        let close = open + rest[open..].find('}').unwrap_or(0);
+        text.push_str(&rest[..open]);
+        match &rest[open + 1..close] {
+            "order" => text.push_str(&order.join(", ")),
+            index => text.push_str(index.parse::<usize>().ok().and_then(|i| arguments.get(i)).map_or("NULL", String::as_str)),
+        }
+        rest = &rest[close + 1..];
+    }
+    text.push_str(rest);
+    let parsed = Parser::new(&GenericDialect).try_with_sql(&text).and_then(|mut p| p.parse_expr());
+    parsed.map(Some).map_err(|source| DialectError::Rewrite { name: rewrite.name, source })
 }
 
 fn lower(ident: &mut Ident) {

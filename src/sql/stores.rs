@@ -38,6 +38,7 @@ const CLOUDTRAIL_COLUMNS: &[(&str, Option<&str>)] = &[
     ("sharedeventid", None),
     ("annotation", None),
     ("vpcendpointid", None),
+    ("vpcendpointaccountid", None),
     ("serviceeventdetails", Some("to_string_map(serviceeventdetails)")),
     ("addendum", Some("to_string_map(addendum)")),
     ("edgedevicedetails", Some("to_string_map(edgedevicedetails)")),

@@ -7,10 +7,12 @@
 //! dialect (see `dialect.rs`).
 
 mod json;
+mod patterns;
+mod text;
 mod time;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float64Array, Int64Array, MapBuilder, StringArray, StringBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float64Array, Int64Array, ListBuilder, MapBuilder, StringArray, StringBuilder,
     TimestampMicrosecondArray, UInt64Array,
 };
 use datafusion::arrow::compute::take;
@@ -43,6 +45,20 @@ enum Kind {
     ToUnixtime,
     ToIso8601,
     IpInCidr,
+    Date,
+    DateParse,
+    DateFormat,
+    FormatDatetime,
+    LastDayOfMonth,
+    RegexpExtract,
+    RegexpExtractAll,
+    Split,
+    Codepoint,
+    UrlExtractHost,
+    UrlDecode,
+    Slice,
+    ToHex,
+    Typeof,
 }
 
 /// Every scalar function tarn adds, by name.
@@ -81,6 +97,20 @@ const FUNCTIONS: &[(&str, Kind)] = &[
     ("to_unixtime", Kind::ToUnixtime),
     ("to_iso8601", Kind::ToIso8601),
     ("ip_in_cidr", Kind::IpInCidr),
+    ("date", Kind::Date),
+    ("date_parse", Kind::DateParse),
+    ("date_format", Kind::DateFormat),
+    ("format_datetime", Kind::FormatDatetime),
+    ("last_day_of_month", Kind::LastDayOfMonth),
+    ("regexp_extract", Kind::RegexpExtract),
+    ("regexp_extract_all", Kind::RegexpExtractAll),
+    ("split", Kind::Split),
+    ("codepoint", Kind::Codepoint),
+    ("url_extract_host", Kind::UrlExtractHost),
+    ("url_decode", Kind::UrlDecode),
+    ("slice", Kind::Slice),
+    ("to_hex", Kind::ToHex),
+    ("typeof", Kind::Typeof),
 ];
 
 /// Registers tarn's functions in `ctx`.
@@ -103,6 +133,51 @@ fn utc_micros() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC")))
 }
 
+/// The type `split` and `regexp_extract_all` return: `array(varchar)`.
+fn string_list_type() -> DataType {
+    DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new_list_field(DataType::Utf8, true)))
+}
+
+/// A type as Trino names it (`typeof`).
+fn trino_type(t: &DataType) -> String {
+    use DataType::*;
+    match t {
+        Null => "unknown".into(),
+        Boolean => "boolean".into(),
+        Int8 => "tinyint".into(),
+        Int16 => "smallint".into(),
+        Int32 => "integer".into(),
+        Int64 | UInt8 | UInt16 | UInt32 | UInt64 => "bigint".into(),
+        Float16 | Float32 => "real".into(),
+        Float64 => "double".into(),
+        Decimal32(p, s) | Decimal64(p, s) => format!("decimal({p},{s})"),
+        Decimal128(p, s) | Decimal256(p, s) => format!("decimal({p},{s})"),
+        Utf8 | LargeUtf8 | Utf8View => "varchar".into(),
+        Binary | LargeBinary | BinaryView | FixedSizeBinary(_) => "varbinary".into(),
+        Date32 | Date64 => "date".into(),
+        Timestamp(unit, zone) => {
+            let digits = match unit {
+                TimeUnit::Second => 0,
+                TimeUnit::Millisecond => 3,
+                TimeUnit::Microsecond => 6,
+                TimeUnit::Nanosecond => 9,
+            };
+            format!("timestamp({digits}){}", if zone.is_some() { " with time zone" } else { "" })
+        }
+        List(f) | LargeList(f) | FixedSizeList(f, _) | ListView(f) | LargeListView(f) => format!("array({})", trino_type(f.data_type())),
+        Map(entries, _) => match entries.data_type() {
+            Struct(kv) if kv.len() == 2 => format!("map({}, {})", trino_type(kv[0].data_type()), trino_type(kv[1].data_type())),
+            other => trino_type(other),
+        },
+        Struct(fields) => {
+            let members: Vec<String> = fields.iter().map(|f| format!("{} {}", f.name(), trino_type(f.data_type()))).collect();
+            format!("row({})", members.join(", "))
+        }
+        Interval(_) | Duration(_) => "interval day to second".into(),
+        other => other.to_string().to_lowercase(),
+    }
+}
+
 /// The type `to_string_map` returns: `map<string, string>`.
 pub fn string_map_type() -> DataType {
     MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()).finish().data_type().clone()
@@ -123,14 +198,17 @@ impl ScalarUDFImpl for Trino {
 
     fn coerce_types(&self, types: &[DataType]) -> Result<Vec<DataType>> {
         use DataType::{Boolean, Float64, Int64, Utf8};
-        let arity = match self.kind {
-            Kind::DateAdd | Kind::DateDiff => 3,
-            Kind::ElementAt | Kind::Contains | Kind::JsonExtractScalar | Kind::JsonExtract | Kind::JsonArrayGet => 2,
-            Kind::JsonArrayContains | Kind::JsonSize | Kind::IpInCidr => 2,
-            _ => 1,
+        let (fewest, most) = match self.kind {
+            Kind::DateAdd | Kind::DateDiff | Kind::Slice => (3, 3),
+            Kind::ElementAt | Kind::Contains | Kind::JsonExtractScalar | Kind::JsonExtract | Kind::JsonArrayGet => (2, 2),
+            Kind::JsonArrayContains | Kind::JsonSize | Kind::IpInCidr => (2, 2),
+            Kind::DateParse | Kind::DateFormat | Kind::FormatDatetime => (2, 2),
+            Kind::RegexpExtract | Kind::RegexpExtractAll | Kind::Split => (2, 3),
+            _ => (1, 1),
         };
-        if types.len() != arity {
-            return plan_err!("{} takes {arity} argument(s), not {}", self.name, types.len());
+        if types.len() < fewest || types.len() > most {
+            let wanted = if fewest == most { fewest.to_string() } else { format!("{fewest} to {most}") };
+            return plan_err!("{} takes {wanted} argument(s), not {}", self.name, types.len());
         }
         let index_or_key = |t: &DataType| if t.is_integer() { Int64 } else { Utf8 };
         Ok(match self.kind {
@@ -164,6 +242,33 @@ impl ScalarUDFImpl for Trino {
             Kind::DateDiff => vec![Utf8, utc_micros(), utc_micros()],
             Kind::Field(_) | Kind::ToUnixtime | Kind::ToIso8601 => vec![utc_micros()],
             Kind::FromUnixtime => vec![Float64],
+            Kind::Date => match &types[0] {
+                DataType::Date32 => vec![DataType::Date32],
+                t if is_string(t) => vec![Utf8],
+                _ => vec![utc_micros()],
+            },
+            Kind::LastDayOfMonth => match &types[0] {
+                DataType::Date32 => vec![DataType::Date32],
+                _ => vec![utc_micros()],
+            },
+            Kind::DateParse => vec![Utf8, Utf8],
+            Kind::DateFormat | Kind::FormatDatetime => vec![utc_micros(), Utf8],
+            Kind::RegexpExtract | Kind::RegexpExtractAll | Kind::Split => {
+                let mut wanted = vec![Utf8, Utf8];
+                wanted.extend(types.get(2).map(|_| Int64));
+                wanted
+            }
+            Kind::Codepoint | Kind::UrlExtractHost | Kind::UrlDecode => vec![Utf8],
+            Kind::Slice => match &types[0] {
+                DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => vec![DataType::List(f.clone()), Int64, Int64],
+                other => return plan_err!("slice takes an array, not {other}"),
+            },
+            Kind::ToHex => match &types[0] {
+                t if t.is_integer() => vec![Int64],
+                DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => vec![DataType::Binary],
+                other => return plan_err!("to_hex takes varbinary (to_hex(sha256(to_utf8(x)))) or an integer, not {other}"),
+            },
+            Kind::Typeof => types.to_vec(),
         })
     }
 
@@ -182,8 +287,14 @@ impl ScalarUDFImpl for Trino {
             Kind::JsonExtractScalar | Kind::JsonExtract | Kind::JsonArrayGet | Kind::JsonParse | Kind::ToIso8601 => DataType::Utf8,
             Kind::JsonArrayLength | Kind::JsonSize | Kind::DateDiff | Kind::Field(_) => DataType::Int64,
             Kind::DateAdd | Kind::FromIso8601Timestamp | Kind::FromUnixtime => utc_micros(),
-            Kind::FromIso8601Date => DataType::Date32,
+            Kind::FromIso8601Date | Kind::Date | Kind::LastDayOfMonth => DataType::Date32,
             Kind::ToUnixtime => DataType::Float64,
+            Kind::DateParse => utc_micros(),
+            Kind::DateFormat | Kind::FormatDatetime | Kind::RegexpExtract | Kind::UrlExtractHost | Kind::UrlDecode => DataType::Utf8,
+            Kind::ToHex | Kind::Typeof => DataType::Utf8,
+            Kind::RegexpExtractAll | Kind::Split => string_list_type(),
+            Kind::Codepoint => DataType::Int64,
+            Kind::Slice => types[0].clone(),
         })
     }
 
@@ -193,6 +304,13 @@ impl ScalarUDFImpl for Trino {
                 DataType::List(_) => datafusion::functions_nested::array_has::array_has_udf().invoke_with_args(args),
                 _ => datafusion::functions::string::contains().invoke_with_args(args),
             };
+        }
+        if self.kind == Kind::Typeof {
+            let name = trino_type(args.arg_fields[0].data_type());
+            return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))));
+        }
+        if self.kind == Kind::ToHex && args.arg_fields[0].data_type().is_integer() {
+            return datafusion::functions::string::to_hex().invoke_with_args(args);
         }
         let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
@@ -337,6 +455,119 @@ impl Trino {
             Kind::FromUnixtime => timestamps(args[0].as_primitive::<Float64Type>().iter().map(|s| time::from_unixtime(s?))),
             Kind::ToUnixtime => Arc::new(times(&args[0]).map(|t| t.map(time::to_unixtime)).collect::<Float64Array>()),
             Kind::ToIso8601 => Arc::new(times(&args[0]).map(|t| time::to_iso8601(t?)).collect::<StringArray>()),
+            Kind::Date => match args[0].data_type() {
+                DataType::Date32 => args[0].clone(),
+                DataType::Utf8 => {
+                    let days = strings(&args[0]).iter().map(|text| text.map(time::date_of_text).transpose());
+                    Arc::new(Date32Array::from(days.collect::<std::result::Result<Vec<_>, _>>().or_else(|e| exec_err!("{e}"))?))
+                }
+                _ => Arc::new(times(&args[0]).map(|t| t.map(time::day_number)).collect::<Date32Array>()),
+            },
+            Kind::LastDayOfMonth => {
+                let days: Vec<Option<i32>> = match args[0].data_type() {
+                    DataType::Date32 => args[0].as_primitive::<datafusion::arrow::datatypes::Date32Type>().iter().collect(),
+                    _ => times(&args[0]).map(|t| t.map(time::day_number)).collect(),
+                };
+                Arc::new(days.into_iter().map(|d| time::last_day_of_month(d?)).collect::<Date32Array>())
+            }
+            Kind::DateParse => {
+                let pairs = strings(&args[0]).iter().zip(strings(&args[1]));
+                let values = pairs.map(|(text, format)| match (text, format) {
+                    (Some(text), Some(format)) => patterns::parse(text, format).map(Some),
+                    _ => Ok(None),
+                });
+                timestamps(values.collect::<std::result::Result<Vec<_>, _>>().or_else(|e| exec_err!("{name}: {e}"))?.into_iter())
+            }
+            Kind::DateFormat | Kind::FormatDatetime => {
+                let mut last: Option<(String, String)> = None;
+                let mut out = StringBuilder::new();
+                for (t, pattern) in times(&args[0]).zip(strings(&args[1])) {
+                    let (Some(t), Some(pattern)) = (t, pattern) else {
+                        out.append_null();
+                        continue;
+                    };
+                    if last.as_ref().is_none_or(|(seen, _)| seen != pattern) {
+                        let converted = if self.kind == Kind::DateFormat {
+                            patterns::mysql_to_chrono(pattern)
+                        } else {
+                            patterns::java_to_chrono(pattern)
+                        };
+                        last = Some((pattern.to_string(), converted.or_else(|e| exec_err!("{name}: {e}"))?));
+                    }
+                    let Some(time) = time::from_micros(t) else { return exec_err!("{name}: timestamp out of range") };
+                    out.append_value(patterns::format(&time.naive_utc(), &last.as_ref().expect("just set").1));
+                }
+                Arc::new(out.finish())
+            }
+            Kind::RegexpExtract | Kind::RegexpExtractAll => {
+                let mut cache = text::PatternCache::default();
+                let groups: Vec<Option<i64>> = match args.get(2) {
+                    Some(g) => g.as_primitive::<Int64Type>().iter().collect(),
+                    None => vec![Some(0); args[0].len()],
+                };
+                let rows = strings(&args[0]).iter().zip(strings(&args[1])).zip(groups);
+                if self.kind == Kind::RegexpExtract {
+                    let mut out = StringBuilder::new();
+                    for ((text, pattern), group) in rows {
+                        let (Some(text), Some(pattern), Some(group)) = (text, pattern, group) else {
+                            out.append_null();
+                            continue;
+                        };
+                        let regex = cache.get(pattern).or_else(|e| exec_err!("{name}: {e}"))?;
+                        out.append_option(text::regexp_extract(regex, text, group).or_else(|e| exec_err!("{name}: {e}"))?);
+                    }
+                    Arc::new(out.finish())
+                } else {
+                    let mut out = ListBuilder::new(StringBuilder::new());
+                    for ((text, pattern), group) in rows {
+                        let (Some(text), Some(pattern), Some(group)) = (text, pattern, group) else {
+                            out.append(false);
+                            continue;
+                        };
+                        let regex = cache.get(pattern).or_else(|e| exec_err!("{name}: {e}"))?;
+                        for value in text::regexp_extract_all(regex, text, group).or_else(|e| exec_err!("{name}: {e}"))? {
+                            out.values().append_option(value);
+                        }
+                        out.append(true);
+                    }
+                    Arc::new(out.finish())
+                }
+            }
+            Kind::Split => {
+                let limits: Vec<Option<i64>> = match args.get(2) {
+                    Some(l) => l.as_primitive::<Int64Type>().iter().map(|v| v.or(Some(0))).collect(),
+                    None => vec![None; args[0].len()],
+                };
+                let mut out = ListBuilder::new(StringBuilder::new());
+                for ((text, delimiter), limit) in strings(&args[0]).iter().zip(strings(&args[1])).zip(limits) {
+                    let (Some(text), Some(delimiter)) = (text, delimiter) else {
+                        out.append(false);
+                        continue;
+                    };
+                    for part in text::split(text, delimiter, limit).or_else(|e| exec_err!("{e}"))? {
+                        out.values().append_value(part);
+                    }
+                    out.append(true);
+                }
+                Arc::new(out.finish())
+            }
+            Kind::Codepoint => {
+                let values = strings(&args[0]).iter().map(|t| t.map(text::codepoint).transpose());
+                Arc::new(Int64Array::from(values.collect::<std::result::Result<Vec<_>, _>>().or_else(|e| exec_err!("{e}"))?))
+            }
+            Kind::UrlExtractHost => Arc::new(strings(&args[0]).iter().map(|u| text::url_extract_host(u?)).collect::<StringArray>()),
+            Kind::UrlDecode => {
+                let values = strings(&args[0]).iter().map(|t| t.map(text::url_decode).transpose());
+                Arc::new(StringArray::from(values.collect::<std::result::Result<Vec<_>, _>>().or_else(|e| exec_err!("{e}"))?))
+            }
+            Kind::Slice => slice(&args[0], &args[1], &args[2])?,
+            Kind::ToHex => {
+                let bytes = args[0].as_binary::<i32>();
+                let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+                Arc::new(bytes.iter().map(|b| b.map(hex)).collect::<StringArray>())
+            }
+            // `invoke_with_args` answers from the argument's type.
+            Kind::Typeof => return internal_err!("{name} is answered from the argument's type"),
         })
     }
 }
@@ -438,6 +669,42 @@ fn element_at(container: &ArrayRef, key: &ArrayRef) -> Result<ArrayRef> {
             Ok(Arc::new(values))
         }
     }
+}
+
+/// `slice(array, start, length)`: 1-based, a negative start counts from the end.
+fn slice(arrays: &ArrayRef, starts: &ArrayRef, lengths: &ArrayRef) -> Result<ArrayRef> {
+    use datafusion::arrow::array::ListArray;
+    use datafusion::arrow::buffer::OffsetBuffer;
+    let list = arrays.as_list::<i32>();
+    let (starts, lengths) = (starts.as_primitive::<Int64Type>(), lengths.as_primitive::<Int64Type>());
+    let offsets = list.value_offsets();
+    let (mut picked, mut bounds, mut valid) = (Vec::new(), vec![0i32], Vec::with_capacity(list.len()));
+    for row in 0..list.len() {
+        let usable = list.is_valid(row) && starts.is_valid(row) && lengths.is_valid(row);
+        valid.push(usable);
+        if usable {
+            let (first, end) = (offsets[row] as i64, offsets[row + 1] as i64);
+            let (start, length) = (starts.value(row), lengths.value(row));
+            if start == 0 {
+                return exec_err!("slice: SQL array indices start at 1");
+            }
+            if length < 0 {
+                return exec_err!("slice: the length must not be negative, not {length}");
+            }
+            let from = if start > 0 { first + start - 1 } else { end + start };
+            if from >= first {
+                picked.extend((from..end.min(from.saturating_add(length))).map(|i| i as u64));
+            }
+        }
+        bounds.push(picked.len() as i32);
+    }
+    let values = take(list.values().as_ref(), &UInt64Array::from(picked), None)?;
+    let field = match arrays.data_type() {
+        DataType::List(f) => f.clone(),
+        other => return internal_err!("slice of {other}"),
+    };
+    let nulls = Some(datafusion::arrow::buffer::NullBuffer::from(valid));
+    Ok(Arc::new(ListArray::try_new(field, OffsetBuffer::new(bounds.into()), values, nulls)?))
 }
 
 /// JSON object text → `map<string, string>`: strings as themselves, other
