@@ -455,6 +455,27 @@ impl Trino {
             Kind::FromUnixtime => timestamps(args[0].as_primitive::<Float64Type>().iter().map(|s| time::from_unixtime(s?))),
             Kind::ToUnixtime => Arc::new(times(&args[0]).map(|t| t.map(time::to_unixtime)).collect::<Float64Array>()),
             Kind::ToIso8601 => Arc::new(times(&args[0]).map(|t| time::to_iso8601(t?)).collect::<StringArray>()),
+            Kind::Date | Kind::LastDayOfMonth | Kind::DateParse | Kind::DateFormat | Kind::FormatDatetime => self.evaluate_dates(args)?,
+            Kind::RegexpExtract | Kind::RegexpExtractAll | Kind::Split | Kind::Codepoint | Kind::UrlExtractHost | Kind::UrlDecode => {
+                self.evaluate_text(args)?
+            }
+            Kind::Slice => slice(&args[0], &args[1], &args[2])?,
+            Kind::ToHex => {
+                let bytes = args[0].as_binary::<i32>();
+                let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+                Arc::new(bytes.iter().map(|b| b.map(hex)).collect::<StringArray>())
+            }
+            // `invoke_with_args` answers from the argument's type.
+            Kind::Typeof => return internal_err!("{name} is answered from the argument's type"),
+        })
+    }
+}
+
+impl Trino {
+    /// `date`, `last_day_of_month`, `date_parse`, `date_format`, `format_datetime`.
+    fn evaluate_dates(&self, args: &[ArrayRef]) -> Result<ArrayRef> {
+        let name = self.name;
+        Ok(match self.kind {
             Kind::Date => match args[0].data_type() {
                 DataType::Date32 => args[0].clone(),
                 DataType::Utf8 => {
@@ -495,10 +516,20 @@ impl Trino {
                         last = Some((pattern.to_string(), converted.or_else(|e| exec_err!("{name}: {e}"))?));
                     }
                     let Some(time) = time::from_micros(t) else { return exec_err!("{name}: timestamp out of range") };
-                    out.append_value(patterns::format(&time.naive_utc(), &last.as_ref().expect("just set").1));
+                    if let Some((_, chrono_pattern)) = &last {
+                        out.append_value(patterns::format(&time.naive_utc(), chrono_pattern));
+                    }
                 }
                 Arc::new(out.finish())
             }
+            _ => return internal_err!("{name} is not a date function"),
+        })
+    }
+
+    /// `regexp_extract(_all)`, `split`, `codepoint`, `url_extract_host`, `url_decode`.
+    fn evaluate_text(&self, args: &[ArrayRef]) -> Result<ArrayRef> {
+        let name = self.name;
+        Ok(match self.kind {
             Kind::RegexpExtract | Kind::RegexpExtractAll => {
                 let mut cache = text::PatternCache::default();
                 let groups: Vec<Option<i64>> = match args.get(2) {
@@ -560,14 +591,7 @@ impl Trino {
                 let values = strings(&args[0]).iter().map(|t| t.map(text::url_decode).transpose());
                 Arc::new(StringArray::from(values.collect::<std::result::Result<Vec<_>, _>>().or_else(|e| exec_err!("{e}"))?))
             }
-            Kind::Slice => slice(&args[0], &args[1], &args[2])?,
-            Kind::ToHex => {
-                let bytes = args[0].as_binary::<i32>();
-                let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
-                Arc::new(bytes.iter().map(|b| b.map(hex)).collect::<StringArray>())
-            }
-            // `invoke_with_args` answers from the argument's type.
-            Kind::Typeof => return internal_err!("{name} is answered from the argument's type"),
+            _ => return internal_err!("{name} is not a text function"),
         })
     }
 }

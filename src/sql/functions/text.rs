@@ -31,11 +31,11 @@ pub struct PatternCache {
 
 impl PatternCache {
     pub fn get(&mut self, pattern: &str) -> Result<&Regex, TextError> {
-        if self.last.as_ref().is_none_or(|(text, _)| text != pattern) {
-            let compiled = Regex::new(pattern).map_err(|e| TextError::Pattern(pattern.to_string(), e.to_string()))?;
-            self.last = Some((pattern.to_string(), compiled));
-        }
-        Ok(&self.last.as_ref().expect("just set").1)
+        let last = match self.last.take() {
+            Some((text, compiled)) if text == pattern => (text, compiled),
+            _ => (pattern.to_string(), Regex::new(pattern).map_err(|e| TextError::Pattern(pattern.to_string(), e.to_string()))?),
+        };
+        Ok(&self.last.insert(last).1)
     }
 }
 
