@@ -367,3 +367,55 @@ async fn secrets_never_reach_logs_output_or_the_lake_at_trace_level() {
         }
     }
 }
+
+/// Snyk's EventBridge integration routed to SQS (issue 16, part 3), with
+/// moto standing in for Snyk's partner event bus: a rule targets the queue,
+/// audit events put with PutEvents (boto3) land in `snyk_orgaudit` and
+/// `snyk_groupaudit` under Panther's names; the same event delivered twice
+/// lands once; an issue event, which has no log type yet, is quarantined
+/// with the reason; the queue ends empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn snyk_audit_events_through_eventbridge_land_once_in_their_tables() {
+    let s = Scratch::new("sqs-snyk-eventbridge");
+    let aws = setup("snyk-eb", false).await;
+    let script = r#"
+import boto3, json, sys
+url, queue_arn = sys.argv[1], sys.argv[2]
+eb = boto3.client('events', endpoint_url=url, region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test')
+source = 'aws.partner/snyk.io/org_2f9f0b1c/audit'
+eb.put_rule(Name='snyk-to-sqs', EventPattern=json.dumps({'source': [source]}))
+eb.put_targets(Rule='snyk-to-sqs', Targets=[{'Id': 'queue', 'Arn': queue_arn}])
+org = {'groupId': 'g-1', 'orgId': 'o-1', 'userId': 'u-1', 'projectId': None, 'event': 'org.user.role.edit',
+       'content': {'before': 'COLLABORATOR', 'after': 'ADMIN', 'userPublicId': 'u-9'}, 'created': '2026-11-30T10:00:00.000Z'}
+group = {'groupId': 'g-1', 'userId': 'u-2', 'event': 'group.sso.edit', 'content': {'ssoType': 'saml'}, 'created': '2026-11-30T11:00:00.000Z'}
+issue = {'class_uid': 2001, 'finding': {'uid': 'SNYK-JS-LODASH-1', 'title': 'Prototype Pollution'}, 'severity_id': 5, 'time': 1764496800000}
+entries = [{'Source': source, 'DetailType': kind, 'Detail': json.dumps(detail), 'EventBusName': 'default'}
+           for kind, detail in [('Snyk audit event', org), ('Snyk audit event', group), ('Snyk issue event', issue)]]
+out = eb.put_events(Entries=entries)
+assert out['FailedEntryCount'] == 0, out
+"#;
+    let python = std::env::var("TARN_PYTHON").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").to_string());
+    let queue_arn = "arn:aws:sqs:us-east-1:123456789012:notify-snyk-eb";
+    let put = std::process::Command::new(python).args(["-c", script, &moto().url, queue_arn]).output().unwrap();
+    assert!(put.status.success(), "{}", common::text(&put.stderr));
+    assert_eq!(aws.depth().await, 3, "the rule delivered the three events to the queue");
+    // SQS delivers at least once: the org event's message arrives a second time.
+    let seen = aws.sqs.receive_message().queue_url(&aws.queue_url).max_number_of_messages(10).visibility_timeout(0).send().await.unwrap();
+    let org_body = seen.messages().iter().filter_map(|m| m.body()).find(|b| b.contains("org.user.role.edit")).unwrap().to_string();
+    aws.send(&org_body).await;
+
+    let out = pull_ok(&s, &aws, &[]);
+    assert!(out.contains("4 messages (0 empty, 4 deleted, 0 left to retry); 2 objects, 2 rows in 1 commits; 1 already in the lake; 0 skipped; 1 quarantined"), "{out}");
+    assert_eq!(s.rows("select orgid, event, userid from snyk_orgaudit"), vec![vec!["o-1", "org.user.role.edit", "u-1"]]);
+    assert_eq!(s.rows("select groupid, event from snyk_groupaudit"), vec![vec!["g-1", "group.sso.edit"]]);
+    assert_eq!(s.count("select count(*) from snyk_orgaudit where json_extract_scalar(content, '$.after') = 'ADMIN'"), 1);
+    let reasons = s.rows("select reason from quarantine");
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0][0].contains("Snyk issue event") && reasons[0][0].contains("no Snyk.Issue log type"), "{reasons:?}");
+    assert_eq!(aws.depth().await, 0, "every message deleted, the issue event's after it was quarantined");
+    // Pulled again from a fresh delivery of the same event: nothing added.
+    aws.send(&org_body).await;
+    let out = pull_ok(&s, &aws, &[]);
+    assert!(out.contains("1 already in the lake"), "{out}");
+    assert_eq!(s.count("select count(*) from snyk_orgaudit"), 1);
+}

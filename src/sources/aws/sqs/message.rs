@@ -1,6 +1,10 @@
 //! SQS message bodies that announce S3 objects: S3 event notifications,
 //! SNS-wrapped ones, CloudTrail's own SNS notification, EventBridge "Object
-//! Created" events, and the test/validation messages that announce nothing.
+//! Created" events, and the test/validation messages that announce nothing;
+//! and EventBridge events that carry a record themselves: Snyk's audit
+//! events (its EventBridge integration sends the v1 audit-log record,
+//! `orgId`/`groupId`, `event`, `created`, `content`, as `detail`), told by
+//! their content rather than by the partner source name alone.
 
 use crate::sources::aws::s3::ObjectRef;
 use serde_json::Value;
@@ -12,6 +16,36 @@ pub enum Notice {
     /// Nothing to ingest (an S3 test event, CloudTrail's validation message);
     /// acknowledge and drop.
     Nothing(&'static str),
+    /// A record the message carries itself.
+    Record(Carried),
+}
+
+/// A record carried in an EventBridge event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Carried {
+    /// The log type its content says it is.
+    pub log_type: &'static str,
+    /// The EventBridge event id: the same event delivered twice is one input.
+    pub event_id: String,
+    pub record: Value,
+}
+
+/// The prefix of the sources Snyk's EventBridge integration sends from.
+const SNYK_SOURCE: &str = "aws.partner/snyk.io/";
+
+/// The Snyk log type of an EventBridge event's `detail`, by its content: an
+/// audit event has `event` and `created`, and `orgId` (an org's log) or only
+/// `groupId` (the group's).
+fn snyk_audit_kind(detail: &Value) -> Option<&'static str> {
+    let has = |name: &str| detail.get(name).is_some_and(|v| !v.is_null());
+    if !(detail.get("event").is_some_and(Value::is_string) && has("created")) {
+        return None;
+    }
+    match (has("orgId"), has("groupId")) {
+        (true, _) => Some("Snyk.OrgAudit"),
+        (false, true) => Some("Snyk.GroupAudit"),
+        _ => None,
+    }
 }
 
 const VALIDATION: &str = "CloudTrail validation message.";
@@ -68,6 +102,20 @@ fn read(value: &Value, depth: u8) -> Result<Notice, String> {
             .collect();
         return Ok(Notice::Objects(objects));
     }
+    if let (Some(detail), Some(event_id)) = (value.get("detail"), text(value, "id")) {
+        let source = text(value, "source").unwrap_or_default();
+        if let Some(log_type) = snyk_audit_kind(detail) {
+            return Ok(Notice::Record(Carried { log_type, event_id, record: detail.clone() }));
+        }
+        if source.starts_with(SNYK_SOURCE) {
+            let issue = ["class_uid", "finding", "finding_info"].iter().any(|k| detail.get(k).is_some());
+            return Err(if issue {
+                "a Snyk issue event (an OCSF finding): tarn has no Snyk.Issue log type yet, so it is quarantined".to_string()
+            } else {
+                format!("an event from {source} that is not a Snyk audit event (no event, created and orgId or groupId in detail)")
+            });
+        }
+    }
     if value.get("source").and_then(Value::as_str) == Some("aws.s3") {
         let detail = value.get("detail").ok_or("an EventBridge event without detail")?;
         if text(value, "detail-type").as_deref() != Some("Object Created") {
@@ -120,6 +168,29 @@ mod tests {
             Notice::Objects(objects) => objects.into_iter().map(|o| (o.bucket, o.key)).collect(),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn snyk_audit_events_are_told_by_their_content_not_their_source() {
+        let event = |source: &str, detail: Value| {
+            serde_json::json!({"version": "0", "id": "e-1", "detail-type": "x", "source": source, "detail": detail}).to_string()
+        };
+        let org = serde_json::json!({"orgId": "o", "groupId": "g", "event": "org.user.add", "created": "2026-11-30T10:00:00Z"});
+        let group = serde_json::json!({"orgId": null, "groupId": "g", "event": "group.user.add", "created": "2026-11-30T10:00:00Z"});
+        let kind = |body: String| match parse(&body).unwrap() {
+            Notice::Record(carried) => (carried.log_type, carried.event_id),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(kind(event("aws.partner/snyk.io/org_1/audit", org.clone())), ("Snyk.OrgAudit", "e-1".to_string()));
+        // Relayed through a bus of the team's own: the content decides.
+        assert_eq!(kind(event("custom.relay", org)).0, "Snyk.OrgAudit");
+        assert_eq!(kind(event("aws.partner/snyk.io/org_1/audit", group)).0, "Snyk.GroupAudit");
+        let issue = serde_json::json!({"class_uid": 2001, "finding": {"uid": "SNYK-1"}});
+        assert!(parse(&event("aws.partner/snyk.io/org_1/issue", issue)).unwrap_err().contains("no Snyk.Issue log type"));
+        let other = serde_json::json!({"what": 1});
+        assert!(parse(&event("aws.partner/snyk.io/org_1/x", other.clone())).unwrap_err().contains("not a Snyk audit event"));
+        // Another service's event with a detail is not taken for Snyk's.
+        assert!(parse(&event("aws.ec2", other)).unwrap_err().contains("not an S3, SNS, CloudTrail or EventBridge notification"));
     }
 
     #[test]

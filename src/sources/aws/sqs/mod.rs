@@ -11,7 +11,7 @@ use super::cloudtrail::log_type_for;
 use super::s3::ObjectRef;
 use super::s3::{Downloads, fetch, input_id, skip_reason};
 use super::{AwsError, AwsOptions};
-use crate::ingest::{Chunk, Committed, DecodeSettings, Decoded, Fill, IngestError, Settled, Source, drive, quarantine_row};
+use crate::ingest::{Chunk, Committed, DecodeSettings, Decoded, Fill, IngestError, Job, Settled, Source, drive, quarantine_row};
 use crate::lake::Lake;
 use crate::schema::{LogType, Provenance, Registry};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
@@ -342,8 +342,7 @@ impl Intake<'_> {
             if messages.is_empty() {
                 break;
             }
-            let objects = self.take_messages(chunk, messages);
-            let mut jobs = Vec::new();
+            let (objects, mut jobs) = self.take_messages(chunk, messages);
             for (object, fetched) in fetch(&self.s3, objects, &self.downloads.0, DOWNLOADS).await {
                 match fetched {
                     Ok(job) => jobs.push(job),
@@ -364,10 +363,11 @@ impl Intake<'_> {
         Ok(())
     }
 
-    /// Holds received messages for the chunk; returns the objects to fetch.
-    fn take_messages(&mut self, chunk: &Chunk, messages: &[aws_sdk_sqs::types::Message]) -> Vec<(ObjectRef, Arc<LogType>)> {
+    /// Holds received messages for the chunk; returns the objects to fetch
+    /// and the jobs of the records messages carry themselves.
+    fn take_messages(&mut self, chunk: &Chunk, messages: &[aws_sdk_sqs::types::Message]) -> (Vec<(ObjectRef, Arc<LogType>)>, Vec<Job>) {
         let config = self.config;
-        let mut objects = Vec::new();
+        let (mut objects, mut carried) = (Vec::new(), Vec::new());
         for message in messages {
             self.report.messages += 1;
             let receipt = message.receipt_handle().unwrap_or_default().to_string();
@@ -400,6 +400,14 @@ impl Intake<'_> {
                         }
                     }
                 }
+                Ok(Notice::Record(record)) => match self.carried_job(chunk, &record) {
+                    Ok(None) => self.report.already_ingested += 1,
+                    Ok(Some(job)) => {
+                        held(&self.held).by_object.entry(job.source_file.clone()).or_default().push(id.clone());
+                        carried.push(job);
+                    }
+                    Err(problem) => entry.problems.push(problem),
+                },
                 Err(reason) => {
                     // A message tarn cannot read will never become readable.
                     entry.problems.push(reason);
@@ -408,7 +416,22 @@ impl Intake<'_> {
             }
             held(&self.held).messages.insert(id, entry);
         }
-        objects
+        (objects, carried)
+    }
+
+    /// A job for a record carried in a message (its file in the download
+    /// folder), or None when the lake already holds that event.
+    fn carried_job(&self, chunk: &Chunk, carried: &message::Carried) -> Result<Option<Job>, String> {
+        let input = format!("eventbridge:{}", carried.event_id);
+        if chunk.has_seen(&input) {
+            return Ok(None);
+        }
+        let log_type = self.registry.get(carried.log_type).map_err(|e| e.to_string())?;
+        let file_name: String = carried.event_id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(100).collect();
+        let path = self.downloads.0.join(format!("event-{file_name}-{:x}.json", crate::unique_seed()));
+        let bytes = serde_json::to_vec(&carried.record).map_err(|e| e.to_string())?;
+        std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(Some(Job { path, input: Some(input.clone()), source_file: input.clone(), name: input, log_type: Ok(log_type) }))
     }
 }
 
