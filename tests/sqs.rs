@@ -371,9 +371,9 @@ async fn secrets_never_reach_logs_output_or_the_lake_at_trace_level() {
 /// Snyk's EventBridge integration routed to SQS (issue 16, part 3), with
 /// moto standing in for Snyk's partner event bus: a rule targets the queue,
 /// audit events put with PutEvents (boto3) land in `snyk_orgaudit` and
-/// `snyk_groupaudit` under Panther's names; the same event delivered twice
-/// lands once; an issue event, which has no log type yet, is quarantined
-/// with the reason; the queue ends empty.
+/// `snyk_groupaudit` under Panther's names and an issue event (an OCSF
+/// finding) in `snyk_issue`; the same event delivered twice lands once; the
+/// queue ends empty.
 #[tokio::test(flavor = "multi_thread")]
 async fn snyk_audit_events_through_eventbridge_land_once_in_their_tables() {
     let s = Scratch::new("sqs-snyk-eventbridge");
@@ -388,7 +388,12 @@ eb.put_targets(Rule='snyk-to-sqs', Targets=[{'Id': 'queue', 'Arn': queue_arn}])
 org = {'groupId': 'g-1', 'orgId': 'o-1', 'userId': 'u-1', 'projectId': None, 'event': 'org.user.role.edit',
        'content': {'before': 'COLLABORATOR', 'after': 'ADMIN', 'userPublicId': 'u-9'}, 'created': '2026-11-30T10:00:00.000Z'}
 group = {'groupId': 'g-1', 'userId': 'u-2', 'event': 'group.sso.edit', 'content': {'ssoType': 'saml'}, 'created': '2026-11-30T11:00:00.000Z'}
-issue = {'class_uid': 2001, 'finding': {'uid': 'SNYK-JS-LODASH-1', 'title': 'Prototype Pollution'}, 'severity_id': 5, 'time': 1764496800000}
+issue = {'class_uid': 2001, 'activity_id': 1, 'time': 1764496800000, 'severity_id': 5, 'severity': 'Critical', 'state_id': 1, 'state': 'New',
+         'finding': {'uid': 'SNYK-JS-LODASH-567746', 'title': 'Prototype Pollution', 'src_url': 'https://security.snyk.io/vuln/SNYK-JS-LODASH-567746'},
+         'vulnerabilities': [{'cve': {'uid': 'CVE-2020-8203', 'cvss': {'version': '3.1', 'base_score': 7.4}}, 'fix_available': True,
+                              'packages': [{'name': 'lodash', 'version': '4.17.15'}]}],
+         'resources': [{'uid': 'p-1', 'name': 'acme/web:package.json', 'type': 'Snyk Project'}],
+         'metadata': {'version': '1.0.0-rc.2', 'product': {'name': 'Snyk', 'vendor_name': 'Snyk'}}, 'vendor_extra': {'kept': 'in eventjson'}}
 entries = [{'Source': source, 'DetailType': kind, 'Detail': json.dumps(detail), 'EventBusName': 'default'}
            for kind, detail in [('Snyk audit event', org), ('Snyk audit event', group), ('Snyk issue event', issue)]]
 out = eb.put_events(Entries=entries)
@@ -405,14 +410,18 @@ assert out['FailedEntryCount'] == 0, out
     aws.send(&org_body).await;
 
     let out = pull_ok(&s, &aws, &[]);
-    assert!(out.contains("4 messages (0 empty, 4 deleted, 0 left to retry); 2 objects, 2 rows in 1 commits; 1 already in the lake; 0 skipped; 1 quarantined"), "{out}");
+    assert!(out.contains("4 messages (0 empty, 4 deleted, 0 left to retry); 3 objects, 3 rows in 1 commits; 1 already in the lake; 0 skipped; 0 quarantined"), "{out}");
     assert_eq!(s.rows("select orgid, event, userid from snyk_orgaudit"), vec![vec!["o-1", "org.user.role.edit", "u-1"]]);
     assert_eq!(s.rows("select groupid, event from snyk_groupaudit"), vec![vec!["g-1", "group.sso.edit"]]);
     assert_eq!(s.count("select count(*) from snyk_orgaudit where json_extract_scalar(content, '$.after') = 'ADMIN'"), 1);
-    let reasons = s.rows("select reason from quarantine");
-    assert_eq!(reasons.len(), 1, "{reasons:?}");
-    assert!(reasons[0][0].contains("Snyk issue event") && reasons[0][0].contains("no Snyk.Issue log type"), "{reasons:?}");
-    assert_eq!(aws.depth().await, 0, "every message deleted, the issue event's after it was quarantined");
+    let issue = s.rows("select finding.uid, severity_id, state, cast(time as varchar), vulnerabilities[1].cve.uid, vulnerabilities[1].fix_available, resources[1].name from snyk_issue");
+    assert_eq!(
+        issue,
+        vec![vec!["SNYK-JS-LODASH-567746", "5", "New", "2025-11-30T10:00:00Z", "CVE-2020-8203", "true", "acme/web:package.json"]]
+    );
+    assert_eq!(s.count("select count(*) from snyk_issue where json_extract_scalar(eventjson, '$.vendor_extra.kept') = 'in eventjson'"), 1);
+    assert_eq!(s.count("select count(*) from quarantine"), 0);
+    assert_eq!(aws.depth().await, 0, "every message deleted");
     // Pulled again from a fresh delivery of the same event: nothing added.
     aws.send(&org_body).await;
     let out = pull_ok(&s, &aws, &[]);

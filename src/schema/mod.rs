@@ -21,12 +21,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The schemas shipped inside the binary, by file name.
-pub const BUILT_IN: [(&str, &str); 5] = [
+pub const BUILT_IN: [(&str, &str); 6] = [
     ("aws_cloudtrail.yml", include_str!("../../schemas/aws_cloudtrail.yml")),
     ("aws_cloudtraildigest.yml", include_str!("../../schemas/aws_cloudtraildigest.yml")),
     ("aws_cloudtrailinsight.yml", include_str!("../../schemas/aws_cloudtrailinsight.yml")),
     ("snyk_groupaudit.yml", include_str!("../../schemas/snyk_groupaudit.yml")),
     ("snyk_orgaudit.yml", include_str!("../../schemas/snyk_orgaudit.yml")),
+    ("snyk_issue.yml", include_str!("../../schemas/snyk_issue.yml")),
 ];
 
 /// A schema file that cannot be used, with every problem found in it.

@@ -19,7 +19,10 @@ fn provenance() -> Provenance {
 fn every_built_in_schema_loads() {
     let registry = Registry::built_in();
     let names: Vec<&str> = registry.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, ["AWS.CloudTrail", "AWS.CloudTrailDigest", "AWS.CloudTrailInsight", "Snyk.GroupAudit", "Snyk.OrgAudit"]);
+    assert_eq!(
+        names,
+        ["AWS.CloudTrail", "AWS.CloudTrailDigest", "AWS.CloudTrailInsight", "Snyk.GroupAudit", "Snyk.Issue", "Snyk.OrgAudit"]
+    );
     assert_eq!(registry.get("aws.cloudtrail").unwrap().table, "aws_cloudtrail");
     assert_eq!(registry.get("snyk_groupaudit").unwrap().name, "Snyk.GroupAudit");
 }

@@ -4,7 +4,8 @@
 //! and EventBridge events that carry a record themselves: Snyk's audit
 //! events (its EventBridge integration sends the v1 audit-log record,
 //! `orgId`/`groupId`, `event`, `created`, `content`, as `detail`), told by
-//! their content rather than by the partner source name alone.
+//! their content rather than by the partner source name alone; and its issue
+//! events (OCSF findings) for `Snyk.Issue`.
 
 use crate::sources::aws::s3::ObjectRef;
 use serde_json::Value;
@@ -35,17 +36,22 @@ const SNYK_SOURCE: &str = "aws.partner/snyk.io/";
 
 /// The Snyk log type of an EventBridge event's `detail`, by its content: an
 /// audit event has `event` and `created`, and `orgId` (an org's log) or only
-/// `groupId` (the group's).
-fn snyk_audit_kind(detail: &Value) -> Option<&'static str> {
+/// `groupId` (the group's); an issue event is an OCSF finding (`class_uid`
+/// 2001 or 2002 and a `finding` or `finding_info`), taken as Snyk's when
+/// Snyk's source sent it or its product says Snyk.
+fn snyk_kind(detail: &Value, from_snyk: bool) -> Option<&'static str> {
     let has = |name: &str| detail.get(name).is_some_and(|v| !v.is_null());
-    if !(detail.get("event").is_some_and(Value::is_string) && has("created")) {
-        return None;
+    if detail.get("event").is_some_and(Value::is_string) && has("created") {
+        return match (has("orgId"), has("groupId")) {
+            (true, _) => Some("Snyk.OrgAudit"),
+            (false, true) => Some("Snyk.GroupAudit"),
+            _ => None,
+        };
     }
-    match (has("orgId"), has("groupId")) {
-        (true, _) => Some("Snyk.OrgAudit"),
-        (false, true) => Some("Snyk.GroupAudit"),
-        _ => None,
-    }
+    let finding = matches!(detail.get("class_uid").and_then(Value::as_u64), Some(2001 | 2002)) && (has("finding") || has("finding_info"));
+    let product = detail.pointer("/metadata/product/vendor_name").or_else(|| detail.pointer("/metadata/product/name"));
+    let snyk_product = product.and_then(Value::as_str).is_some_and(|p| p.eq_ignore_ascii_case("snyk"));
+    (finding && (from_snyk || snyk_product)).then_some("Snyk.Issue")
 }
 
 const VALIDATION: &str = "CloudTrail validation message.";
@@ -104,16 +110,13 @@ fn read(value: &Value, depth: u8) -> Result<Notice, String> {
     }
     if let (Some(detail), Some(event_id)) = (value.get("detail"), text(value, "id")) {
         let source = text(value, "source").unwrap_or_default();
-        if let Some(log_type) = snyk_audit_kind(detail) {
+        if let Some(log_type) = snyk_kind(detail, source.starts_with(SNYK_SOURCE)) {
             return Ok(Notice::Record(Carried { log_type, event_id, record: detail.clone() }));
         }
         if source.starts_with(SNYK_SOURCE) {
-            let issue = ["class_uid", "finding", "finding_info"].iter().any(|k| detail.get(k).is_some());
-            return Err(if issue {
-                "a Snyk issue event (an OCSF finding): tarn has no Snyk.Issue log type yet, so it is quarantined".to_string()
-            } else {
-                format!("an event from {source} that is not a Snyk audit event (no event, created and orgId or groupId in detail)")
-            });
+            return Err(format!(
+                "an event from {source} that is neither a Snyk audit event (event, created, orgId or groupId) nor an issue event (an OCSF finding)"
+            ));
         }
     }
     if value.get("source").and_then(Value::as_str) == Some("aws.s3") {
@@ -186,9 +189,14 @@ mod tests {
         assert_eq!(kind(event("custom.relay", org)).0, "Snyk.OrgAudit");
         assert_eq!(kind(event("aws.partner/snyk.io/org_1/audit", group)).0, "Snyk.GroupAudit");
         let issue = serde_json::json!({"class_uid": 2001, "finding": {"uid": "SNYK-1"}});
-        assert!(parse(&event("aws.partner/snyk.io/org_1/issue", issue)).unwrap_err().contains("no Snyk.Issue log type"));
+        assert_eq!(kind(event("aws.partner/snyk.io/org_1/issue", issue.clone())).0, "Snyk.Issue");
+        // Another vendor's OCSF finding on a bus of the team's own is not Snyk's.
+        assert!(parse(&event("custom.relay", issue)).is_err());
+        let relayed =
+            serde_json::json!({"class_uid": 2002, "finding_info": {"uid": "SNYK-1"}, "metadata": {"product": {"vendor_name": "Snyk"}}});
+        assert_eq!(kind(event("custom.relay", relayed)).0, "Snyk.Issue");
         let other = serde_json::json!({"what": 1});
-        assert!(parse(&event("aws.partner/snyk.io/org_1/x", other.clone())).unwrap_err().contains("not a Snyk audit event"));
+        assert!(parse(&event("aws.partner/snyk.io/org_1/x", other.clone())).unwrap_err().contains("neither a Snyk audit event"));
         // Another service's event with a detail is not taken for Snyk's.
         assert!(parse(&event("aws.ec2", other)).unwrap_err().contains("not an S3, SNS, CloudTrail or EventBridge notification"));
     }
