@@ -187,6 +187,28 @@ pub fn to_unixtime(micros: i64) -> f64 {
     TimeDelta::microseconds(micros).as_seconds_f64()
 }
 
+/// Days since 1970-01-01 of `micros`' UTC date (`date(timestamp)`).
+pub fn day_number(micros: i64) -> i32 {
+    micros.div_euclid(86_400_000_000) as i32
+}
+
+/// `date(text)`: the text, trimmed, must be a date alone (`2024-02-29`).
+pub fn date_of_text(text: &str) -> Result<i32, TimeError> {
+    let refuse = || TimeError::Cast(text.to_string());
+    let trimmed = text.trim();
+    let well_formed = trimmed.len() >= 10 && trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'-');
+    let date = NaiveDate::parse_from_str(trimmed, "%Y-%m-%d").ok().filter(|_| well_formed).ok_or_else(refuse)?;
+    Ok((date - DateTime::UNIX_EPOCH.date_naive()).num_days() as i32)
+}
+
+/// The last day of the month of day number `day` (`last_day_of_month`).
+pub fn last_day_of_month(day: i32) -> Option<i32> {
+    let date = DateTime::UNIX_EPOCH.date_naive().checked_add_signed(TimeDelta::days(day as i64))?;
+    let first = date.with_day(1)?;
+    let last = first.checked_add_months(Months::new(1))?.pred_opt()?;
+    Some((last - DateTime::UNIX_EPOCH.date_naive()).num_days() as i32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,26 +244,4 @@ mod tests {
         assert_eq!(Field::Quarter.of(at("2023-04-01")), Some(2));
         assert_eq!(to_iso8601(at("2023-01-22T16:53:53.5Z")).as_deref(), Some("2023-01-22T16:53:53.500Z"));
     }
-}
-
-/// Days since 1970-01-01 of `micros`' UTC date (`date(timestamp)`).
-pub fn day_number(micros: i64) -> i32 {
-    micros.div_euclid(86_400_000_000) as i32
-}
-
-/// `date(text)`: the text, trimmed, must be a date alone (`2024-02-29`).
-pub fn date_of_text(text: &str) -> Result<i32, TimeError> {
-    let refuse = || TimeError::Cast(text.to_string());
-    let trimmed = text.trim();
-    let well_formed = trimmed.len() >= 10 && trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'-');
-    let date = NaiveDate::parse_from_str(trimmed, "%Y-%m-%d").ok().filter(|_| well_formed).ok_or_else(refuse)?;
-    Ok((date - DateTime::UNIX_EPOCH.date_naive()).num_days() as i32)
-}
-
-/// The last day of the month of day number `day` (`last_day_of_month`).
-pub fn last_day_of_month(day: i32) -> Option<i32> {
-    let date = DateTime::UNIX_EPOCH.date_naive().checked_add_signed(TimeDelta::days(day as i64))?;
-    let first = date.with_day(1)?;
-    let last = first.checked_add_months(Months::new(1))?.pred_opt()?;
-    Some((last - DateTime::UNIX_EPOCH.date_naive()).num_days() as i32)
 }
