@@ -40,6 +40,9 @@ pub enum DialectError {
     /// A Trino function written as another expression, with arguments it does not take.
     #[error("{name} takes {wanted}: {usage}")]
     Arguments { name: &'static str, wanted: &'static str, usage: &'static str },
+    /// A rewritten Trino function with a window, a filter or DISTINCT, which its rewrite would drop.
+    #[error("{name} cannot take OVER, FILTER or DISTINCT in tarn (it is rewritten as another expression); write {usage}")]
+    Clause { name: &'static str, usage: &'static str },
     /// A Trino function rewritten as an expression that does not parse again.
     #[error("{name}: {source}")]
     Rewrite {
@@ -359,6 +362,9 @@ fn rewrite_function(function: &Function) -> Result<Option<Expr>, DialectError> {
     let Some(&(name, wanted, usage)) = USAGE.iter().find(|(known, ..)| *known == name) else { return Ok(None) };
     let refuse = || DialectError::Arguments { name, wanted, usage };
     let FunctionArguments::List(list) = &function.args else { return Err(refuse()) };
+    if function.over.is_some() || function.filter.is_some() || list.duplicate_treatment.is_some() {
+        return Err(DialectError::Clause { name, usage });
+    }
     let arguments: Vec<String> = list
         .args
         .iter()
