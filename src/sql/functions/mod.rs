@@ -59,6 +59,7 @@ enum Kind {
     Slice,
     ToHex,
     Typeof,
+    Sequence,
 }
 
 /// Every scalar function tarn adds, by name.
@@ -111,7 +112,12 @@ const FUNCTIONS: &[(&str, Kind)] = &[
     ("slice", Kind::Slice),
     ("to_hex", Kind::ToHex),
     ("typeof", Kind::Typeof),
+    ("sequence", Kind::Sequence),
 ];
+
+/// Trino's cap on the entries of one `sequence`: a list is built whole, so
+/// an unbounded one could take all the memory there is.
+const SEQUENCE_LIMIT: i64 = 10_000;
 
 /// Registers tarn's functions in `ctx`.
 pub fn register(ctx: &SessionContext) {
@@ -203,7 +209,7 @@ impl ScalarUDFImpl for Trino {
             Kind::ElementAt | Kind::Contains | Kind::JsonExtractScalar | Kind::JsonExtract | Kind::JsonArrayGet => (2, 2),
             Kind::JsonArrayContains | Kind::JsonSize | Kind::IpInCidr => (2, 2),
             Kind::DateParse | Kind::DateFormat | Kind::FormatDatetime => (2, 2),
-            Kind::RegexpExtract | Kind::RegexpExtractAll | Kind::Split => (2, 3),
+            Kind::RegexpExtract | Kind::RegexpExtractAll | Kind::Split | Kind::Sequence => (2, 3),
             _ => (1, 1),
         };
         if types.len() < fewest || types.len() > most {
@@ -269,6 +275,9 @@ impl ScalarUDFImpl for Trino {
                 other => return plan_err!("to_hex takes varbinary (to_hex(sha256(to_utf8(x)))) or an integer, not {other}"),
             },
             Kind::Typeof => types.to_vec(),
+            // Integers here; dates and timestamps as DataFusion's generate_series takes them.
+            Kind::Sequence if types.iter().all(|t| t.is_integer() || *t == DataType::Null) => vec![Int64; types.len()],
+            Kind::Sequence => types.to_vec(),
         })
     }
 
@@ -295,6 +304,10 @@ impl ScalarUDFImpl for Trino {
             Kind::RegexpExtractAll | Kind::Split => string_list_type(),
             Kind::Codepoint => DataType::Int64,
             Kind::Slice => types[0].clone(),
+            Kind::Sequence if types.iter().all(|t| *t == DataType::Int64) => {
+                DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new_list_field(DataType::Int64, true)))
+            }
+            Kind::Sequence => datafusion::functions_nested::range::gen_series_udf().return_type(types)?,
         })
     }
 
@@ -311,6 +324,9 @@ impl ScalarUDFImpl for Trino {
         }
         if self.kind == Kind::ToHex && args.arg_fields[0].data_type().is_integer() {
             return datafusion::functions::string::to_hex().invoke_with_args(args);
+        }
+        if self.kind == Kind::Sequence && args.arg_fields.iter().any(|f| *f.data_type() != DataType::Int64) {
+            return datafusion::functions_nested::range::gen_series_udf().invoke_with_args(args);
         }
         let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
@@ -460,6 +476,7 @@ impl Trino {
                 self.evaluate_text(args)?
             }
             Kind::Slice => slice(&args[0], &args[1], &args[2])?,
+            Kind::Sequence => sequence(args)?,
             Kind::ToHex => {
                 let bytes = args[0].as_binary::<i32>();
                 let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
@@ -693,6 +710,54 @@ fn element_at(container: &ArrayRef, key: &ArrayRef) -> Result<ArrayRef> {
             Ok(Arc::new(values))
         }
     }
+}
+
+/// `sequence(start, stop[, step])` of integers, as Trino: both ends
+/// included, the step 1 or -1 by the ends' order when absent, a step that
+/// points away from `stop` or is 0 an error, at most [`SEQUENCE_LIMIT`] entries.
+fn sequence(args: &[ArrayRef]) -> Result<ArrayRef> {
+    use datafusion::arrow::array::Int64Builder;
+    let column = |i: usize| args.get(i).map(|a| a.as_primitive::<Int64Type>());
+    let (starts, stops, steps) = (column(0), column(1), column(2));
+    let mut out = ListBuilder::new(Int64Builder::new());
+    for row in 0..args[0].len() {
+        let value = |c: Option<&datafusion::arrow::array::Int64Array>| c.and_then(|c| c.is_valid(row).then(|| c.value(row)));
+        let (Some(start), Some(stop)) = (value(starts), value(stops)) else {
+            out.append(false);
+            continue;
+        };
+        let step = match (steps, value(steps)) {
+            (None, _) => {
+                if start <= stop {
+                    1
+                } else {
+                    -1
+                }
+            }
+            (Some(_), Some(step)) => step,
+            (Some(_), None) => {
+                out.append(false);
+                continue;
+            }
+        };
+        if step == 0 {
+            return exec_err!("sequence: the step must not be zero");
+        }
+        if (step > 0 && stop < start) || (step < 0 && stop > start) {
+            return exec_err!(
+                "sequence: the stop value should be greater than or equal to the start value if the step is greater than zero, otherwise less than or equal to it"
+            );
+        }
+        let entries = (stop as i128 - start as i128) / step as i128 + 1;
+        if entries > SEQUENCE_LIMIT as i128 {
+            return exec_err!("sequence: the result must not have more than {SEQUENCE_LIMIT} entries ({entries} asked)");
+        }
+        for i in 0..entries as i64 {
+            out.values().append_value(start + i * step);
+        }
+        out.append(true);
+    }
+    Ok(Arc::new(out.finish()))
 }
 
 /// `slice(array, start, length)`: 1-based, a negative start counts from the end.
