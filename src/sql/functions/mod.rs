@@ -387,11 +387,11 @@ impl Trino {
             Kind::Contains => return internal_err!("{name} is evaluated by array_has or contains"),
             Kind::ToStringMap => to_string_map(strings(&args[0]))?,
             Kind::JsonExtractScalar | Kind::JsonExtract | Kind::JsonSize => {
-                let mut paths = PathCache::default();
+                let mut paths = Compiled::default();
                 let texts = strings(&args[0]).iter().zip(strings(&args[1]));
                 let values = texts.map(|(text, path)| -> Result<Option<Value>> {
                     let (Some(value), Some(path)) = (parse_json(text), path) else { return Ok(None) };
-                    Ok(json::follow(&value, paths.get(name, path)?).cloned())
+                    Ok(json::follow(&value, paths.get(name, path, json::parse_path)?).cloned())
                 });
                 match self.kind {
                     Kind::JsonSize => Arc::new(values.map(|v| v.map(|v| v.as_ref().map(json::size))).collect::<Result<Int64Array>>()?),
@@ -436,7 +436,7 @@ impl Trino {
                 Arc::new(out.finish())
             }
             Kind::DateAdd | Kind::DateDiff => {
-                let mut units = UnitCache::default();
+                let mut units = Compiled::default();
                 let (unit_texts, ends) = (strings(&args[0]), args[2].as_primitive::<TimestampMicrosecondType>());
                 let mut out = Vec::with_capacity(args[0].len());
                 for row in 0..args[0].len() {
@@ -444,7 +444,7 @@ impl Trino {
                         out.push(None);
                         continue;
                     }
-                    let (unit, end) = (units.get(unit_texts.value(row))?, ends.value(row));
+                    let (unit, end) = (*units.get(name, unit_texts.value(row), Unit::parse)?, ends.value(row));
                     out.push(if self.kind == Kind::DateAdd {
                         time::add(unit, args[1].as_primitive::<Int64Type>().value(row), end)
                     } else {
@@ -517,25 +517,17 @@ impl Trino {
                 timestamps(values.collect::<std::result::Result<Vec<_>, _>>().or_else(|e| exec_err!("{name}: {e}"))?.into_iter())
             }
             Kind::DateFormat | Kind::FormatDatetime => {
-                let mut last: Option<(String, String)> = None;
+                let mut converted = Compiled::default();
+                let convert = if self.kind == Kind::DateFormat { patterns::mysql_to_chrono } else { patterns::java_to_chrono };
                 let mut out = StringBuilder::new();
                 for (t, pattern) in times(&args[0]).zip(strings(&args[1])) {
                     let (Some(t), Some(pattern)) = (t, pattern) else {
                         out.append_null();
                         continue;
                     };
-                    if last.as_ref().is_none_or(|(seen, _)| seen != pattern) {
-                        let converted = if self.kind == Kind::DateFormat {
-                            patterns::mysql_to_chrono(pattern)
-                        } else {
-                            patterns::java_to_chrono(pattern)
-                        };
-                        last = Some((pattern.to_string(), converted.or_else(|e| exec_err!("{name}: {e}"))?));
-                    }
+                    let chrono_pattern = converted.get(name, pattern, convert)?;
                     let Some(time) = time::from_micros(t) else { return exec_err!("{name}: timestamp out of range") };
-                    if let Some((_, chrono_pattern)) = &last {
-                        out.append_value(patterns::format(&time.naive_utc(), chrono_pattern));
-                    }
+                    out.append_value(patterns::format(&time.naive_utc(), chrono_pattern));
                 }
                 Arc::new(out.finish())
             }
@@ -548,7 +540,7 @@ impl Trino {
         let name = self.name;
         Ok(match self.kind {
             Kind::RegexpExtract | Kind::RegexpExtractAll => {
-                let mut cache = text::PatternCache::default();
+                let mut cache = Compiled::default();
                 let groups: Vec<Option<i64>> = match args.get(2) {
                     Some(g) => g.as_primitive::<Int64Type>().iter().collect(),
                     None => vec![Some(0); args[0].len()],
@@ -561,7 +553,7 @@ impl Trino {
                             out.append_null();
                             continue;
                         };
-                        let regex = cache.get(pattern).or_else(|e| exec_err!("{name}: {e}"))?;
+                        let regex = cache.get(name, pattern, text::compile)?;
                         out.append_option(text::regexp_extract(regex, text, group).or_else(|e| exec_err!("{name}: {e}"))?);
                     }
                     Arc::new(out.finish())
@@ -572,7 +564,7 @@ impl Trino {
                             out.append(false);
                             continue;
                         };
-                        let regex = cache.get(pattern).or_else(|e| exec_err!("{name}: {e}"))?;
+                        let regex = cache.get(name, pattern, text::compile)?;
                         for value in text::regexp_extract_all(regex, text, group).or_else(|e| exec_err!("{name}: {e}"))? {
                             out.values().append_option(value);
                         }
@@ -613,37 +605,31 @@ impl Trino {
     }
 }
 
-/// Parses each distinct JSON path once a batch.
-#[derive(Default)]
-struct PathCache {
-    last: Option<(String, Vec<json::Step>)>,
+/// The argument text a batch last compiled (a JSON path, a time unit, a
+/// date pattern, a regular expression) and what it compiled to: a batch
+/// mostly repeats one, so each distinct text is compiled once in a row.
+struct Compiled<T> {
+    last: Option<(String, T)>,
 }
 
-impl PathCache {
-    fn get(&mut self, function: &str, path: &str) -> Result<&[json::Step]> {
-        let last = match self.last.take() {
-            Some((text, steps)) if text == path => (text, steps),
-            _ => (path.to_string(), json::parse_path(path).or_else(|e| exec_err!("{function}: {e}"))?),
-        };
-        Ok(&self.last.insert(last).1)
+impl<T> Default for Compiled<T> {
+    fn default() -> Self {
+        Compiled { last: None }
     }
 }
 
-#[derive(Default)]
-struct UnitCache {
-    last: Option<(String, Unit)>,
-}
-
-impl UnitCache {
-    fn get(&mut self, text: &str) -> Result<Unit> {
-        match &self.last {
-            Some((seen, unit)) if seen == text => Ok(*unit),
-            _ => {
-                let unit = Unit::parse(text).or_else(|e| exec_err!("{e}"))?;
-                self.last = Some((text.to_string(), unit));
-                Ok(unit)
-            }
-        }
+impl<T> Compiled<T> {
+    fn get<E: std::fmt::Display>(
+        &mut self,
+        function: &str,
+        text: &str,
+        compile: impl FnOnce(&str) -> std::result::Result<T, E>,
+    ) -> Result<&T> {
+        let last = match self.last.take() {
+            Some((seen, value)) if seen == text => (seen, value),
+            _ => (text.to_string(), compile(text).or_else(|e| exec_err!("{function}: {e}"))?),
+        };
+        Ok(&self.last.insert(last).1)
     }
 }
 
