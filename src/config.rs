@@ -25,10 +25,14 @@
 //!     retention_days: 366                        # 7..3653 (7..2557 with billing_mode: fixed)
 //!     termination_protection: true
 //! apply_retention: true   # `tarn run` drops partitions older than the stores keep
+//! serve:                  # `tarn serve`, and `tarn run` too: PutAuditEvents, /healthz, /metrics
+//!   listen: 127.0.0.1:8443
+//!   dedupe_window: 24h
 //! ```
 
 use crate::catalog::eds::{EventDataStore, StoreConfig};
 use crate::sources::aws::sqs::SqsConfig;
+use crate::sources::channel::ServeConfig;
 use crate::sources::snyk::SnykConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -44,6 +48,8 @@ pub struct Config {
     pub event_data_stores: Vec<EventDataStore>,
     /// Whether `tarn run` applies the stores' retention as it goes.
     pub apply_retention: bool,
+    /// Where `tarn serve` and `tarn run` listen for channel calls.
+    pub serve: Option<ServeConfig>,
 }
 
 /// A configured source; `type` says which.
@@ -78,6 +84,8 @@ struct File {
     event_data_stores: BTreeMap<String, StoreConfig>,
     #[serde(default)]
     apply_retention: bool,
+    #[serde(default)]
+    serve: Option<ServeConfig>,
 }
 
 impl Default for Config {
@@ -88,6 +96,7 @@ impl Default for Config {
             sources: BTreeMap::new(),
             event_data_stores: Vec::new(),
             apply_retention: false,
+            serve: None,
         }
     }
 }
@@ -131,7 +140,13 @@ impl Config {
             .iter()
             .map(|(name, store)| store.to_store(name).map_err(|e| format!("event_data_stores.{name}: {e}")))
             .collect::<Result<_, _>>()?;
+        let mut serve = file.serve;
+        if let Some(serve) = &mut serve {
+            serve.check().map_err(|e| format!("serve: {e}"))?;
+            serve.resolve(base);
+        }
         Ok(Config {
+            serve,
             lake: resolve_lake(file.lake.unwrap_or_else(|| PathBuf::from("lake"))),
             schema_dirs: file.schema_dirs.into_iter().map(resolve).collect(),
             sources,
@@ -159,7 +174,7 @@ mod tests {
         let error = Config::parse("lake_dir: x\n", Path::new(".")).unwrap_err();
         assert!(
             error.starts_with(
-                "unknown field `lake_dir`, expected one of `lake`, `schema_dirs`, `sources`, `event_data_stores`, `apply_retention`"
+                "unknown field `lake_dir`, expected one of `lake`, `schema_dirs`, `sources`, `event_data_stores`, `apply_retention`, `serve`"
             ),
             "{error}"
         );

@@ -21,6 +21,7 @@ pub mod formats;
 pub mod generate;
 pub mod ingest;
 pub mod lake;
+pub mod metrics;
 pub mod rules;
 pub mod schema;
 pub mod size;

@@ -12,6 +12,7 @@
 //! defaults: a CloudTrail store over `aws_cloudtrail` and an
 //! ActivityAuditLog store over the Snyk tables.
 
+use super::channels::{self, Channel};
 use crate::lake::{Lake, LakeError};
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +105,10 @@ pub struct EventDataStore {
     /// Defined in `tarn.yml` (the CLI does not change it).
     #[serde(skip)]
     pub from_config: bool,
+    /// ARNs of the channels that deliver to it (from the channels, not
+    /// stored with the store).
+    #[serde(skip)]
+    pub channels: Vec<String>,
 }
 
 impl EventDataStore {
@@ -121,6 +126,7 @@ impl EventDataStore {
             termination_protection: true,
             created: String::new(),
             from_config: false,
+            channels: Vec::new(),
         }
     }
 
@@ -279,6 +285,10 @@ pub enum EdsError {
     Damaged { path: String, reason: String },
     #[error("no event data store '{key}'; known stores: {known}")]
     NotFound { key: String, known: String },
+    #[error("no channel '{key}'; known channels: {known}")]
+    ChannelNotFound { key: String, known: String },
+    #[error("channel {0}")]
+    InvalidChannel(String),
     #[error("event data store {0}")]
     Invalid(String),
 }
@@ -289,34 +299,38 @@ pub struct Catalog {
     lake: Lake,
     configured: Vec<EventDataStore>,
     stored: Vec<EventDataStore>,
+    channels: Vec<Channel>,
 }
 
 #[derive(Serialize, Deserialize, Default)]
 struct CatalogFile {
     stores: Vec<EventDataStore>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    channels: Vec<Channel>,
 }
 
 impl Catalog {
     /// Reads the lake's catalog, creating it with the default stores if it
     /// does not exist and the config names no store.
     pub fn load(lake: &Lake, configured: &[EventDataStore]) -> Result<Catalog, EdsError> {
-        let stored = match read_catalog(lake)? {
-            Some(file) => file.stores,
+        let file = match read_catalog(lake)? {
+            Some(file) => file,
             None if configured.is_empty() => {
                 // Created only if absent, so two first runs (two machines on
                 // one S3 lake too) do not make two sets of defaults.
-                let defaults = CatalogFile { stores: default_stores() };
+                let defaults = CatalogFile { stores: default_stores(), channels: Vec::new() };
                 let text = serde_json::to_vec_pretty(&defaults).map_err(|e| EdsError::Invalid(format!("cannot write the catalog: {e}")))?;
                 if lake.store().create(CATALOG_KEY, text).map_err(LakeError::from)? {
-                    defaults.stores
+                    defaults
                 } else {
-                    read_catalog(lake)?.unwrap_or_default().stores
+                    read_catalog(lake)?.unwrap_or_default()
                 }
             }
-            None => Vec::new(),
+            None => CatalogFile::default(),
         };
-        let catalog = Catalog { lake: lake.clone(), configured: configured.to_vec(), stored };
+        let mut catalog = Catalog { lake: lake.clone(), configured: configured.to_vec(), stored: file.stores, channels: file.channels };
         catalog.check_unique()?;
+        catalog.link_channels();
         Ok(catalog)
     }
 
@@ -354,8 +368,8 @@ impl Catalog {
     pub fn create(&mut self, mut store: EventDataStore) -> Result<EventDataStore, EdsError> {
         store.check().map_err(EdsError::Invalid)?;
         store.created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        self.edit(|stores| {
-            stores.push(store.clone());
+        self.edit(|file| {
+            file.stores.push(store.clone());
             Ok(())
         })?;
         Ok(store)
@@ -365,8 +379,9 @@ impl Catalog {
     pub fn update(&mut self, key: &str, change: impl FnOnce(&mut EventDataStore)) -> Result<EventDataStore, EdsError> {
         let id = self.editable(key)?.id.clone();
         let mut updated = None;
-        self.edit(|stores| {
-            let store = stores.iter_mut().find(|s| s.id == id).ok_or_else(|| EdsError::Invalid(format!("{id} was deleted meanwhile")))?;
+        self.edit(|file| {
+            let store =
+                file.stores.iter_mut().find(|s| s.id == id).ok_or_else(|| EdsError::Invalid(format!("{id} was deleted meanwhile")))?;
             change(store);
             store.check().map_err(EdsError::Invalid)?;
             updated = Some(store.clone());
@@ -384,8 +399,8 @@ impl Catalog {
                 store.name, store.id, store.id
             )));
         }
-        self.edit(|stores| {
-            stores.retain(|s| s.id != store.id);
+        self.edit(|file| {
+            file.stores.retain(|s| s.id != store.id);
             Ok(())
         })?;
         Ok(store)
@@ -404,17 +419,80 @@ impl Catalog {
 
     /// Reads the catalog again under the lock, applies `change`, checks and
     /// writes it back, so two CLI calls at once do not lose an edit.
-    fn edit(&mut self, change: impl FnOnce(&mut Vec<EventDataStore>) -> Result<(), EdsError>) -> Result<(), EdsError> {
+    fn edit(&mut self, change: impl FnOnce(&mut CatalogFile) -> Result<(), EdsError>) -> Result<(), EdsError> {
         let _lock = self.lake.lock()?;
         // (On S3 there is no lock: two edits at the same moment from two
         // machines, the later write wins.)
         let mut file = read_catalog(&self.lake)?.unwrap_or_default();
-        change(&mut file.stores)?;
-        let edited = Catalog { lake: self.lake.clone(), configured: self.configured.clone(), stored: file.stores };
+        change(&mut file)?;
+        let mut edited =
+            Catalog { lake: self.lake.clone(), configured: self.configured.clone(), stored: file.stores, channels: file.channels };
         edited.check_unique()?;
-        write_catalog(&self.lake, &CatalogFile { stores: edited.stored.clone() })?;
+        edited.link_channels();
+        let file = CatalogFile { stores: edited.stored.clone(), channels: edited.channels.clone() };
+        write_catalog(&self.lake, &file)?;
         *self = edited;
         Ok(())
+    }
+
+    /// Tells each store which channels deliver to it.
+    fn link_channels(&mut self) {
+        let channels = &self.channels;
+        for store in self.configured.iter_mut().chain(&mut self.stored) {
+            store.channels = channels.iter().filter(|c| c.stores.contains(&store.id)).map(Channel::arn).collect();
+        }
+    }
+
+    /// Every channel.
+    pub fn channels(&self) -> &[Channel] {
+        &self.channels
+    }
+
+    /// The channel named by id, ARN or name.
+    pub fn channel(&self, key: &str) -> Result<&Channel, EdsError> {
+        let id = channels::parse_channel(key);
+        self.channels
+            .iter()
+            .find(|c| Some(&c.id) == id.as_ref() || c.name == key)
+            .ok_or_else(|| EdsError::ChannelNotFound { key: key.to_string(), known: channels::describe(self.channels.iter()) })
+    }
+
+    /// Adds a channel; `stores` (ids, ARNs or names) must be ActivityAuditLog
+    /// stores. Returns the channel as saved.
+    pub fn create_channel(&mut self, mut channel: Channel, stores: &[String]) -> Result<Channel, EdsError> {
+        channel.check().map_err(EdsError::InvalidChannel)?;
+        for key in stores {
+            let store = self.find(key)?;
+            if store.category != Category::ActivityAuditLog {
+                return Err(EdsError::InvalidChannel(format!(
+                    "{}: store {} ({}) is a {} store; a channel delivers to ActivityAuditLog stores",
+                    channel.name, store.name, store.id, store.category
+                )));
+            }
+            if !channel.stores.contains(&store.id) {
+                channel.stores.push(store.id.clone());
+            }
+        }
+        channel.created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let name = channel.name.clone();
+        self.edit(|file| {
+            if file.channels.iter().any(|c| c.name == name) {
+                return Err(EdsError::InvalidChannel(format!("{name} already exists; give the new channel another name")));
+            }
+            file.channels.push(channel.clone());
+            Ok(())
+        })?;
+        Ok(channel)
+    }
+
+    /// Deletes a channel (the events it put in stay).
+    pub fn delete_channel(&mut self, key: &str) -> Result<Channel, EdsError> {
+        let channel = self.channel(key)?.clone();
+        self.edit(|file| {
+            file.channels.retain(|c| c.id != channel.id);
+            Ok(())
+        })?;
+        Ok(channel)
     }
 }
 

@@ -1,10 +1,11 @@
-//! `tarn eds` and `tarn retention`: the event data store catalog and what it
-//! keeps.
+//! `tarn eds`, `tarn channel` and `tarn retention`: the event data store
+//! catalog, the channels that feed it, and what it keeps.
 
 use super::{Setup, stores};
 use anyhow::{Result, anyhow};
 use clap::Subcommand;
 use std::process::ExitCode;
+use tarn::catalog::channels::Channel;
 use tarn::catalog::eds::{Catalog, EventDataStore};
 use tarn::lake::Lake;
 
@@ -47,6 +48,36 @@ pub enum EdsCommand {
     },
     /// Delete a store (its tables and rows stay in the lake).
     Delete { store: String },
+}
+
+#[derive(Subcommand)]
+pub enum ChannelCommand {
+    /// Create a channel; prints its ARN, which callers give as channelArn.
+    Create {
+        /// 3 to 128 letters, digits, '.', '_' or '-'.
+        #[arg(long)]
+        name: String,
+        /// Custom (your own application), Snyk, or another partner's source name.
+        #[arg(long)]
+        source: String,
+        /// Every call must present this external id (Snyk uses your Snyk org or group id).
+        #[arg(long)]
+        external_id: Option<String>,
+        /// An ActivityAuditLog event data store that shows the channel's events (repeat for several).
+        #[arg(long = "store")]
+        stores: Vec<String>,
+        /// The AWS account that owns the channel: events must name it as recipientAccountId.
+        #[arg(long, default_value = tarn::catalog::channels::DEFAULT_ACCOUNT)]
+        account: String,
+        #[arg(long, default_value = tarn::catalog::channels::DEFAULT_REGION)]
+        region: String,
+    },
+    /// List the channels.
+    List,
+    /// Show one channel (by ARN, id or name).
+    Show { channel: String },
+    /// Delete a channel (the events it put in stay in the lake).
+    Delete { channel: String },
 }
 
 #[derive(Subcommand)]
@@ -129,6 +160,47 @@ pub fn eds(setup: &Setup, command: EdsCommand) -> Result<ExitCode> {
         EdsCommand::Delete { store } => {
             let deleted = catalog.delete(&store)?;
             println!("deleted event data store {} ({}); its tables and rows stay in the lake", deleted.name, deleted.id);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn channel(setup: &Setup, command: ChannelCommand) -> Result<ExitCode> {
+    let lake = Lake::open(&setup.config.lake)?;
+    let mut catalog = Catalog::load(&lake, &setup.config.event_data_stores)?;
+    let show = |channel: &Channel| {
+        println!("arn:         {}", channel.arn());
+        println!("name:        {}", channel.name);
+        println!("source:      {}", channel.source);
+        println!("external id: {}", channel.external_id.as_deref().unwrap_or("(none)"));
+        println!(
+            "stores:      {}",
+            if channel.stores.is_empty() {
+                "(none; events are in table aws_activityauditlog)".to_string()
+            } else {
+                channel.stores.join(", ")
+            }
+        );
+        if !channel.created.is_empty() {
+            println!("created:     {}", channel.created);
+        }
+    };
+    match command {
+        ChannelCommand::Create { name, source, external_id, stores, account, region } => {
+            let channel = Channel { external_id, ..Channel::new(&name, &source, &region, &account) };
+            let created = catalog.create_channel(channel, &stores)?;
+            println!("{}", created.arn());
+        }
+        ChannelCommand::List => {
+            println!("{:<36}  {:<24} {:<10} {:<8} arn", "id", "name", "source", "stores");
+            for c in catalog.channels() {
+                println!("{:<36}  {:<24} {:<10} {:<8} {}", c.id, c.name, c.source, c.stores.len(), c.arn());
+            }
+        }
+        ChannelCommand::Show { channel } => show(catalog.channel(&channel)?),
+        ChannelCommand::Delete { channel } => {
+            let deleted = catalog.delete_channel(&channel)?;
+            println!("deleted channel {} ({}); the events it put in stay in the lake", deleted.name, deleted.arn());
         }
     }
     Ok(ExitCode::SUCCESS)

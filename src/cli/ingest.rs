@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tarn::config::Source;
 use tarn::daemon::Daemon;
+use tarn::daemon::serve::{ServeOptions, Server};
 use tarn::lake::Lake;
 use tarn::sources::aws::AwsOptions;
 use tarn::sources::aws::s3::BackfillRange;
@@ -129,10 +130,10 @@ pub fn ingest_line(report: &IngestReport) -> String {
 
 pub fn pull(setup: Setup, command: PullCommand) -> Result<ExitCode> {
     match command {
-        PullCommand::Sqs { config, once } => run_sources(setup, vec![("sqs".into(), Source::Sqs(config))], once, false),
+        PullCommand::Sqs { config, once } => run_sources(setup, vec![("sqs".into(), Source::Sqs(config))], once, false, None),
         PullCommand::Snyk { config, once } => {
             config.check()?;
-            run_sources(setup, vec![("snyk".into(), Source::Snyk(config))], once, false)
+            run_sources(setup, vec![("snyk".into(), Source::Snyk(config))], once, false, None)
         }
         PullCommand::S3 { bucket, prefix, from, to, log_type, chunk_size, max_record_size, region, endpoint_url } => {
             let day = |text: &str| {
@@ -173,20 +174,86 @@ pub fn pull(setup: Setup, command: PullCommand) -> Result<ExitCode> {
 }
 
 pub fn run(setup: Setup, once: bool) -> Result<ExitCode> {
-    if setup.config.sources.is_empty() {
-        bail!("no sources in the config; add them under `sources:` in tarn.yml (see the README), or use `tarn pull`");
+    if setup.config.sources.is_empty() && setup.config.serve.is_none() {
+        bail!(
+            "no sources in the config; add them under `sources:` (or a `serve:` section) in tarn.yml (see the README), or use `tarn pull`"
+        );
     }
     let sources = setup.config.sources.clone().into_iter().collect();
     let retention = setup.config.apply_retention;
-    run_sources(setup, sources, once, retention)
+    // A run that drains its sources once does not serve.
+    let serve = if once { None } else { setup.config.serve.clone() };
+    run_sources(setup, sources, once, retention, serve)
 }
 
-/// Runs sources with the daemon and prints each one's summary.
-fn run_sources(setup: Setup, sources: Vec<(String, Source)>, once: bool, apply_retention: bool) -> Result<ExitCode> {
+/// `tarn serve`'s flags; each one overrides the `serve:` section of tarn.yml.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// host:port to listen on (port 0 picks a free port, printed at start).
+    #[arg(long)]
+    listen: Option<String>,
+    /// A PEM certificate chain; required with --tls-key to listen off loopback.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// How long a resent event id adds no row (24h, 7d).
+    #[arg(long)]
+    dedupe_window: Option<String>,
+    /// How long calls gather before one commit, in milliseconds.
+    #[arg(long)]
+    commit_interval_ms: Option<u64>,
+}
+
+/// `tarn serve`: PutAuditEvents for the lake's channels, until stopped.
+pub fn serve(setup: Setup, args: ServeArgs) -> Result<ExitCode> {
+    let mut serve = setup.config.serve.clone().unwrap_or_default();
+    if let Some(listen) = args.listen {
+        serve.listen = listen;
+    }
+    if args.tls_cert.is_some() {
+        (serve.tls_cert, serve.tls_key) = (args.tls_cert, args.tls_key);
+    }
+    if let Some(window) = args.dedupe_window {
+        serve.dedupe_window = window;
+    }
+    if let Some(interval) = args.commit_interval_ms {
+        serve.commit_interval_ms = interval;
+    }
+    serve.check().map_err(|e| anyhow!("{e}"))?;
+    run_sources(setup, Vec::new(), false, false, Some(serve))
+}
+
+/// Runs sources (and a server) with the daemon and prints each one's summary.
+fn run_sources(
+    setup: Setup,
+    sources: Vec<(String, Source)>,
+    once: bool,
+    apply_retention: bool,
+    serve: Option<tarn::sources::channel::ServeConfig>,
+) -> Result<ExitCode> {
     let lake = Lake::open(&setup.config.lake)?;
     let retention = if apply_retention { Some(stores(&setup.config, &lake)?) } else { None };
-    let daemon = Daemon { lake, registry: Arc::new(setup.registry), sources, once, retention };
-    let outcome = runtime()?.block_on(daemon.run())?;
+    let runtime = runtime()?;
+    let server = match serve {
+        Some(serve) => {
+            let options = ServeOptions {
+                listen: serve.listen_addr().map_err(|e| anyhow!("{e}"))?,
+                tls: serve.tls_cert.clone().zip(serve.tls_key.clone()),
+                credentials: Some(serve.credentials().map_err(|e| anyhow!("serve: {e}"))?),
+                channels: serve.settings().map_err(|e| anyhow!("{e}"))?,
+            };
+            let server = runtime.block_on(Server::bind(options))?;
+            let scheme = if serve.tls_cert.is_some() { "https" } else { "http" };
+            if let Some(addr) = server.local_addr() {
+                println!("serving PutAuditEvents, /healthz and /metrics at {scheme}://{addr}");
+            }
+            Some((server, setup.config.event_data_stores.clone()))
+        }
+        None => None,
+    };
+    let daemon = Daemon { lake, registry: Arc::new(setup.registry), sources, once, retention, server };
+    let outcome = runtime.block_on(daemon.run())?;
     for source in &outcome.sources {
         super::log::end_progress();
         match &source.result {

@@ -75,6 +75,12 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Serve CloudTrail Data's PutAuditEvents for the lake's channels (SigV4-signed,
+    /// as boto3 and the AWS CLI call it), with /healthz and /metrics, until stopped.
+    Serve(ingest::ServeArgs),
+    /// Channels (CloudTrail Lake's): where partners and your applications put events.
+    #[command(subcommand)]
+    Channel(catalog::ChannelCommand),
     /// Event data stores (CloudTrail Lake's): queries name them by id.
     #[command(subcommand)]
     Eds(catalog::EdsCommand),
@@ -200,6 +206,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Schema(command) => query::schema(&setup()?, command),
         Command::Quarantine(command) => query::quarantine(&setup()?, command),
         Command::Eds(command) => catalog::eds(&setup()?, command),
+        Command::Channel(command) => catalog::channel(&setup()?, command),
+        Command::Serve(args) => ingest::serve(setup()?, args),
         Command::Retention(command) => catalog::retention(&setup()?, command),
         Command::Ddl { engine, location, database } => catalog::ddl(&setup()?, engine, location, &database),
         Command::Rules(command) => rules::rules(&setup()?, command),

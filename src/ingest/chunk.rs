@@ -151,7 +151,7 @@ impl Chunk {
     }
 
     /// Decodes one record a source holds (an API page's item) into the chunk,
-    /// or quarantines it.
+    /// or quarantines it and returns why.
     pub fn push(
         &self,
         log_type: &Arc<LogType>,
@@ -159,19 +159,21 @@ impl Chunk {
         adapt: RecordAdapter,
         provenance: &Provenance,
         parse_time: i64,
-    ) -> Result<(), IngestError> {
+    ) -> Result<Option<String>, IngestError> {
         let mut guard = lock(&self.shared);
         let shared = &mut *guard;
         shared.records += 1;
         let builder = shared.builders.entry(log_type.name.clone()).or_insert_with(|| RowBuilder::new(log_type.clone()));
+        let mut refused = None;
         if let Err(row) = decode_record(builder, record, adapt, provenance, parse_time) {
+            refused = Some(row.reason.clone());
             shared.quarantined += 1;
             shared.tx.quarantine(row);
         }
         if builder.len() >= BATCH_ROWS {
             flush(&mut shared.tx, builder)?;
         }
-        Ok(())
+        Ok(refused)
     }
 
     /// Writes rows tarn makes itself (alarms, alerts) with the chunk.
@@ -213,6 +215,22 @@ impl Chunk {
     /// Whether the lake (or this run) already holds `input`.
     pub fn has_seen(&self, input: &str) -> bool {
         lock(&self.shared).seen.contains(input)
+    }
+
+    /// Marks `input` consumed by this chunk, remembered by the lake until
+    /// `until` (microseconds; None: for good). False, and nothing marked,
+    /// if the lake or this chunk already has it: the caller drops what it
+    /// stands for as a duplicate.
+    pub fn claim(&self, input: &str, until: Option<i64>) -> bool {
+        let mut shared = lock(&self.shared);
+        if !shared.seen.insert(input.to_string()) {
+            return false;
+        }
+        match until {
+            Some(until) => shared.tx.consume_until(input.to_string(), until),
+            None => shared.tx.consume(input.to_string()),
+        }
+        true
     }
 
     /// Ends filling: pending pushed rows are written.

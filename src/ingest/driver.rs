@@ -131,8 +131,12 @@ pub async fn drive(lake: &Lake, source: &mut dyn Source, once: bool, mut stop: w
 /// Commits a filled chunk: the one place rows reach the lake.
 fn commit(chunk: Decoded, operation: &str, force: bool) -> Result<Settled, IngestError> {
     let Decoded { tx, left, inputs, failed, already, quarantined, bytes } = chunk;
+    let started = std::time::Instant::now();
     let outcome = match tx.commit(operation, force)? {
-        CommitOutcome::Committed { rows, .. } => Committed::Rows(rows),
+        CommitOutcome::Committed { rows, .. } => {
+            crate::metrics::global().commit(operation, rows, started.elapsed());
+            Committed::Rows(rows)
+        }
         CommitOutcome::Empty => Committed::Empty,
         CommitOutcome::AlreadyConsumed(lost) => {
             let redo = inputs

@@ -281,6 +281,7 @@ pub fn repair(lake: &Lake) -> Result<Repair, LakeError> {
             add: Vec::new(),
             remove: lost.iter().map(|f| f.path.clone()).collect(),
             inputs: Vec::new(),
+            until: Default::default(),
             checkpoints: BTreeMap::new(),
         };
         let Some(log_len) = append_commit(lake, &snapshot, &commit)? else {

@@ -88,6 +88,7 @@ fn load_checkpoint(store: &Store) -> Option<(Snapshot, u64)> {
         last_commit: saved.last_commit,
         files,
         inputs: saved.inputs.into_iter().collect(),
+        expiring: saved.expiring,
         checkpoints: saved.checkpoints,
         whole_len: saved.offset,
         since_checkpoint: 0,
@@ -129,6 +130,11 @@ pub struct Commit {
     /// Inputs consumed, as `<kind>:<identity>` (`sha256:<hex>` for a local file).
     #[serde(default)]
     pub inputs: Vec<String>,
+    /// Of those inputs, the ones the lake remembers only for a while (an
+    /// event id a client may resend within a dedupe window): until when,
+    /// in microseconds since the epoch. The rest are remembered for good.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub until: BTreeMap<String, i64>,
     /// Source positions this commit moves forward (a Snyk cursor), by source
     /// key: the rows and the position land together or not at all.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -142,6 +148,8 @@ pub struct Snapshot {
     /// Live files by path.
     pub files: BTreeMap<String, FileEntry>,
     pub inputs: HashSet<String>,
+    /// Inputs of `inputs` remembered only until a time (microseconds).
+    pub expiring: HashMap<String, i64>,
     /// The latest checkpoint of each source key.
     pub checkpoints: HashMap<String, serde_json::Value>,
     /// Bytes of the log that hold whole lines (on S3, where each commit is
@@ -160,6 +168,8 @@ struct Checkpoint {
     offset: u64,
     files: Vec<(FileEntry, u64)>,
     inputs: Vec<String>,
+    #[serde(default)]
+    expiring: HashMap<String, i64>,
     checkpoints: HashMap<String, serde_json::Value>,
 }
 
@@ -241,6 +251,7 @@ impl Snapshot {
             offset: self.whole_len,
             files: self.files.values().map(|f| (f.clone(), f.commit)).collect(),
             inputs: self.inputs.iter().cloned().collect(),
+            expiring: self.expiring.clone(),
             checkpoints: self.checkpoints.clone(),
         };
         Ok(store.write(CHECKPOINT_FILE, serde_json::to_vec(&saved)?)?)
@@ -301,7 +312,22 @@ impl Snapshot {
             self.files.insert(added.path.clone(), added);
         }
         self.inputs.extend(commit.inputs);
+        self.expiring.extend(commit.until);
         self.checkpoints.extend(commit.checkpoints);
+    }
+
+    /// Forgets the expiring inputs whose time is over at `now`
+    /// (microseconds): a resent event after its dedupe window lands again,
+    /// and the ledger stays as large as one window's inputs.
+    pub(super) fn forget_expired(&mut self, now: i64) {
+        let inputs = &mut self.inputs;
+        self.expiring.retain(|input, until| {
+            let keep = *until > now;
+            if !keep {
+                inputs.remove(input);
+            }
+            keep
+        });
     }
 
     /// Live files of one table.

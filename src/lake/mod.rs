@@ -200,7 +200,9 @@ impl Lake {
 
     /// The committed state: live files and consumed inputs.
     pub fn snapshot(&self) -> Result<Snapshot, LakeError> {
-        Snapshot::read(&self.store)
+        let mut snapshot = Snapshot::read(&self.store)?;
+        snapshot.forget_expired(crate::now_micros());
+        Ok(snapshot)
     }
 
     /// Takes the lake's writer lock (blocking until other writers release

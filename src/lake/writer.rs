@@ -70,6 +70,8 @@ pub struct Transaction {
     /// snapshot may still read them) instead of being deleted at commit.
     keep_removed: bool,
     inputs: Vec<String>,
+    /// Of `inputs`, those remembered only until a time.
+    until: BTreeMap<String, i64>,
     /// Source key, the checkpoint this transaction started from, the new one.
     checkpoints: Vec<(String, Option<serde_json::Value>, serde_json::Value)>,
 }
@@ -131,6 +133,7 @@ impl Transaction {
             remove: Vec::new(),
             keep_removed: false,
             inputs: Vec::new(),
+            until: BTreeMap::new(),
             checkpoints: Vec::new(),
         })
     }
@@ -346,6 +349,14 @@ impl Transaction {
         self.inputs.push(input);
     }
 
+    /// Records an input the lake remembers only until `until`
+    /// (microseconds since the epoch): an event id deduplicated within a
+    /// window, so the ledger does not grow without end.
+    pub fn consume_until(&mut self, input: String, until: i64) {
+        self.until.insert(input.clone(), until);
+        self.inputs.push(input);
+    }
+
     /// Moves a source's checkpoint from `expected` (what this writer read
     /// before it fetched the rows) to `value`, in this commit. If another
     /// writer moved it meanwhile, the commit is refused, so two pullers of
@@ -394,6 +405,7 @@ impl Transaction {
             add: self.closed.iter().map(|(_, e)| e.clone()).collect(),
             remove: self.remove.clone(),
             inputs: self.inputs.clone(),
+            until: self.until.clone(),
             checkpoints: self.checkpoints.iter().map(|(key, _, value)| (key.clone(), value.clone())).collect(),
         };
         let mut attempts = 0;

@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The schemas shipped inside the binary, by file name.
-pub const BUILT_IN: [(&str, &str); 6] = [
+pub const BUILT_IN: [(&str, &str); 7] = [
+    ("aws_activityauditlog.yml", include_str!("../../schemas/aws_activityauditlog.yml")),
     ("aws_cloudtrail.yml", include_str!("../../schemas/aws_cloudtrail.yml")),
     ("aws_cloudtraildigest.yml", include_str!("../../schemas/aws_cloudtraildigest.yml")),
     ("aws_cloudtrailinsight.yml", include_str!("../../schemas/aws_cloudtrailinsight.yml")),

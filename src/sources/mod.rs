@@ -10,9 +10,11 @@
 //! Here: the record adapter of every source's log types ([`adapt`]).
 //! - `aws`: AWS clients, the CloudTrail key rule, S3 backfill, the SQS intake.
 //! - `snyk`: Snyk audit logs from the REST or v1 API.
+//! - `channel`: events put through CloudTrail Lake channels (`tarn serve`).
 
 pub mod aws;
 pub mod batch;
+pub mod channel;
 pub mod file;
 pub mod snyk;
 

@@ -5,7 +5,9 @@
 //! filled from Snyk audit records the way Snyk's own forwarding fills it
 //! (`principalid` = user id, `eventname` = event, `additionaleventdata` =
 //! content, `eventtime` = created). A store over several tables is their
-//! `UNION ALL`. The views are plain projections, so filters on `eventtime`
+//! `UNION ALL`. The events channels put in (`aws_activityauditlog`) already
+//! hold Lake's integration columns; a store shows those of the channels
+//! that deliver to it. The views are plain projections, so filters on `eventtime`
 //! still reach the lake tables and prune their files.
 
 use crate::catalog::eds::{Category, EventDataStore, UnknownTable};
@@ -85,6 +87,41 @@ const SNYK_AS_ACTIVITY: &str = "SELECT
     'additionaleventdata', to_string_map(content)) AS eventdata
 FROM ";
 
+/// The table `tarn serve` fills from channels: it holds Lake's integration
+/// columns itself.
+pub const ACTIVITY_TABLE: &str = "aws_activityauditlog";
+
+/// Lake's integration schema over [`ACTIVITY_TABLE`]: the JSON fields as
+/// `map<string, string>`, as in the other views.
+const ACTIVITY_AS_STORE: &str = "SELECT
+  eventversion, eventcategory, eventtype, eventid, eventtime, awsregion, recipientaccountid,
+  named_struct('reason', addendum.reason, 'updatedfields', addendum.updatedfields,
+               'originaluid', addendum.originaluid, 'originaleventid', addendum.originaleventid) AS addendum,
+  named_struct('ingestiontime', metadata.ingestiontime, 'channelarn', metadata.channelarn) AS metadata,
+  named_struct(
+    'version', eventdata.version,
+    'useridentity', named_struct(
+        'type', eventdata.useridentity.type,
+        'principalid', eventdata.useridentity.principalid,
+        'details', to_string_map(eventdata.useridentity.details)),
+    'useragent', eventdata.useragent,
+    'eventsource', eventdata.eventsource,
+    'eventname', eventdata.eventname,
+    'eventtime', eventdata.eventtime,
+    'uid', eventdata.uid,
+    'requestparameters', to_string_map(eventdata.requestparameters),
+    'responseelements', to_string_map(eventdata.responseelements),
+    'errorcode', eventdata.errorcode,
+    'errormessage', eventdata.errormessage,
+    'sourceipaddress', eventdata.sourceipaddress,
+    'recipientaccountid', eventdata.recipientaccountid,
+    'additionaleventdata', to_string_map(eventdata.additionaleventdata)) AS eventdata
+FROM ";
+
+/// The columns of [`ACTIVITY_TABLE`] its projection reads.
+const ACTIVITY_COLUMNS: &[&str] =
+    &["eventversion", "eventcategory", "eventtype", "eventid", "eventtime", "addendum", "metadata", "eventdata"];
+
 /// An event data store whose view cannot be made: a table it names is
 /// missing, or lacks a column its category needs.
 #[derive(Debug, thiserror::Error)]
@@ -109,9 +146,12 @@ pub fn view_sql(store: &EventDataStore, tables: &[(String, SchemaRef)]) -> Resul
     let mut parts = Vec::new();
     for table in &store.tables {
         let Some((_, schema)) = tables.iter().find(|(name, _)| name == table) else { continue };
+        let activity = table == ACTIVITY_TABLE;
         let needs: Vec<&str> = if store.category.is_cloudtrail() {
             // Each column reads the table's column of the same name, but the checksum.
             CLOUDTRAIL_COLUMNS.iter().map(|(column, _)| *column).filter(|c| *c != "eventjsonchecksum").collect()
+        } else if activity {
+            ACTIVITY_COLUMNS.to_vec()
         } else {
             SNYK_COLUMNS.to_vec()
         };
@@ -122,7 +162,11 @@ pub fn view_sql(store: &EventDataStore, tables: &[(String, SchemaRef)]) -> Resul
                 table: table.clone(),
                 column: missing.to_string(),
                 category: store.category,
-                wanted: if store.category == Category::ActivityAuditLog { "Snyk audit logs" } else { "CloudTrail events" },
+                wanted: if store.category == Category::ActivityAuditLog {
+                    "Snyk audit logs or channel events"
+                } else {
+                    "CloudTrail events"
+                },
             });
         }
         parts.push(if store.category.is_cloudtrail() {
@@ -134,9 +178,18 @@ pub fn view_sql(store: &EventDataStore, tables: &[(String, SchemaRef)]) -> Resul
                 })
                 .collect();
             format!("SELECT {} FROM {table}", columns.join(", "))
+        } else if activity {
+            format!("{ACTIVITY_AS_STORE}{table}")
         } else {
             format!("{SNYK_AS_ACTIVITY}{table}")
         });
+    }
+    // The events of the channels that deliver to the store (all of the
+    // table's events when the store names the table itself).
+    let listed = store.tables.iter().any(|t| t == ACTIVITY_TABLE);
+    if store.category == Category::ActivityAuditLog && !store.channels.is_empty() && !listed && known.contains(&ACTIVITY_TABLE) {
+        let arns: Vec<String> = store.channels.iter().map(|arn| format!("'{}'", arn.replace('\'', "''"))).collect();
+        parts.push(format!("{ACTIVITY_AS_STORE}{ACTIVITY_TABLE} WHERE metadata.channelarn IN ({})", arns.join(", ")));
     }
     Ok(parts.join("\nUNION ALL\n"))
 }

@@ -4,7 +4,11 @@
 //! drained. The chunk in flight is committed and acknowledged before a source
 //! stops. With `apply_retention`, retention runs at the start and hourly.
 //! What sources report while they run goes out as `tracing` events inside a
-//! `source` span that names them.
+//! `source` span that names them. With a [`serve::Server`] it also serves
+//! PutAuditEvents, `/healthz` and `/metrics` until stopped (`tarn serve`
+//! is a run with no sources and a server).
+
+pub mod serve;
 
 use crate::catalog::eds::EventDataStore;
 use crate::catalog::retention;
@@ -63,6 +67,8 @@ pub struct Daemon {
     pub once: bool,
     /// The stores whose retention to apply as the run goes; None to apply none.
     pub retention: Option<Vec<EventDataStore>>,
+    /// A bound listener to serve, with the stores of the config.
+    pub server: Option<(serve::Server, Vec<EventDataStore>)>,
 }
 
 impl Daemon {
@@ -91,7 +97,18 @@ impl Daemon {
                 tokio::spawn(async move { pull(&lake, &registry, &name, source, once, stop).await }.instrument(span))
             })
             .collect();
+        let server = self.server.map(|(server, stores)| {
+            let (lake, registry) = (self.lake.clone(), self.registry.clone());
+            tokio::spawn(async move { server.run(lake, registry, stores, stop).await })
+        });
         let mut sources = Vec::new();
+        if let Some(server) = server {
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(IngestError::source(e)),
+                Err(e) => return Err(LakeError::Task(e.to_string()).into()),
+            }
+        }
         for task in tasks {
             match task.await {
                 Ok(outcome) => sources.push(outcome),
