@@ -96,10 +96,15 @@ impl ServeConfig {
 
     /// Checks what can be checked without the environment.
     pub fn check(&self) -> Result<(), String> {
-        self.listen_addr()?;
+        let listen = self.listen_addr()?;
         self.settings()?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err("give both tls_cert and tls_key, or neither".into());
+        }
+        if !listen.ip().is_loopback() && self.tls_cert.is_none() {
+            return Err(format!(
+                "{listen} is not a loopback address, so tarn serves it only over TLS; give --tls-cert and --tls-key (tls_cert and tls_key under serve:), or listen on 127.0.0.1"
+            ));
         }
         Ok(())
     }

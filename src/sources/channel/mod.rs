@@ -280,6 +280,11 @@ impl Source for ChannelSource {
             self.redo.extend(self.waiting.drain(..).map(|(put, _)| put));
             return Ok(());
         }
+        #[cfg(feature = "fault-injection")]
+        if std::env::var_os("TARN_FAIL_AFTER_COMMIT").is_some() {
+            // For tests: a crash between the commit and the answers.
+            std::process::abort();
+        }
         for (put, landed) in self.waiting.drain(..) {
             let _ = put.reply.send(landed);
         }
