@@ -255,8 +255,8 @@ fn schema_commands() {
     let show = s.ok(&["schema", "show", "aws.cloudtrail"]);
     assert!(show.starts_with("# AWS CloudTrail") && show.contains("#   useridentity") && show.contains("#   p_any_aws_arns"), "{show}");
     let list = s.ok(&["schema", "list"]);
-    assert_eq!(list.lines().count(), 6, "{list}");
-    assert!(list.contains("Snyk.Issue"), "{list}");
+    assert_eq!(list.lines().count(), 7, "{list}");
+    assert!(list.contains("Snyk.Issue") && list.contains("AWS.ActivityAuditLog"), "{list}");
     // A bad config file gets one line naming it.
     std::fs::write(s.path("tarn.yml"), "lake: [1, 2]\n").unwrap();
     let (_, stderr) = s.fails(&["tables"]);

@@ -77,7 +77,8 @@ def call(c, **kw):
 fn channel(s: &Scratch, extra: &[&str]) -> (String, String) {
     s.ok(&["eds", "create", "--name", "app-events", "--category", "ActivityAuditLog", "--table", "snyk_orgaudit"]);
     let store = s.ok(&["eds", "show", "app-events"]).lines().next().unwrap().trim_start_matches("id:").trim().to_string();
-    let mut args = vec!["channel", "create", "--name", "my-app", "--source", "Custom", "--account", "111122223333", "--store", "app-events"];
+    let mut args =
+        vec!["channel", "create", "--name", "my-app", "--source", "Custom", "--account", "111122223333", "--store", "app-events"];
     args.extend_from_slice(extra);
     let arn = s.ok(&args).trim().to_string();
     assert!(arn.starts_with("arn:aws:cloudtrail:us-east-1:111122223333:channel/"), "{arn}");
@@ -195,11 +196,85 @@ print(json.dumps(result))
 }
 
 #[test]
+fn tarn_run_serves_channels_over_tls_from_the_serve_section() {
+    let s = Scratch::new("serve-run-tls");
+    let (store, arn) = channel(&s, &[]);
+    let make_cert = r#"
+import datetime, ipaddress
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'tarn test')])
+now = datetime.datetime.now(datetime.timezone.utc)
+cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+    .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+    .not_valid_after(now + datetime.timedelta(days=1))
+    .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address('127.0.0.1'))]), critical=False)
+    .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    .sign(key, hashes.SHA256()))
+open(sys.argv[2] + '/cert.pem', 'wb').write(cert.public_bytes(serialization.Encoding.PEM))
+open(sys.argv[2] + '/key.pem', 'wb').write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+"#;
+    let dir = s.path("").display().to_string();
+    boto3(make_cert, &["0", &dir]);
+    std::fs::write(s.path("tarn.yml"), "serve:\n  listen: 127.0.0.1:0\n  tls_cert: cert.pem\n  tls_key: key.pem\n  dedupe_window: 1h\n")
+        .unwrap();
+    let served = start(&s, &["run"], &[]);
+    let script = r#"
+import ssl
+arn, cert = sys.argv[2], sys.argv[3]
+c = boto3.client('cloudtrail-data', endpoint_url=f'https://127.0.0.1:{port}', region_name='eu-west-1', verify=cert,
+    aws_access_key_id='AKIDTARNTEST', aws_secret_access_key='tarn-test-secret')
+r = c.put_audit_events(channelArn=arn, auditEvents=[event(i) for i in range(3)])
+context = ssl.create_default_context(cafile=cert)
+healthz = urllib.request.urlopen(f'https://127.0.0.1:{port}/healthz', context=context).read().decode().strip()
+try:
+    urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=5)
+    plain = 'answered'
+except Exception:
+    plain = 'refused'
+print(json.dumps({'successful': len(r['successful']), 'healthz': healthz, 'plain': plain}))
+"#;
+    let cert = s.path("cert.pem").display().to_string();
+    let out: serde_json::Value = serde_json::from_str(&boto3(script, &[&served.port.to_string(), &arn, &cert])).unwrap();
+    assert_eq!(out, serde_json::json!({"successful": 3, "healthz": "ok", "plain": "refused"}));
+    drop(served);
+    assert_eq!(s.count(&format!("select count(*) from {store}")), 3);
+}
+
+#[test]
+fn an_event_resent_after_the_dedupe_window_lands_again() {
+    let s = Scratch::new("serve-window");
+    let (store, arn) = channel(&s, &[]);
+    let served = start(&s, &["serve", "--listen", "127.0.0.1:0", "--dedupe-window", "2s"], &[]);
+    let script = r#"
+import time
+arn = sys.argv[2]
+c = client()
+answers = [len(call(c, channelArn=arn, auditEvents=[event(1)])['successful'])]
+answers.append(len(call(c, channelArn=arn, auditEvents=[event(1)])['successful']))
+time.sleep(3)
+answers.append(len(call(c, channelArn=arn, auditEvents=[event(1)])['successful']))
+print(json.dumps(answers))
+"#;
+    let out = boto3(script, &[&served.port.to_string(), &arn]);
+    assert_eq!(out.trim(), "[1, 1, 1]");
+    drop(served);
+    assert_eq!(s.count(&format!("select count(*) from {store}")), 2, "once within the window, again after it");
+    assert!(s.commits().iter().all(|c| c["until"].as_object().is_none_or(|u| u.len() <= 1)), "each commit remembers its own event");
+}
+
+#[test]
 fn serving_off_loopback_needs_tls() {
     let s = Scratch::new("serve-tls");
     let (code, stderr) = s.fails(&["serve", "--listen", "0.0.0.0:0"]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("0.0.0.0:0 is not a loopback address, so tarn serves it only over TLS; give --tls-cert and --tls-key"), "{stderr}");
+    assert!(
+        stderr.contains("0.0.0.0:0 is not a loopback address, so tarn serves it only over TLS; give --tls-cert and --tls-key"),
+        "{stderr}"
+    );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
 

@@ -74,6 +74,13 @@ pub trait Source: Send {
         Duration::from_secs(10)
     }
 
+    /// Waits until there is something to fill a chunk with, so the chunk
+    /// (its transaction and its view of the ledger) starts when the work
+    /// does; false when stopped first. Sources that poll are always ready.
+    async fn ready(&mut self, _stop: &mut watch::Receiver<bool>) -> bool {
+        true
+    }
+
     /// Fills `chunk` with what comes next. `stop` turns true when the user
     /// asks tarn to stop: a fill that waits on the outside world returns then.
     async fn fill(&mut self, chunk: &Chunk, stop: &mut watch::Receiver<bool>) -> Result<Fill, IngestError>;
@@ -94,7 +101,7 @@ pub async fn drive(lake: &Lake, source: &mut dyn Source, once: bool, mut stop: w
     // once a run: these are the ones this run committed.
     let mut taken: HashSet<String> = HashSet::new();
     loop {
-        if *stop.borrow() {
+        if *stop.borrow() || !source.ready(&mut stop).await {
             return Ok(());
         }
         let seen = match (force, source.uses_ledger()) {

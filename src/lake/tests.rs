@@ -79,6 +79,32 @@ fn nothing_is_visible_before_the_commit_and_an_abandoned_transaction_leaves_noth
 }
 
 #[test]
+fn an_expiring_input_is_forgotten_after_its_time_and_in_the_checkpoint() {
+    let lake = Lake::open(&scratch("expiring")).unwrap();
+    let now = crate::now_micros();
+    let mut tx = lake.begin().unwrap();
+    tx.consume("channel:a:kept".into());
+    tx.consume_until("channel:a:soon".into(), now + 3_600_000_000);
+    tx.consume_until("channel:a:over".into(), now - 1);
+    assert!(matches!(tx.commit("test", false).unwrap(), CommitOutcome::Committed { .. }));
+    let snapshot = lake.snapshot().unwrap();
+    assert!(snapshot.inputs.contains("channel:a:kept") && snapshot.inputs.contains("channel:a:soon"));
+    assert!(!snapshot.inputs.contains("channel:a:over"), "past its time");
+    assert_eq!(snapshot.expiring.len(), 1);
+    // A writer may consume the forgotten input again.
+    let mut again = lake.begin().unwrap();
+    again.consume_until("channel:a:over".into(), now + 3_600_000_000);
+    assert!(matches!(again.commit("test", false).unwrap(), CommitOutcome::Committed { .. }));
+    // The checkpoint keeps the expiring inputs with their time.
+    let mut read = lake.snapshot().unwrap();
+    read.save_checkpoint(lake.store()).unwrap();
+    let reread = lake.snapshot().unwrap();
+    assert_eq!(reread.expiring.get("channel:a:soon"), Some(&(now + 3_600_000_000)));
+    read.forget_expired(now + 7_200_000_000);
+    assert_eq!(read.inputs.iter().collect::<Vec<_>>(), vec!["channel:a:kept"], "only the input kept for good is left");
+}
+
+#[test]
 fn an_input_is_consumed_once() {
     let lake = Lake::open(&scratch("inputs")).unwrap();
     let mut first = lake.begin().unwrap();

@@ -21,7 +21,15 @@ fn every_built_in_schema_loads() {
     let names: Vec<&str> = registry.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         names,
-        ["AWS.CloudTrail", "AWS.CloudTrailDigest", "AWS.CloudTrailInsight", "Snyk.GroupAudit", "Snyk.Issue", "Snyk.OrgAudit"]
+        [
+            "AWS.ActivityAuditLog",
+            "AWS.CloudTrail",
+            "AWS.CloudTrailDigest",
+            "AWS.CloudTrailInsight",
+            "Snyk.GroupAudit",
+            "Snyk.Issue",
+            "Snyk.OrgAudit"
+        ]
     );
     assert_eq!(registry.get("aws.cloudtrail").unwrap().table, "aws_cloudtrail");
     assert_eq!(registry.get("snyk_groupaudit").unwrap().name, "Snyk.GroupAudit");

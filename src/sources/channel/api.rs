@@ -201,9 +201,9 @@ mod tests {
 
     #[test]
     fn the_query_is_percent_decoded() {
-        let call = parse("channelArn=arn%3Aaws%3Acloudtrail%3Aus-east-1%3A1%3Achannel%2Fx&externalId=org%20a", &body(1)).unwrap();
+        let call = parse("channelArn=arn%3Aaws%3Acloudtrail%3Aus-east-1%3A1%3Achannel%2Fx&externalId=org%3Aa%2Bb", &body(1)).unwrap();
         assert_eq!(call.channel, "arn:aws:cloudtrail:us-east-1:1:channel/x");
-        assert_eq!(call.external_id.as_deref(), Some("org a"));
+        assert_eq!(call.external_id.as_deref(), Some("org:a+b"));
     }
 
     #[test]

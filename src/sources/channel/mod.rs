@@ -192,21 +192,17 @@ pub struct ChannelSource {
     settings: ChannelSettings,
     /// Calls in the chunk being committed, with what became of their events.
     waiting: Vec<(Put, Vec<Landed>)>,
-    /// Calls to put in the next chunk (their chunk lost a race).
+    /// Calls for the next chunk: the first that came, or those of a chunk
+    /// that lost a race.
     redo: Vec<Put>,
 }
 
 impl ChannelSource {
-    /// Gathers calls: the first one to come (or those to redo), then those
-    /// that come within the commit interval, up to the event limit.
-    async fn gather(&mut self, stop: &mut watch::Receiver<bool>) -> Vec<Put> {
+    /// Gathers calls: those [`Source::ready`] waited for (or those to
+    /// redo), then those that come within the commit interval, up to the
+    /// event limit.
+    async fn gather(&mut self) -> Vec<Put> {
         let mut puts = std::mem::take(&mut self.redo);
-        if puts.is_empty() {
-            tokio::select! {
-                put = self.received.recv() => puts.extend(put),
-                _ = stop.changed() => return puts,
-            }
-        }
         let deadline = tokio::time::Instant::now() + self.settings.commit_interval;
         let mut events: usize = puts.iter().map(|p| p.events.len()).sum();
         while events > 0 && events < self.settings.commit_events {
@@ -258,8 +254,18 @@ impl Source for ChannelSource {
         OPERATION
     }
 
-    async fn fill(&mut self, chunk: &Chunk, stop: &mut watch::Receiver<bool>) -> Result<Fill, IngestError> {
-        let puts = self.gather(stop).await;
+    async fn ready(&mut self, stop: &mut watch::Receiver<bool>) -> bool {
+        if self.redo.is_empty() {
+            tokio::select! {
+                put = self.received.recv() => self.redo.extend(put),
+                _ = stop.changed() => {}
+            }
+        }
+        !self.redo.is_empty()
+    }
+
+    async fn fill(&mut self, chunk: &Chunk, _stop: &mut watch::Receiver<bool>) -> Result<Fill, IngestError> {
+        let puts = self.gather().await;
         if puts.is_empty() {
             return Ok(Fill::Done);
         }
