@@ -385,9 +385,9 @@ eb = boto3.client('events', endpoint_url=url, region_name='us-east-1', aws_acces
 source = 'aws.partner/snyk.io/org_2f9f0b1c/audit'
 eb.put_rule(Name='snyk-to-sqs', EventPattern=json.dumps({'source': [source]}))
 eb.put_targets(Rule='snyk-to-sqs', Targets=[{'Id': 'queue', 'Arn': queue_arn}])
-org = {'groupId': 'g-1', 'orgId': 'o-1', 'userId': 'u-1', 'projectId': None, 'event': 'org.user.role.edit',
+org = {'groupId': '4a18d42f-0000-4000-8000-000000000001', 'orgId': '0de7b2d6-0000-4000-8000-000000000001', 'userId': 'u-1', 'projectId': None, 'event': 'org.user.role.edit',
        'content': {'before': 'COLLABORATOR', 'after': 'ADMIN', 'userPublicId': 'u-9'}, 'created': '2026-11-30T10:00:00.000Z'}
-group = {'groupId': 'g-1', 'userId': 'u-2', 'event': 'group.sso.edit', 'content': {'ssoType': 'saml'}, 'created': '2026-11-30T11:00:00.000Z'}
+group = {'groupId': '4a18d42f-0000-4000-8000-000000000001', 'userId': 'u-2', 'event': 'group.sso.edit', 'content': {'ssoType': 'saml'}, 'created': '2026-11-30T11:00:00.000Z'}
 issue = {'class_uid': 2001, 'activity_id': 1, 'time': 1764496800000, 'severity_id': 5, 'severity': 'Critical', 'state_id': 1, 'state': 'New',
          'finding': {'uid': 'SNYK-JS-LODASH-567746', 'title': 'Prototype Pollution', 'src_url': 'https://security.snyk.io/vuln/SNYK-JS-LODASH-567746'},
          'vulnerabilities': [{'cve': {'uid': 'CVE-2020-8203', 'cvss': {'version': '3.1', 'base_score': 7.4}}, 'fix_available': True,
@@ -411,8 +411,11 @@ assert out['FailedEntryCount'] == 0, out
 
     let out = pull_ok(&s, &aws, &[]);
     assert!(out.contains("4 messages (0 empty, 4 deleted, 0 left to retry); 3 objects, 3 rows in 1 commits; 1 already in the lake; 0 skipped; 0 quarantined"), "{out}");
-    assert_eq!(s.rows("select orgid, event, userid from snyk_orgaudit"), vec![vec!["o-1", "org.user.role.edit", "u-1"]]);
-    assert_eq!(s.rows("select groupid, event from snyk_groupaudit"), vec![vec!["g-1", "group.sso.edit"]]);
+    assert_eq!(
+        s.rows("select orgid, event, userid from snyk_orgaudit"),
+        vec![vec!["0de7b2d6-0000-4000-8000-000000000001", "org.user.role.edit", "u-1"]]
+    );
+    assert_eq!(s.rows("select groupid, event from snyk_groupaudit"), vec![vec!["4a18d42f-0000-4000-8000-000000000001", "group.sso.edit"]]);
     assert_eq!(s.count("select count(*) from snyk_orgaudit where json_extract_scalar(content, '$.after') = 'ADMIN'"), 1);
     let issue = s.rows("select finding.uid, severity_id, state, cast(time as varchar), vulnerabilities[1].cve.uid, vulnerabilities[1].fix_available, resources[1].name from snyk_issue");
     assert_eq!(
@@ -427,4 +430,62 @@ assert out['FailedEntryCount'] == 0, out
     let out = pull_ok(&s, &aws, &[]);
     assert!(out.contains("1 already in the lake"), "{out}");
     assert_eq!(s.count("select count(*) from snyk_orgaudit"), 1);
+
+    // The same audit records pulled through the Snyk API (REST names, the
+    // org event without its group) add no rows; a record only the API has lands.
+    let api = common::snyk_api::SnykApi::start();
+    let same = serde_json::json!({"org_id": "0de7b2d6-0000-4000-8000-000000000001", "user_id": "u-1", "event": "org.user.role.edit",
+        "content": {"before": "COLLABORATOR", "after": "ADMIN", "userPublicId": "u-9"}, "created": "2026-11-30T10:00:00Z"});
+    let only_api = serde_json::json!({"org_id": "0de7b2d6-0000-4000-8000-000000000001", "user_id": "u-3", "event": "org.user.add", "content": {}, "created": "2026-11-30T10:05:00.000Z"});
+    api.add_org("0de7b2d6-0000-4000-8000-000000000001", vec![same, only_api]);
+    api.add_group(
+        "4a18d42f-0000-4000-8000-000000000001",
+        vec![serde_json::json!({"group_id": "4a18d42f-0000-4000-8000-000000000001", "user_id": "u-2", "event": "group.sso.edit",
+        "content": {"ssoType": "saml"}, "created": "2026-11-30T11:00:00.000Z"})],
+    );
+    for scope in [["--org", "0de7b2d6-0000-4000-8000-000000000001"], ["--group", "4a18d42f-0000-4000-8000-000000000001"]] {
+        let args = ["pull", "snyk", "--api-url", api.url.as_str(), scope[0], scope[1], "--from", "2026-11-29", "--once"];
+        let pulled = s.tarn(&args).env("SNYK_TOKEN", common::snyk_api::TOKEN).output().unwrap();
+        assert!(pulled.status.success(), "{}", common::text(&pulled.stderr));
+    }
+    assert_eq!(
+        s.rows("select event, userid from snyk_orgaudit order by created"),
+        vec![vec!["org.user.role.edit", "u-1"], vec!["org.user.add", "u-3"]]
+    );
+    assert_eq!(s.count("select count(*) from snyk_groupaudit"), 1);
+}
+
+/// The other way round: records the Snyk puller landed first are not
+/// landed again when EventBridge carries them later.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snyk_record_pulled_from_the_api_first_is_not_landed_again_from_eventbridge() {
+    let s = Scratch::new("sqs-snyk-api-then-eventbridge");
+    let aws = setup("snyk-api-first", false).await;
+    let api = common::snyk_api::SnykApi::start();
+    api.add_org("0de7b2d6-0000-4000-8000-000000000007", vec![serde_json::json!({"org_id": "0de7b2d6-0000-4000-8000-000000000007", "group_id": "4a18d42f-0000-4000-8000-000000000007", "user_id": "u-1", "event": "org.user.remove",
+        "content": {"userPublicId": "u-8"}, "created": "2026-11-30T09:00:00.000Z"})]);
+    let args =
+        ["pull", "snyk", "--api-url", api.url.as_str(), "--org", "0de7b2d6-0000-4000-8000-000000000007", "--from", "2026-11-29", "--once"];
+    let pulled = s.tarn(&args).env("SNYK_TOKEN", common::snyk_api::TOKEN).output().unwrap();
+    assert!(pulled.status.success(), "{}", common::text(&pulled.stderr));
+    assert_eq!(s.count("select count(*) from snyk_orgaudit"), 1);
+    let carried = |id: &str, detail: serde_json::Value| {
+        serde_json::json!({"version": "0", "id": id, "detail-type": "Snyk audit event", "source": "aws.partner/snyk.io/org_0de7b2d6-0000-4000-8000-000000000007/audit",
+            "account": "123456789012", "time": "2026-11-30T09:00:01Z", "region": "us-east-1", "resources": [], "detail": detail}).to_string()
+    };
+    let same = serde_json::json!({"groupId": "4a18d42f-0000-4000-8000-000000000007", "orgId": "0de7b2d6-0000-4000-8000-000000000007", "userId": "u-1", "projectId": null, "event": "org.user.remove",
+        "content": {"userPublicId": "u-8"}, "created": "2026-11-30T09:00:00.000Z"});
+    let other = serde_json::json!({"groupId": "4a18d42f-0000-4000-8000-000000000007", "orgId": "0de7b2d6-0000-4000-8000-000000000007", "userId": "u-1", "projectId": null, "event": "org.user.remove",
+        "content": {"userPublicId": "u-9"}, "created": "2026-11-30T09:00:00.000Z"});
+    aws.send(&carried("eb-1", same)).await;
+    aws.send(&carried("eb-2", other)).await;
+    let out = pull_ok(&s, &aws, &[]);
+    assert!(out.contains("1 already in the lake"), "{out}");
+    let users: Vec<String> = s
+        .rows("select json_extract_scalar(content, '$.userPublicId') from snyk_orgaudit order by 1")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(users, ["u-8", "u-9"]);
+    assert_eq!(aws.depth().await, 0);
 }

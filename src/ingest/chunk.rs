@@ -30,6 +30,8 @@ pub struct Job {
     pub path: PathBuf,
     /// Its identity in the lake's ledger; None to use its content hash.
     pub input: Option<String>,
+    /// Until when (microseconds) the ledger remembers it; None: for good.
+    pub until: Option<i64>,
     /// `p_source_file` of its rows: the path, or `s3://bucket/key`.
     pub source_file: String,
     /// How messages name it: the path, or `s3://bucket/key (ETag e)`.
@@ -302,7 +304,10 @@ fn work(shared: &Mutex<Shared>, settings: &DecodeSettings, limit: u64, from_back
         match decode_file(shared, &mut files, builder, &job, settings)? {
             Ok(FileCounts { records, bytes }) => {
                 let mut chunk = lock(shared);
-                chunk.tx.consume(input.clone());
+                match job.until {
+                    Some(until) => chunk.tx.consume_until(input.clone(), until),
+                    None => chunk.tx.consume(input.clone()),
+                }
                 chunk.inputs.push((job, input));
                 chunk.records += records;
                 chunk.bytes += bytes;

@@ -35,7 +35,7 @@ pub enum Committed {
     Empty,
     /// Another writer committed `taken` of the chunk's inputs first; nothing
     /// was committed. `redo` are the chunk's other inputs, to decode again.
-    Raced { redo: Vec<Job>, taken: u64 },
+    Raced { redo: Vec<Job>, taken: u64, lost: Vec<String> },
 }
 
 /// What the source learns after the commit: the chunk's accounting and the
@@ -151,7 +151,7 @@ fn commit(chunk: Decoded, operation: &str, force: bool) -> Result<Settled, Inges
                 .filter(|(_, input)| !lost.contains(input))
                 .map(|(job, input)| Job { input: Some(input.clone()), ..job.clone() })
                 .collect();
-            Committed::Raced { redo, taken: lost.len() as u64 }
+            Committed::Raced { redo, taken: lost.len() as u64, lost }
         }
     };
     Ok(Settled { outcome, left: left.into(), inputs, failed, already: already.len() as u64, quarantined, bytes })

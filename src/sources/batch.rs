@@ -98,7 +98,7 @@ impl IngestReport {
                 Vec::new()
             }
             Committed::Empty => Vec::new(),
-            Committed::Raced { redo, taken } => {
+            Committed::Raced { redo, taken, .. } => {
                 self.already_ingested += taken;
                 redo
             }

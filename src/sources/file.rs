@@ -93,7 +93,7 @@ pub async fn ingest_paths(
         let path = std::fs::canonicalize(&path).unwrap_or(path);
         let log_type = log_type_for(registry, &path, options.log_type.as_deref()).map_err(|e| Arc::new(e) as _);
         let shown = path.display().to_string();
-        source.jobs.push_back(Job { source_file: shown.clone(), name: shown, path, input: None, log_type });
+        source.jobs.push_back(Job { source_file: shown.clone(), name: shown, path, input: None, until: None, log_type });
     }
     let (_never, stop) = watch::channel(false);
     drive(lake, &mut source, true, stop).await?;

@@ -73,6 +73,7 @@ async fn download(s3: &aws_sdk_s3::Client, object: &ObjectRef, target: &Path, lo
                 return Ok(Job {
                     path: target.to_path_buf(),
                     input: Some(input_id(&object.bucket, &object.key, &etag)),
+                    until: None,
                     source_file: format!("s3://{}/{}", object.bucket, object.key),
                     name: named(object, &etag),
                     log_type: Ok(log_type),

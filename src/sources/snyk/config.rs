@@ -60,6 +60,11 @@ pub struct SnykConfig {
     #[serde(default)]
     #[arg(long)]
     pub alarm_after: Option<String>,
+    /// How long a record is remembered so the same record carried by
+    /// EventBridge (a `type: sqs` source) adds no second row (`24h`).
+    #[serde(default = "default_dedupe_window")]
+    #[arg(long, default_value = "24h")]
+    pub dedupe_window: String,
     /// Only here to refuse it with a clear message.
     #[serde(default)]
     #[arg(skip)]
@@ -86,6 +91,10 @@ fn default_api_url() -> String {
 fn default_token_env() -> String {
     DEFAULT_TOKEN_ENV.to_string()
 }
+fn default_dedupe_window() -> String {
+    "24h".into()
+}
+
 fn default_frequency() -> u64 {
     60
 }
@@ -127,6 +136,7 @@ impl SnykConfig {
             frequency: default_frequency(),
             chunk_size: default_chunk_size(),
             alarm_after: None,
+            dedupe_window: default_dedupe_window(),
             token: None,
         }
     }
@@ -160,8 +170,13 @@ impl SnykConfig {
             return Err(format!("api_url '{}' must start with https:// (for example {DEFAULT_API_URL})", self.api_url));
         }
         self.alarm_after().map_err(|e| e.to_string())?;
+        self.dedupe_window().map_err(|e| e.to_string())?;
         self.from().map_err(|e| e.to_string())?;
         Ok(())
+    }
+
+    pub fn dedupe_window(&self) -> Result<Duration, SnykError> {
+        crate::duration::parse(&self.dedupe_window).map_err(|e| SnykError::Setup(format!("dedupe_window: {e}")))
     }
 
     pub fn alarm_after(&self) -> Result<Option<Duration>, SnykError> {

@@ -35,6 +35,36 @@ pub fn fingerprint(record: &Value) -> String {
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The ledger prefix of Snyk audit records pulled from the API, and of those
+/// carried by EventBridge.
+pub const FROM_API: &str = "snyk-api";
+pub const FROM_EVENTBRIDGE: &str = "snyk-eb";
+
+/// A Snyk audit record's identity whichever way it came (the REST or v1
+/// API, or EventBridge), under `path` ([`FROM_API`] or
+/// [`FROM_EVENTBRIDGE`]): the hash of its event, its time (as an instant,
+/// however written), its user, project and scope (the org, or the group
+/// for a group event: an org event may come with or without its group) and
+/// its content. The record is in v1 names. None without an event or time.
+///
+/// ```
+/// use tarn::sources::snyk::audit_key;
+/// let api = serde_json::json!({"event": "org.user.add", "created": "2026-11-20T10:00:00.100Z", "orgId": "o", "content": {"a": 1}});
+/// let bus = serde_json::json!({"content": {"a": 1}, "created": "2026-11-20T10:00:00.1+00:00", "orgId": "o", "groupId": "g", "event": "org.user.add", "userId": null});
+/// assert_eq!(audit_key("x", &api), audit_key("x", &bus));
+/// ```
+pub fn audit_key(path: &str, record: &Value) -> Option<String> {
+    let text = |key: &str| record.get(key).and_then(Value::as_str).unwrap_or("");
+    let event = record.get("event").and_then(Value::as_str)?;
+    let created = record.get("created").and_then(Value::as_str).and_then(parse_time)?;
+    let scope = if text("orgId").is_empty() { text("groupId") } else { text("orgId") };
+    let content = record.get("content").unwrap_or(&Value::Null);
+    let canonical = format!("{event}\n{created}\n{}\n{}\n{scope}\n{content}", text("userId"), text("projectId"));
+    let digest = Sha256::digest(canonical.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    Some(format!("{path}:{hex}"))
+}
+
 /// RFC 3339 text of a time in microseconds, as the checkpoint stores it.
 pub fn rfc3339(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)

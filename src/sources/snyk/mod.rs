@@ -20,7 +20,7 @@ mod tests;
 
 pub use client::{backoff, rate_limit_wait};
 pub use config::{Api, DEFAULT_API_URL, DEFAULT_TOKEN_ENV, SnykConfig};
-pub use cursor::{Checkpoint, Cursor};
+pub use cursor::{Checkpoint, Cursor, FROM_API, FROM_EVENTBRIDGE, audit_key};
 pub use error::SnykError;
 pub use names::{rest_item_to_v1, schema_names, to_schema_names, v1_name};
 pub use pull::{REST_VERSION, SnykReport, pull};

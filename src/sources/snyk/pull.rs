@@ -7,7 +7,7 @@
 
 use super::client::{Client, Target};
 use super::config::{Api, SnykConfig};
-use super::cursor::{Checkpoint, Cursor, fingerprint, parse_time, rfc3339};
+use super::cursor::{Checkpoint, Cursor, FROM_API, FROM_EVENTBRIDGE, audit_key, fingerprint, parse_time, rfc3339};
 use super::error::SnykError;
 use crate::ingest::{Chunk, Committed, Fill, IngestError, Record, Settled, Source, drive};
 use crate::lake::{ALARMS_TABLE, AlarmRow, Lake, alarms_batch};
@@ -123,6 +123,8 @@ struct Puller<'a> {
     moving: Option<(Value, String)>,
     /// Whether a poll is under way (its logs are being read).
     in_poll: bool,
+    /// The log the chunk in flight read from.
+    chunk_log: Option<Log>,
     lake: &'a Lake,
     report: SnykReport,
 }
@@ -155,6 +157,7 @@ pub async fn pull(
         current: None,
         moving: None,
         in_poll: false,
+        chunk_log: None,
         lake,
         report: SnykReport::default(),
     };
@@ -186,6 +189,7 @@ impl Source for Puller<'_> {
             self.current = Some(LogRead::start(&self.client, self.config, log, log_type, stored, &mut self.report)?);
         }
         let Some(read) = self.current.as_mut() else { return Ok(Fill::Idle) };
+        self.chunk_log = Some(read.log.clone());
         let failure = match read.pages(&self.client, self.config, chunk, stop, &mut self.report).await? {
             Paged::Full => {
                 self.moving = read.checkpoint_move(chunk, None, &mut self.report)?;
@@ -220,6 +224,18 @@ impl Source for Puller<'_> {
                 self.report.quarantined += settled.quarantined;
             }
             Committed::Empty => {}
+            Committed::Raced { lost, .. } if lost.iter().all(|l| l.starts_with(FROM_API) || l.starts_with(FROM_EVENTBRIDGE)) => {
+                // `pull sqs` landed some of these records from EventBridge
+                // first: nothing of the chunk is in the lake. Read the log
+                // again from its checkpoint; the ledger now skips those.
+                let log = self.current.take().map(|read| read.log).or_else(|| self.chunk_log.clone());
+                if let Some(log) = log {
+                    tracing::info!(counts = %self.report.counts(), "{}: some records came through EventBridge meanwhile; reading it again", log.what());
+                    self.logs.push_front(log);
+                }
+                self.checkpoints = self.lake.snapshot()?.checkpoints;
+                return Ok(());
+            }
             Committed::Raced { .. } => {
                 let what = moving.map_or_else(|| "an audit log".to_string(), |(_, what)| what);
                 return Err(IngestError::source(SnykError::Setup(format!(
@@ -235,7 +251,9 @@ impl Source for Puller<'_> {
     }
 
     fn uses_ledger(&self) -> bool {
-        false
+        // Records carried by EventBridge are in the ledger (the puller
+        // itself resumes from its checkpoint).
+        true
     }
 }
 
@@ -384,6 +402,8 @@ struct LogRead {
     v1_window: (String, String),
     /// When the read started, microseconds.
     now: i64,
+    /// Until when the ledger remembers the records it lands.
+    remember_until: i64,
 }
 
 impl LogRead {
@@ -443,7 +463,9 @@ impl LogRead {
         };
         let day = |micros: i64| chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default().format("%Y-%m-%d").to_string();
         let v1_window = (day(start), day(now));
-        Ok(LogRead { log, log_type, key, what, stored, since, alarmed, cursor, paging, v1_window, now })
+        let window = config.dedupe_window().map_err(IngestError::source)?;
+        let remember_until = now.saturating_add(window.as_micros().min(i64::MAX as u128) as i64);
+        Ok(LogRead { log, log_type, key, what, stored, since, alarmed, cursor, paging, v1_window, now, remember_until })
     }
 
     /// Reads pages into `chunk` until it is full, the log is caught up, a
@@ -529,8 +551,23 @@ impl LogRead {
                 report.already_ingested += 1;
                 continue;
             }
+            // The same record carried by EventBridge (`pull sqs`) is in the lake already.
+            let value = value.ok();
+            if let Some(carried) = value.as_ref().and_then(|v| audit_key(FROM_EVENTBRIDGE, v))
+                && chunk.has_seen(&carried)
+            {
+                report.already_ingested += 1;
+                continue;
+            }
             let record = Record { text, position: index as u64 + 1 };
-            chunk.push(&self.log_type, record, super::schema_names, &provenance, parsed_at)?;
+            let refused = chunk.push(&self.log_type, record, super::schema_names, &provenance, parsed_at)?;
+            if refused.is_none()
+                && let Some(pulled) = value.as_ref().and_then(|v| audit_key(FROM_API, v))
+            {
+                // Identical records both land (the cursor counts them); the
+                // key only tells the EventBridge path this one is here.
+                chunk.claim(&pulled, Some(self.remember_until));
+            }
         }
         Ok(())
     }

@@ -66,6 +66,16 @@ pub struct SqsConfig {
     #[serde(default = "default_max_record_size")]
     #[arg(long, default_value = "16MB", value_parser = crate::formats::json::parse_record_size)]
     pub max_record_size: usize,
+    /// How long an EventBridge event id (and a Snyk audit record it
+    /// carries) is remembered, so a redelivery, or the same record pulled
+    /// from the Snyk API, adds no second row (`24h`).
+    #[serde(default = "default_dedupe_window")]
+    #[arg(long, default_value = "24h")]
+    pub dedupe_window: String,
+}
+
+fn default_dedupe_window() -> String {
+    "24h".into()
 }
 
 fn default_max_record_size() -> usize {
@@ -179,6 +189,8 @@ struct Intake<'a> {
     /// Receipts to delete once the chunk is committed.
     to_delete: Vec<String>,
     report: PullReport,
+    /// How long carried events are remembered.
+    dedupe_window: Duration,
 }
 
 /// Pulls the queue until `stop` turns true (or, with `once`, until it is
@@ -215,6 +227,8 @@ pub async fn pull(
         held: Arc::default(),
         to_delete: Vec::new(),
         report: PullReport::default(),
+        dedupe_window: crate::duration::parse(&config.dedupe_window)
+            .map_err(|e| IngestError::source(AwsError::Call { what: "dedupe_window".into(), answer: e.to_string() }))?,
     };
     drive(lake, &mut intake, once, stop).await?;
     Ok(intake.report)
@@ -426,12 +440,33 @@ impl Intake<'_> {
         if chunk.has_seen(&input) {
             return Ok(None);
         }
+        let until = crate::now_micros().saturating_add(self.dedupe_window.as_micros().min(i64::MAX as u128) as i64);
+        // A Snyk audit record the Snyk puller already landed is not landed
+        // again; one this path lands, the puller skips.
+        if carried.log_type.starts_with("Snyk.") && carried.log_type != "Snyk.Issue" {
+            let key = |path| crate::sources::snyk::audit_key(path, &carried.record);
+            if let Some(pulled) = key(crate::sources::snyk::FROM_API)
+                && chunk.has_seen(&pulled)
+            {
+                return Ok(None);
+            }
+            if let Some(carried_key) = key(crate::sources::snyk::FROM_EVENTBRIDGE) {
+                chunk.claim(&carried_key, Some(until));
+            }
+        }
         let log_type = self.registry.get(carried.log_type).map_err(|e| e.to_string())?;
         let file_name: String = carried.event_id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(100).collect();
         let path = self.downloads.0.join(format!("event-{file_name}-{:x}.json", crate::unique_seed()));
         let bytes = serde_json::to_vec(&carried.record).map_err(|e| e.to_string())?;
         std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        Ok(Some(Job { path, input: Some(input.clone()), source_file: input.clone(), name: input, log_type: Ok(log_type) }))
+        Ok(Some(Job {
+            path,
+            input: Some(input.clone()),
+            until: Some(until),
+            source_file: input.clone(),
+            name: input,
+            log_type: Ok(log_type),
+        }))
     }
 }
 
