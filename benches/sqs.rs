@@ -145,6 +145,7 @@ async fn run(url: &str, files: u64) -> Result<(), String> {
         max_receives: 5,
         visibility_timeout: 300,
         max_record_size: tarn::formats::json::DEFAULT_MAX_RECORD,
+        dedupe_window: "24h".into(),
     };
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let started = Instant::now();

@@ -76,6 +76,17 @@ pub fn uuid_v4(a: u64, b: u64) -> String {
     )
 }
 
+/// True for `8-4-4-4-12` hex digits.
+pub fn is_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5 && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A new random (version 4) UUID.
+pub fn new_id() -> String {
+    uuid_v4(unique_seed(), unique_seed())
+}
+
 /// Microseconds since the Unix epoch, now.
 pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()

@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_ACCOUNT: &str = "000000000000";
 
+/// What is wrong with a channel's settings.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidChannel(pub String);
+
 /// One channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Channel {
@@ -42,7 +47,7 @@ impl Channel {
     /// A new channel with a fresh id.
     pub fn new(name: &str, source: &str, region: &str, account: &str) -> Channel {
         Channel {
-            id: super::eds::new_id(),
+            id: crate::new_id(),
             name: name.to_string(),
             source: source.to_string(),
             region: region.to_string(),
@@ -62,27 +67,28 @@ impl Channel {
     /// ```
     /// use tarn::catalog::channels::Channel;
     /// assert!(Channel::new("snyk-audit", "Snyk", "eu-west-1", "111122223333").check().is_ok());
-    /// assert!(Channel::new("a b", "Custom", "eu-west-1", "111122223333").check().unwrap_err().contains("name"));
+    /// assert!(Channel::new("a b", "Custom", "eu-west-1", "111122223333").check().unwrap_err().0.contains("name"));
     /// ```
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), InvalidChannel> {
+        let invalid = |text: String| Err(InvalidChannel(text));
         let name_ok = (3..=128).contains(&self.name.len()) && self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if !name_ok {
-            return Err(format!("name '{}' must be 3 to 128 letters, digits, '.', '_' or '-'", self.name));
+            return invalid(format!("name '{}' must be 3 to 128 letters, digits, '.', '_' or '-'", self.name));
         }
         if self.source.is_empty() || self.source.len() > 256 || self.source.chars().any(char::is_control) {
-            return Err(format!("source '{}' must be Custom or a partner's source name (1 to 256 characters)", self.source));
+            return invalid(format!("source '{}' must be Custom or a partner's source name (1 to 256 characters)", self.source));
         }
         if self.account.len() != 12 || !self.account.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("account '{}' must be a 12-digit AWS account id", self.account));
+            return invalid(format!("account '{}' must be a 12-digit AWS account id", self.account));
         }
         let region_ok = !self.region.is_empty() && self.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !region_ok {
-            return Err(format!("region '{}' is not an AWS region name (like eu-west-1)", self.region));
+            return invalid(format!("region '{}' is not an AWS region name (like eu-west-1)", self.region));
         }
         if let Some(external) = &self.external_id
             && !is_external_id(external)
         {
-            return Err(format!("external id '{external}' must be 2 to 1224 characters of letters, digits and +=,.@:/-_"));
+            return invalid(format!("external id '{external}' must be 2 to 1224 characters of letters, digits and +=,.@:/-_"));
         }
         Ok(())
     }
@@ -110,7 +116,7 @@ pub fn parse_channel(text: &str) -> Option<String> {
         },
         None => text,
     };
-    super::eds::is_uuid(id).then(|| id.to_ascii_lowercase())
+    crate::is_uuid(id).then(|| id.to_ascii_lowercase())
 }
 
 /// `id (name, source)` for each channel, for error messages.

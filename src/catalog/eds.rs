@@ -202,16 +202,7 @@ pub fn parse_given_id(given: &str) -> Result<(String, Option<String>), String> {
     Ok((id, given.starts_with("arn:").then(|| given.to_string())))
 }
 
-/// True for `8-4-4-4-12` hex digits.
-pub fn is_uuid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5 && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// A new random (version 4) UUID.
-pub fn new_id() -> String {
-    crate::uuid_v4(crate::unique_seed(), crate::unique_seed())
-}
+pub use crate::{is_uuid, new_id};
 
 /// A UUID that always comes out the same for `name` (for a store in
 /// `tarn.yml` given without an id, so its id is stable across runs).
@@ -460,7 +451,7 @@ impl Catalog {
     /// Adds a channel; `stores` (ids, ARNs or names) must be ActivityAuditLog
     /// stores. Returns the channel as saved.
     pub fn create_channel(&mut self, mut channel: Channel, stores: &[String]) -> Result<Channel, EdsError> {
-        channel.check().map_err(EdsError::InvalidChannel)?;
+        channel.check().map_err(|e| EdsError::InvalidChannel(e.0))?;
         for key in stores {
             let store = self.find(key)?;
             if store.category != Category::ActivityAuditLog {

@@ -20,6 +20,23 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// What is wrong with the `serve:` settings or the credentials they name.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ServeConfigError(pub String);
+
+impl From<String> for ServeConfigError {
+    fn from(text: String) -> ServeConfigError {
+        ServeConfigError(text)
+    }
+}
+
+impl From<&str> for ServeConfigError {
+    fn from(text: &str) -> ServeConfigError {
+        ServeConfigError(text.to_string())
+    }
+}
+
 /// The `serve:` section.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,28 +112,28 @@ impl ServeConfig {
     }
 
     /// Checks what can be checked without the environment.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ServeConfigError> {
         let listen = self.listen_addr()?;
         self.settings()?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err("give both tls_cert and tls_key, or neither".into());
         }
         if !listen.ip().is_loopback() && self.tls_cert.is_none() {
-            return Err(format!(
+            return Err(ServeConfigError(format!(
                 "{listen} is not a loopback address, so tarn serves it only over TLS; give --tls-cert and --tls-key (tls_cert and tls_key under serve:), or listen on 127.0.0.1"
-            ));
+            )));
         }
         Ok(())
     }
 
-    pub fn listen_addr(&self) -> Result<std::net::SocketAddr, String> {
-        self.listen.parse().map_err(|_| format!("listen: '{}' is not host:port (like 127.0.0.1:8443)", self.listen))
+    pub fn listen_addr(&self) -> Result<std::net::SocketAddr, ServeConfigError> {
+        self.listen.parse().map_err(|_| ServeConfigError(format!("listen: '{}' is not host:port (like 127.0.0.1:8443)", self.listen)))
     }
 
-    pub fn settings(&self) -> Result<ChannelSettings, String> {
+    pub fn settings(&self) -> Result<ChannelSettings, ServeConfigError> {
         let window = crate::duration::parse(&self.dedupe_window).map_err(|e| format!("dedupe_window: {e}"))?;
         if !(1..=60_000).contains(&self.commit_interval_ms) {
-            return Err(format!("commit_interval_ms: {} must be 1 to 60000", self.commit_interval_ms));
+            return Err(ServeConfigError(format!("commit_interval_ms: {} must be 1 to 60000", self.commit_interval_ms)));
         }
         Ok(ChannelSettings {
             dedupe_window: window,
@@ -127,7 +144,7 @@ impl ServeConfig {
 
     /// The credentials callers sign with, from the environment (and the
     /// secret's file).
-    pub fn credentials(&self) -> Result<Credentials, String> {
+    pub fn credentials(&self) -> Result<Credentials, ServeConfigError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let access_key_id = var(&self.access_key_id_env).ok_or_else(|| {
             format!("set {} to the access key id callers sign with (and {})", self.access_key_id_env, self.secret_access_key_env)
