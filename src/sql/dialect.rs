@@ -19,7 +19,8 @@
 
 use crate::catalog::eds::{EventDataStore, describe, is_uuid, parse_id};
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Query, SelectItem, SetExpr,
+    AccessExpr, BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
+    LambdaFunction, LambdaFunctionParameter, LambdaSyntax, ObjectName, ObjectNamePart, OneOrManyWithParens, Query, SelectItem, SetExpr,
     Statement, Subscript, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -43,6 +44,12 @@ pub enum DialectError {
     /// A rewritten Trino function with a window, a filter or DISTINCT, which its rewrite would drop.
     #[error("{name} cannot take OVER, FILTER or DISTINCT in tarn (it is rewritten as another expression); write {usage}")]
     Clause { name: &'static str, usage: &'static str },
+    /// `IPADDRESS '...'` with text that is not an address.
+    #[error("IPADDRESS '{0}' is not an IPv4 or IPv6 address")]
+    IpAddress(String),
+    /// `try(...)` without exactly one expression.
+    #[error("try takes one expression: try(CAST(x AS BIGINT)), try(a / b), try(date_parse(x, '%Y-%m-%d'))")]
+    Try,
     /// A Trino function rewritten as an expression that does not parse again.
     #[error("{name}: {source}")]
     Rewrite {
@@ -79,6 +86,8 @@ const REWRITES: &[Rewrite] = &[
     Rewrite { name: "max_by", arguments: 2, template: "first_value({0} ORDER BY {1} DESC) FILTER (WHERE {1} IS NOT NULL)" },
     Rewrite { name: "min_by", arguments: 2, template: "first_value({0} ORDER BY {1} ASC) FILTER (WHERE {1} IS NOT NULL)" },
     Rewrite { name: "set_agg", arguments: 1, template: "array_agg(DISTINCT {0})" },
+    Rewrite { name: "at_timezone", arguments: 2, template: "(arrow_cast({0}, 'Timestamp(Microsecond, Some(\"UTC\"))') AT TIME ZONE {zone})" },
+    Rewrite { name: "with_timezone", arguments: 2, template: "(arrow_cast({0}, 'Timestamp(Microsecond, None)') AT TIME ZONE {zone})" },
     Rewrite { name: "approx_percentile", arguments: 2, template: "approx_percentile_cont({1}) WITHIN GROUP (ORDER BY {0})" },
     Rewrite { name: "listagg", arguments: 1, template: "string_agg(CAST({0} AS VARCHAR), '' ORDER BY {order})" },
     Rewrite { name: "listagg", arguments: 2, template: "string_agg(CAST({0} AS VARCHAR), {1} ORDER BY {order})" },
@@ -99,6 +108,8 @@ const USAGE: &[(&str, &str, &str)] = &[
     ("max_by", "2 arguments", "max_by(eventname, eventtime)"),
     ("min_by", "2 arguments", "min_by(eventname, eventtime)"),
     ("set_agg", "one argument", "set_agg(sourceipaddress)"),
+    ("at_timezone", "a timestamp and a zone name in quotes", "at_timezone(eventtime, 'America/New_York')"),
+    ("with_timezone", "a timestamp and a zone name in quotes", "with_timezone(timestamp '2024-01-05 10:00:00', 'Europe/Paris')"),
     ("approx_percentile", "a value and a percentile", "approx_percentile(x, 0.5)"),
     ("listagg", "a value, a separator and WITHIN GROUP (ORDER BY ...)", "listagg(eventname, ',') WITHIN GROUP (ORDER BY eventtime)"),
 ];
@@ -150,6 +161,18 @@ pub fn rewrite_text(sql: &str, stores: &[EventDataStore]) -> Result<String, Dial
                 }
                 let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
                 let word = rest[..end].to_ascii_lowercase();
+                // Trino's `IPADDRESS '10.0.0.1'`: an address is its text in tarn.
+                let after = rest[end..].trim_start();
+                if word == "ipaddress" && after.starts_with('\'') {
+                    if let Some(close) = after[1..].find('\'') {
+                        let text = &after[1..=close];
+                        if text.parse::<std::net::IpAddr>().is_err() {
+                            return Err(DialectError::IpAddress(text.to_string()));
+                        }
+                    }
+                    rest = after;
+                    continue;
+                }
                 if let Some(macro_kind) = Macro::named(&word)
                     && let Some((expansion, length)) = expand_macro(macro_kind, &rest[end..], mentions_store)?
                 {
@@ -296,8 +319,8 @@ fn macro_offset(text: &str) -> Result<u64, OffsetError> {
 }
 
 /// The second pass, on the parsed statement.
-pub fn rewrite_statement(statement: &mut Statement) -> Result<(), DialectError> {
-    let mut visitor = Rewriter { error: None };
+pub fn rewrite_statement(statement: &mut Statement, lenient: &dyn Fn(&str) -> bool) -> Result<(), DialectError> {
+    let mut visitor = Rewriter { error: None, lenient };
     let _ = statement.visit(&mut visitor);
     if let Some(error) = visitor.error {
         return Err(error);
@@ -308,11 +331,13 @@ pub fn rewrite_statement(statement: &mut Statement) -> Result<(), DialectError> 
     Ok(())
 }
 
-struct Rewriter {
+struct Rewriter<'a> {
     error: Option<DialectError>,
+    /// Whether a function has a lenient twin (`__try_<name>`), for `try`.
+    lenient: &'a dyn Fn(&str) -> bool,
 }
 
-impl VisitorMut for Rewriter {
+impl VisitorMut for Rewriter<'_> {
     type Break = ();
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
@@ -329,14 +354,36 @@ impl VisitorMut for Rewriter {
                     }
                 }
             }
-            Expr::Function(function) => match rewrite_function(function) {
-                Ok(Some(replacement)) => *expr = replacement,
-                Ok(None) => {}
-                Err(error) => {
-                    self.error = Some(error);
+            Expr::Cast { data_type, .. } if is_ip_type(data_type) => *data_type = DataType::Varchar(None),
+            Expr::Function(function) if function.name.to_string().eq_ignore_ascii_case("try") => match try_body(function) {
+                Some(mut body) => {
+                    let _ = body.visit(&mut Lenient { lenient: self.lenient });
+                    *expr = Expr::Nested(Box::new(body));
+                }
+                None => {
+                    self.error = Some(DialectError::Try);
                     return ControlFlow::Break(());
                 }
             },
+            Expr::Function(function) => {
+                match lambdas(function) {
+                    HigherOrder::No => {}
+                    HigherOrder::Rewritten => return ControlFlow::Continue(()),
+                    HigherOrder::Negated => {
+                        let call = Expr::Function(function.clone());
+                        *expr = Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Not, expr: Box::new(Expr::Nested(Box::new(call))) };
+                        return ControlFlow::Continue(());
+                    }
+                }
+                match rewrite_function(function) {
+                    Ok(Some(replacement)) => *expr = replacement,
+                    Ok(None) => {}
+                    Err(error) => {
+                        self.error = Some(error);
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
             _ => {}
         }
         ControlFlow::Continue(())
@@ -347,6 +394,183 @@ impl VisitorMut for Rewriter {
             if let ObjectNamePart::Identifier(ident) = part {
                 lower(ident);
             }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Trino's `IPADDRESS` type: its values are address text in tarn.
+fn is_ip_type(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Custom(name, _) if name.to_string().eq_ignore_ascii_case("ipaddress"))
+}
+
+/// Trino's functions that take a lambda, and DataFusion's names for them.
+const HIGHER_ORDER: &[(&str, &str)] = &[
+    ("filter", "array_filter"),
+    ("transform", "array_transform"),
+    ("any_match", "array_any_match"),
+    ("all_match", "all_match"),
+    ("none_match", "none_match"),
+];
+
+/// What [`lambdas`] did to a call.
+enum HigherOrder {
+    /// Not a call with a lambda.
+    No,
+    Rewritten,
+    /// Rewritten, and the call is to be negated (`all_match`, `none_match`).
+    Negated,
+}
+
+/// Reads `x -> body` and `(k, v) -> body` arguments of a function that
+/// takes a lambda, which the generic parser reads as the JSON arrow
+/// operator, as lambdas; renames the function to DataFusion's and writes
+/// `all_match` and `none_match` with `array_any_match`.
+fn lambdas(function: &mut Function) -> HigherOrder {
+    let name = function.name.to_string().to_lowercase();
+    let Some(&(_, ours)) = HIGHER_ORDER.iter().find(|(trino, _)| *trino == name) else { return HigherOrder::No };
+    let FunctionArguments::List(list) = &mut function.args else { return HigherOrder::No };
+    let mut converted = false;
+    for argument in &mut list.args {
+        if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = argument
+            && let Some(lambda) = as_lambda(e)
+        {
+            *e = Expr::Lambda(lambda);
+            converted = true;
+        }
+    }
+    if !converted {
+        return HigherOrder::No;
+    }
+    let negate_body = |list: &mut datafusion::sql::sqlparser::ast::FunctionArgumentList| {
+        for argument in &mut list.args {
+            if let FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Lambda(lambda))) = argument {
+                lambda.body = Box::new(Expr::UnaryOp {
+                    op: datafusion::sql::sqlparser::ast::UnaryOperator::Not,
+                    expr: Box::new(Expr::Nested(lambda.body.clone())),
+                });
+            }
+        }
+    };
+    match ours {
+        // all_match(a, p) is NOT any_match(a, NOT p); none_match(a, p) is NOT any_match(a, p).
+        "all_match" | "none_match" => {
+            if ours == "all_match" {
+                negate_body(list);
+            }
+            function.name = ObjectName::from(vec![Ident::new("array_any_match")]);
+            HigherOrder::Negated
+        }
+        _ => {
+            function.name = ObjectName::from(vec![Ident::new(ours)]);
+            HigherOrder::Rewritten
+        }
+    }
+}
+
+/// `x -> body` as the parser leaves it (`x` JSON-arrow `body`, where an
+/// `AND`/`OR` after the body binds looser than the arrow and is taken back
+/// into it), as a lambda.
+fn as_lambda(expr: &Expr) -> Option<LambdaFunction> {
+    let Expr::BinaryOp { left, op, right } = expr else { return None };
+    if *op == BinaryOperator::Arrow {
+        let names: Vec<Ident> = match left.as_ref() {
+            Expr::Identifier(name) => vec![name.clone()],
+            Expr::Nested(inner) => match inner.as_ref() {
+                Expr::Identifier(name) => vec![name.clone()],
+                _ => return None,
+            },
+            Expr::Tuple(items) => items.iter().map(|i| if let Expr::Identifier(n) = i { Some(n.clone()) } else { None }).collect::<Option<_>>()?,
+            _ => return None,
+        };
+        // `r.type` of a parameter `r` is a field of it, not a column of a table `r`.
+        let mut body = right.clone();
+        let _ = body.visit(&mut ParameterFields { names: &names });
+        let params: Vec<LambdaFunctionParameter> = names.into_iter().map(|name| LambdaFunctionParameter { name, data_type: None }).collect();
+        let params = if params.len() == 1 { OneOrManyWithParens::One(params.into_iter().next()?) } else { OneOrManyWithParens::Many(params) };
+        return Some(LambdaFunction { params, body, syntax: LambdaSyntax::Arrow });
+    }
+    if matches!(op, BinaryOperator::And | BinaryOperator::Or | BinaryOperator::Xor) {
+        let mut lambda = as_lambda(left)?;
+        lambda.body = Box::new(Expr::BinaryOp { left: lambda.body, op: op.clone(), right: right.clone() });
+        return Some(lambda);
+    }
+    None
+}
+
+/// Writes `p.field` of a lambda parameter `p` as `p['field']`.
+struct ParameterFields<'a> {
+    names: &'a [Ident],
+}
+
+impl VisitorMut for ParameterFields<'_> {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::CompoundIdentifier(parts) = expr
+            && parts.len() > 1
+            && self.names.iter().any(|n| n.value.eq_ignore_ascii_case(&parts[0].value))
+        {
+            let access_chain = parts[1..]
+                .iter()
+                .map(|field| AccessExpr::Subscript(Subscript::Index { index: Expr::value(Value::SingleQuotedString(field.value.to_lowercase())) }))
+                .collect();
+            *expr = Expr::CompoundFieldAccess { root: Box::new(Expr::Identifier(parts[0].clone())), access_chain };
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The one expression of `try(...)`.
+fn try_body(function: &Function) -> Option<Expr> {
+    let FunctionArguments::List(list) = &function.args else { return None };
+    match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] if function.over.is_none() && function.filter.is_none() => Some(e.clone()),
+        _ => None,
+    }
+}
+
+/// Trino's `try`: inside it a cast that fails, a division by zero or a
+/// function that fails on a row gives NULL for that row. Casts become
+/// `TRY_CAST`, a divisor of 0 becomes NULL, and each function with a
+/// lenient twin calls it (see `functions::lenient`).
+struct Lenient<'a> {
+    lenient: &'a dyn Fn(&str) -> bool,
+}
+
+impl VisitorMut for Lenient<'_> {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        match expr {
+            Expr::Cast { kind, .. } if matches!(kind, CastKind::Cast | CastKind::DoubleColon) => *kind = CastKind::TryCast,
+            Expr::BinaryOp { op: BinaryOperator::Divide | BinaryOperator::Modulo, right, .. } => {
+                let divisor = std::mem::replace(right.as_mut(), Expr::value(Value::Null));
+                **right = Expr::Function(Function {
+                    name: ObjectName::from(vec![Ident::new("nullif")]),
+                    uses_odbc_syntax: false,
+                    parameters: FunctionArguments::None,
+                    args: FunctionArguments::List(datafusion::sql::sqlparser::ast::FunctionArgumentList {
+                        duplicate_treatment: None,
+                        args: vec![
+                            FunctionArg::Unnamed(FunctionArgExpr::Expr(divisor)),
+                            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(Value::Number("0".into(), false)))),
+                        ],
+                        clauses: Vec::new(),
+                    }),
+                    filter: None,
+                    null_treatment: None,
+                    over: None,
+                    within_group: Vec::new(),
+                });
+            }
+            Expr::Function(function) if function.over.is_none() => {
+                let name = function.name.to_string().to_lowercase();
+                if (self.lenient)(&name) {
+                    function.name = ObjectName::from(vec![Ident::new(format!("{}{name}", super::functions::LENIENT_PREFIX))]);
+                }
+            }
+            _ => {}
         }
         ControlFlow::Continue(())
     }
@@ -383,6 +607,11 @@ fn rewrite_function(function: &Function) -> Result<Option<Expr>, DialectError> {
         text.push_str(&rest[..open]);
         match &rest[open + 1..close] {
             "order" => text.push_str(&order.join(", ")),
+            // AT TIME ZONE takes a quoted zone name, not an expression.
+            "zone" => match list.args.get(1) {
+                Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(zone @ Expr::Value(_)))) => text.push_str(&zone.to_string()),
+                _ => return Err(refuse()),
+            },
             index => text.push_str(index.parse::<usize>().ok().and_then(|i| arguments.get(i)).map_or("NULL", String::as_str)),
         }
         rest = &rest[close + 1..];

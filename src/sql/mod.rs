@@ -396,7 +396,9 @@ impl Sql {
         let state = self.ctx.state();
         let parser_dialect = state.config().options().sql_parser.dialect;
         let mut statement = state.sql_to_statement(&text, &parser_dialect).map_err(|e| self.explain_error(e))?;
-        rewrite_statement(&mut statement)?;
+        let functions = state.scalar_functions();
+        let lenient = |name: &str| functions.contains_key(&format!("{}{name}", functions::LENIENT_PREFIX));
+        rewrite_statement(&mut statement, &lenient)?;
         let plan = state.statement_to_plan(statement).await.map_err(|e| self.explain_error(e))?;
         let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         if read_only.verify_plan(&plan).is_err() {
@@ -466,11 +468,11 @@ fn unsupported_function(text: &str) -> Option<String> {
 }
 
 /// The dialect's syntax-tree pass, into `EXPLAIN` too.
-fn rewrite_statement(statement: &mut datafusion::sql::parser::Statement) -> Result<(), DialectError> {
+fn rewrite_statement(statement: &mut datafusion::sql::parser::Statement, lenient: &dyn Fn(&str) -> bool) -> Result<(), DialectError> {
     use datafusion::sql::parser::Statement;
     match statement {
-        Statement::Statement(inner) => dialect::rewrite_statement(inner),
-        Statement::Explain(explain) => rewrite_statement(&mut explain.statement),
+        Statement::Statement(inner) => dialect::rewrite_statement(inner, lenient),
+        Statement::Explain(explain) => rewrite_statement(&mut explain.statement, lenient),
         _ => Ok(()),
     }
 }

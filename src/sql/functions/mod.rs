@@ -6,7 +6,10 @@
 //! `arbitrary` is DataFusion's `any_value`; `count_if` is rewritten by the
 //! dialect (see `dialect.rs`).
 
+mod format;
 mod json;
+mod lenient;
+mod maps;
 mod patterns;
 mod text;
 mod time;
@@ -23,6 +26,8 @@ use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, Sca
 use serde_json::Value;
 use std::sync::Arc;
 use time::{Field, Unit};
+
+pub use lenient::LENIENT_PREFIX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
@@ -126,6 +131,11 @@ pub fn register(ctx: &SessionContext) {
     }
     let any_value = datafusion::functions_aggregate::any_value::any_value_udaf();
     ctx.register_udaf(any_value.as_ref().clone().with_aliases(["arbitrary"]));
+    ctx.register_udf(ScalarUDF::new_from_impl(format::Format::new()));
+    for kind in [maps::MapKind::Histogram, maps::MapKind::MapAgg] {
+        ctx.register_udaf(datafusion::logical_expr::AggregateUDF::new_from_impl(maps::MapAggregate::new(kind)));
+    }
+    lenient::register(ctx);
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -137,6 +147,34 @@ struct Trino {
 
 fn utc_micros() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC")))
+}
+
+/// A timestamp's type for the functions that read its fields (`hour`,
+/// `date_format`, ...): one in a zone other than UTC keeps its zone, so
+/// they read the time of day there, as Trino does after `at_timezone`.
+fn zoned(t: &DataType) -> DataType {
+    match t {
+        DataType::Timestamp(_, Some(zone)) if !is_utc(zone) => DataType::Timestamp(TimeUnit::Microsecond, Some(zone.clone())),
+        _ => utc_micros(),
+    }
+}
+
+fn is_utc(zone: &str) -> bool {
+    matches!(zone, "UTC" | "+00:00" | "Z" | "utc")
+}
+
+/// Instants in `zone` as the wall-clock times there, tagged UTC, for the
+/// functions that read fields of a UTC time.
+fn wall_clock(array: &ArrayRef, zone: &str) -> Result<ArrayRef> {
+    use chrono::{Offset, TimeZone};
+    let zone: datafusion::arrow::array::timezone::Tz = zone.parse()?;
+    let local = times(array).map(|micros| {
+        let micros = micros?;
+        let instant = chrono::DateTime::from_timestamp_micros(micros)?.naive_utc();
+        let offset = zone.offset_from_utc_datetime(&instant).fix().local_minus_utc();
+        Some(micros + i64::from(offset) * 1_000_000)
+    });
+    Ok(timestamps(local))
 }
 
 /// The type `split` and `regexp_extract_all` return: `array(varchar)`.
@@ -246,19 +284,20 @@ impl ScalarUDFImpl for Trino {
             }
             Kind::DateAdd => vec![Utf8, Int64, utc_micros()],
             Kind::DateDiff => vec![Utf8, utc_micros(), utc_micros()],
-            Kind::Field(_) | Kind::ToUnixtime | Kind::ToIso8601 => vec![utc_micros()],
+            Kind::Field(_) => vec![zoned(&types[0])],
+            Kind::ToUnixtime | Kind::ToIso8601 => vec![utc_micros()],
             Kind::FromUnixtime => vec![Float64],
             Kind::Date => match &types[0] {
                 DataType::Date32 => vec![DataType::Date32],
                 t if is_string(t) => vec![Utf8],
-                _ => vec![utc_micros()],
+                t => vec![zoned(t)],
             },
             Kind::LastDayOfMonth => match &types[0] {
                 DataType::Date32 => vec![DataType::Date32],
-                _ => vec![utc_micros()],
+                t => vec![zoned(t)],
             },
             Kind::DateParse => vec![Utf8, Utf8],
-            Kind::DateFormat | Kind::FormatDatetime => vec![utc_micros(), Utf8],
+            Kind::DateFormat | Kind::FormatDatetime => vec![zoned(&types[0]), Utf8],
             Kind::RegexpExtract | Kind::RegexpExtractAll | Kind::Split => {
                 let mut wanted = vec![Utf8, Utf8];
                 wanted.extend(types.get(2).map(|_| Int64));
@@ -313,6 +352,15 @@ impl ScalarUDFImpl for Trino {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         if self.kind == Kind::Contains {
+            // Trino's contains(cidr, address), with IPADDRESS values as text.
+            if let ColumnarValue::Scalar(ScalarValue::Utf8(Some(range))) = &args.args[0]
+                && range.contains('/')
+                && parse_cidr(range).is_some()
+            {
+                let within = Trino { name: "contains", kind: Kind::IpInCidr, signature: self.signature.clone() };
+                let swapped = ScalarFunctionArgs { args: vec![args.args[1].clone(), args.args[0].clone()], ..args };
+                return within.invoke_with_args(swapped);
+            }
             return match args.arg_fields[0].data_type() {
                 DataType::List(_) => datafusion::functions_nested::array_has::array_has_udf().invoke_with_args(args),
                 _ => datafusion::functions::string::contains().invoke_with_args(args),
@@ -329,7 +377,12 @@ impl ScalarUDFImpl for Trino {
             return datafusion::functions_nested::range::gen_series_udf().invoke_with_args(args);
         }
         let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let mut arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        if let DataType::Timestamp(TimeUnit::Microsecond, Some(zone)) = args.arg_fields[0].data_type()
+            && !is_utc(zone)
+        {
+            arrays[0] = wall_clock(&arrays[0], zone)?;
+        }
         let result = self.evaluate(&arrays)?;
         if all_scalar {
             return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?));
