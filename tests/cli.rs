@@ -218,7 +218,7 @@ fn sql_is_read_only_and_errors_are_one_line() {
     let (_, stderr) = s.fails(&["query", "selec 1"]);
     assert_eq!(stderr, "error: syntax error: Expected: an SQL statement, found: selec at Line: 1, Column: 1\n");
     let (_, stderr) = s.fails(&["query", "select * from cloudtrail"]);
-    assert!(stderr.contains("tables: aws_cloudtrail"), "{stderr}");
+    assert!(stderr.contains("tables: aws_activityauditlog, aws_cloudtrail,"), "{stderr}");
     assert_eq!(s.count("select count(*) from aws_cloudtrail"), 100);
 }
 

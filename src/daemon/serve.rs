@@ -23,6 +23,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// Connections served at once: each holds at most one body of
+/// [`MAX_BODY`] bytes, so this bounds the memory calls take. More wait in
+/// the listen queue.
+const CONNECTIONS: usize = 64;
+/// How long a client may take to send its headers, and then its body.
+const HEADERS_WITHIN: Duration = Duration::from_secs(30);
+const BODY_WITHIN: Duration = Duration::from_secs(60);
+
 /// Where and how to listen.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -104,7 +112,15 @@ impl Server {
         };
         let state = Arc::new(State { intake, credentials: self.options.credentials.clone(), healthy });
         let mut stop_accepting = stop.clone();
+        let slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS));
         loop {
+            let slot = tokio::select! {
+                slot = slots.clone().acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                },
+                _ = stop_accepting.changed() => break,
+            };
             let (stream, _) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -117,8 +133,10 @@ impl Server {
             };
             let (state, tls) = (state.clone(), self.tls.clone());
             tokio::spawn(async move {
+                let _slot = slot;
                 let service = hyper::service::service_fn(move |request| handle(request, state.clone()));
-                let http = hyper::server::conn::http1::Builder::new();
+                let mut http = hyper::server::conn::http1::Builder::new();
+                http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADERS_WITHIN);
                 let served = match tls {
                     Some(acceptor) => match acceptor.accept(stream).await {
                         Ok(stream) => http.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await,
@@ -219,11 +237,18 @@ async fn put_audit_events(request: Request<Incoming>, state: &State) -> Result<R
         let value = value.to_str().map_err(|_| ApiError::client("IncompleteSignatureException", format!("header {name} is not text")))?;
         headers.push((name.as_str().to_string(), value.to_string()));
     }
-    let body = Limited::new(body, MAX_BODY).collect().await.map_err(|e| ApiError {
-        code: "ValidationException",
-        status: 413,
-        message: format!("the body cannot be read or is larger than {MAX_BODY} bytes: {e}"),
-    })?;
+    let read = tokio::time::timeout(BODY_WITHIN, Limited::new(body, MAX_BODY).collect()).await;
+    let body = read
+        .map_err(|_| ApiError {
+            code: "RequestTimeoutException",
+            status: 408,
+            message: format!("the body did not arrive within {BODY_WITHIN:?}"),
+        })?
+        .map_err(|e| ApiError {
+            code: "ValidationException",
+            status: 413,
+            message: format!("the body cannot be read or is larger than {MAX_BODY} bytes: {e}"),
+        })?;
     let body = body.to_bytes();
     if let Some(credentials) = &state.credentials {
         sigv4::verify(parts.method.as_str(), &target, &headers, &body, credentials, std::time::SystemTime::now()).map_err(|e| {

@@ -19,9 +19,9 @@
 
 use crate::catalog::eds::{EventDataStore, describe, is_uuid, parse_id};
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
-    LambdaFunction, LambdaFunctionParameter, LambdaSyntax, ObjectName, ObjectNamePart, OneOrManyWithParens, Query, SelectItem, SetExpr,
-    Statement, Subscript, Value, VisitMut, VisitorMut,
+    AccessExpr, BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, LambdaFunction,
+    LambdaFunctionParameter, LambdaSyntax, ObjectName, ObjectNamePart, OneOrManyWithParens, Query, SelectItem, SetExpr, Statement,
+    Subscript, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -86,7 +86,11 @@ const REWRITES: &[Rewrite] = &[
     Rewrite { name: "max_by", arguments: 2, template: "first_value({0} ORDER BY {1} DESC) FILTER (WHERE {1} IS NOT NULL)" },
     Rewrite { name: "min_by", arguments: 2, template: "first_value({0} ORDER BY {1} ASC) FILTER (WHERE {1} IS NOT NULL)" },
     Rewrite { name: "set_agg", arguments: 1, template: "array_agg(DISTINCT {0})" },
-    Rewrite { name: "at_timezone", arguments: 2, template: "(arrow_cast({0}, 'Timestamp(Microsecond, Some(\"UTC\"))') AT TIME ZONE {zone})" },
+    Rewrite {
+        name: "at_timezone",
+        arguments: 2,
+        template: "(arrow_cast({0}, 'Timestamp(Microsecond, Some(\"UTC\"))') AT TIME ZONE {zone})",
+    },
     Rewrite { name: "with_timezone", arguments: 2, template: "(arrow_cast({0}, 'Timestamp(Microsecond, None)') AT TIME ZONE {zone})" },
     Rewrite { name: "approx_percentile", arguments: 2, template: "approx_percentile_cont({1}) WITHIN GROUP (ORDER BY {0})" },
     Rewrite { name: "listagg", arguments: 1, template: "string_agg(CAST({0} AS VARCHAR), '' ORDER BY {order})" },
@@ -371,7 +375,10 @@ impl VisitorMut for Rewriter<'_> {
                     HigherOrder::Rewritten => return ControlFlow::Continue(()),
                     HigherOrder::Negated => {
                         let call = Expr::Function(function.clone());
-                        *expr = Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Not, expr: Box::new(Expr::Nested(Box::new(call))) };
+                        *expr = Expr::UnaryOp {
+                            op: datafusion::sql::sqlparser::ast::UnaryOperator::Not,
+                            expr: Box::new(Expr::Nested(Box::new(call))),
+                        };
                         return ControlFlow::Continue(());
                     }
                 }
@@ -445,10 +452,9 @@ fn lambdas(function: &mut Function) -> HigherOrder {
     let negate_body = |list: &mut datafusion::sql::sqlparser::ast::FunctionArgumentList| {
         for argument in &mut list.args {
             if let FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Lambda(lambda))) = argument {
-                lambda.body = Box::new(Expr::UnaryOp {
-                    op: datafusion::sql::sqlparser::ast::UnaryOperator::Not,
-                    expr: Box::new(Expr::Nested(lambda.body.clone())),
-                });
+                let body = std::mem::replace(lambda.body.as_mut(), Expr::value(Value::Null));
+                *lambda.body =
+                    Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Not, expr: Box::new(Expr::Nested(Box::new(body))) };
             }
         }
     };
@@ -480,14 +486,18 @@ fn as_lambda(expr: &Expr) -> Option<LambdaFunction> {
                 Expr::Identifier(name) => vec![name.clone()],
                 _ => return None,
             },
-            Expr::Tuple(items) => items.iter().map(|i| if let Expr::Identifier(n) = i { Some(n.clone()) } else { None }).collect::<Option<_>>()?,
+            Expr::Tuple(items) => {
+                items.iter().map(|i| if let Expr::Identifier(n) = i { Some(n.clone()) } else { None }).collect::<Option<_>>()?
+            }
             _ => return None,
         };
         // `r.type` of a parameter `r` is a field of it, not a column of a table `r`.
         let mut body = right.clone();
         let _ = body.visit(&mut ParameterFields { names: &names });
-        let params: Vec<LambdaFunctionParameter> = names.into_iter().map(|name| LambdaFunctionParameter { name, data_type: None }).collect();
-        let params = if params.len() == 1 { OneOrManyWithParens::One(params.into_iter().next()?) } else { OneOrManyWithParens::Many(params) };
+        let params: Vec<LambdaFunctionParameter> =
+            names.into_iter().map(|name| LambdaFunctionParameter { name, data_type: None }).collect();
+        let params =
+            if params.len() == 1 { OneOrManyWithParens::One(params.into_iter().next()?) } else { OneOrManyWithParens::Many(params) };
         return Some(LambdaFunction { params, body, syntax: LambdaSyntax::Arrow });
     }
     if matches!(op, BinaryOperator::And | BinaryOperator::Or | BinaryOperator::Xor) {
@@ -513,7 +523,9 @@ impl VisitorMut for ParameterFields<'_> {
         {
             let access_chain = parts[1..]
                 .iter()
-                .map(|field| AccessExpr::Subscript(Subscript::Index { index: Expr::value(Value::SingleQuotedString(field.value.to_lowercase())) }))
+                .map(|field| {
+                    AccessExpr::Subscript(Subscript::Index { index: Expr::value(Value::SingleQuotedString(field.value.to_lowercase())) })
+                })
                 .collect();
             *expr = Expr::CompoundFieldAccess { root: Box::new(Expr::Identifier(parts[0].clone())), access_chain };
         }

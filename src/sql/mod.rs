@@ -459,6 +459,8 @@ fn unsupported_function(text: &str) -> Option<String> {
     let rest = text.split("Invalid function '").nth(1)?;
     let (name, rest) = rest.split_once('\'')?;
     let nearest = rest.split("Did you mean '").nth(1).and_then(|r| r.split_once('\'')).map(|(n, _)| n);
+    // A lenient twin (`try`'s) is its function under another name.
+    let nearest = nearest.map(|n| n.strip_prefix(functions::LENIENT_PREFIX).unwrap_or(n));
     Some(match nearest {
         Some(nearest) => {
             format!("function {name} is not supported; the nearest supported function is {nearest} (docs/sql.md lists them all)")

@@ -173,7 +173,9 @@ fn convert(spec: &Spec, value: &ScalarValue) -> Result<String, FormatError> {
             }
         },
         'c' => match value {
-            ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) if s.chars().count() == 1 => s.clone(),
+            ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) if s.chars().count() == 1 => {
+                s.clone()
+            }
             v if v.is_null() => null,
             _ => match integer()?.and_then(|n| u32::try_from(n).ok()).and_then(char::from_u32) {
                 Some(c) => c.to_string(),
@@ -349,11 +351,21 @@ mod tests {
         assert_eq!(format("%-7s,%7s", &[s("hello"), s("world")]).unwrap(), "hello  ,  world");
         assert_eq!(format("%2$s %3$s %1$s", &[s("a"), s("b"), s("c")]).unwrap(), "b c a");
         assert_eq!(format("%,d", &[ScalarValue::Int64(Some(-1234567))]).unwrap(), "-1,234,567");
-        assert_eq!(format("%x %X %o", &[ScalarValue::Int64(Some(255)), ScalarValue::Int64(Some(255)), ScalarValue::Int64(Some(8))]).unwrap(), "ff FF 10");
+        assert_eq!(
+            format("%x %X %o", &[ScalarValue::Int64(Some(255)), ScalarValue::Int64(Some(255)), ScalarValue::Int64(Some(8))]).unwrap(),
+            "ff FF 10"
+        );
         assert_eq!(format("%e", &[ScalarValue::Float64(Some(12.3456))]).unwrap(), "1.234560e+01");
         assert_eq!(format("%+.1f|%b|%S", &[ScalarValue::Float64(Some(2.25)), ScalarValue::Utf8(None), s("ab")]).unwrap(), "+2.3|false|AB");
         assert_eq!(format("%s", &[ScalarValue::Utf8(None)]).unwrap(), "null");
-        assert_eq!(format("%.2f|%.0f|%.1f", &[ScalarValue::Float64(Some(9.995)), ScalarValue::Float64(Some(0.5)), ScalarValue::Float64(Some(99.96))]).unwrap(), "10.00|1|100.0");
+        assert_eq!(
+            format(
+                "%.2f|%.0f|%.1f",
+                &[ScalarValue::Float64(Some(9.995)), ScalarValue::Float64(Some(0.5)), ScalarValue::Float64(Some(99.96))]
+            )
+            .unwrap(),
+            "10.00|1|100.0"
+        );
     }
 
     #[test]

@@ -177,4 +177,3 @@ impl Accumulator for MapAccumulator {
         std::mem::size_of_val(self) + self.entries.iter().map(|(k, v)| k.size() + v.size()).sum::<usize>()
     }
 }
-
