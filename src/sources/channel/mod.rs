@@ -39,7 +39,8 @@ pub const OPERATION: &str = "serve";
 pub struct ChannelSettings {
     /// How long a `(channel, id)` is remembered, so a resent event adds nothing.
     pub dedupe_window: Duration,
-    /// How long calls gather before their commit (the latency a call adds).
+    /// How long calls gather before their commit at most (the latency a
+    /// call adds); a tenth of it without a new call closes it sooner.
     pub commit_interval: Duration,
     /// Events that close a commit early.
     pub commit_events: usize,
@@ -204,8 +205,12 @@ impl ChannelSource {
     async fn gather(&mut self) -> Vec<Put> {
         let mut puts = std::mem::take(&mut self.redo);
         let deadline = tokio::time::Instant::now() + self.settings.commit_interval;
+        // A lull closes the gathering early, so a lone caller does not wait
+        // the whole interval (Kafka's linger, bounded by the interval).
+        let lull = self.settings.commit_interval / 10;
         let mut events: usize = puts.iter().map(|p| p.events.len()).sum();
         while events > 0 && events < self.settings.commit_events {
+            let until = deadline.min(tokio::time::Instant::now() + lull);
             tokio::select! {
                 put = self.received.recv() => match put {
                     Some(put) => {
@@ -214,7 +219,7 @@ impl ChannelSource {
                     }
                     None => break,
                 },
-                _ = tokio::time::sleep_until(deadline) => break,
+                _ = tokio::time::sleep_until(until) => break,
             }
         }
         puts
