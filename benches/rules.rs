@@ -70,7 +70,17 @@ fn main() {
     let from = chrono::DateTime::parse_from_rfc3339(start).unwrap().timestamp_micros();
     let run = |label: &str| {
         let started = Instant::now();
-        let report = runtime.block_on(tarn::rules::run_rules(&lake, &registry, &[], &rules, (from, tarn::now_micros()), None)).unwrap();
+        let report = runtime
+            .block_on(tarn::rules::run_rules(
+                &lake,
+                &registry,
+                &[],
+                &rules,
+                (from, tarn::now_micros()),
+                tarn::rules::Mode::Scheduled { write: true },
+                None,
+            ))
+            .unwrap();
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         println!(
             "rules run, {label}: {:.2} s — {} matches, {} alerts raised, {} updated",

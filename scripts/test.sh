@@ -43,4 +43,4 @@ python3 scripts/structure.py --check
 cargo clippy --locked --all-targets "${features[@]}" -- -D warnings
 cargo build --locked --bins "${features[@]}"
 cargo test --locked --no-fail-fast "${features[@]}"
-cargo run --locked --quiet "${features[@]}" --bin tarn -- rules test rules/
+cargo run --locked --quiet "${features[@]}" --bin tarn -- rules test rules/ --strict

@@ -16,12 +16,12 @@ fn write(scratch: &Scratch, relative: &str, body: &str) {
     std::fs::write(path, body).unwrap();
 }
 
-/// `tarn rules test <dir>` on a directory holding only `body`: exit code,
-/// stdout, stderr.
+/// `tarn rules test <dir> --strict` on a directory holding only `body`:
+/// exit code, stdout, stderr.
 fn test_one(scratch: &Scratch, name: &str, body: &str) -> (i32, String, String) {
     let dir = format!("one-{name}");
     write(scratch, &format!("{dir}/{name}.yml"), body);
-    let output = scratch.tarn(&["rules", "test", &dir]).output().unwrap();
+    let output = scratch.tarn(&["rules", "test", &dir, "--strict"]).output().unwrap();
     (output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr))
 }
 
@@ -97,7 +97,7 @@ fn malformed_rules_are_refused_naming_file_key_and_what_is_expected() {
     write(&scratch, "many/a.yml", GOOD);
     write(&scratch, "many/b.yml", GOOD);
     write(&scratch, "many/c.yml", &GOOD.replace("Severity: Low", "Severity: low"));
-    let (code, stderr) = scratch.fails(&["rules", "test", "many"]);
+    let (code, stderr) = scratch.fails(&["rules", "test", "many", "--strict"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("many/b.yml: RuleID: Test.Good is also the id of") && stderr.contains("many/c.yml: Severity: low"), "{stderr}");
     assert!(stderr.contains("2 rule file(s) could not be loaded"), "{stderr}");
@@ -138,7 +138,6 @@ fn sigma_constructs_tarn_does_not_run_are_reported_per_rule() {
             "logsource: product aws service s3 is not supported",
         ),
         ("undefined", sigma("  sel:\n    eventName: x\n  condition: sel and filter", ""), "condition: filter is not a search identifier"),
-        ("field", sigma("  sel:\n    eventNom: x\n  condition: sel", ""), "field eventNom: eventNom is not a column"),
         (
             "level",
             sigma("  sel:\n    eventName: x\n  condition: sel", "").replace("level: low", "level: severe"),
@@ -150,6 +149,115 @@ fn sigma_constructs_tarn_does_not_run_are_reported_per_rule() {
         assert_eq!(code, 1, "{name}: {stderr}");
         assert!(stderr.contains(&format!("{name}.yml: ")) && stderr.contains(expected), "{name}: expected «{expected}», got: {stderr}");
     }
+}
+
+/// Issue 17: a field CloudTrail records lack is absent, as Sigma reads it:
+/// the rule loads with a warning that says so, a test on the field never
+/// matches and a null test always does.
+#[test]
+fn a_sigma_field_the_table_lacks_is_a_warning_not_a_failure() {
+    let scratch = Scratch::new("rules-sigma-missing-field");
+    let body = "title: t\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  sel:\n    eventName: StopLogging\n    eventNom: x\n  absent:\n    eventNom: null\n  condition: sel or (absent and eventName)\n  eventName:\n    eventName: DeleteTrail\nlevel: low\ntests:\n  - {name: never by the missing field, expected_result: false, log: {\"eventTime\": \"2026-11-20T10:00:00Z\", \"eventSource\": \"cloudtrail.amazonaws.com\", \"eventName\": \"StopLogging\"}}\n  - {name: a null test holds, expected_result: true, log: {\"eventTime\": \"2026-11-20T10:00:00Z\", \"eventSource\": \"cloudtrail.amazonaws.com\", \"eventName\": \"DeleteTrail\"}}\n";
+    let (code, stdout, stderr) = test_one(&scratch, "field", body);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("2 tests: 2 passed"), "{stdout}");
+    assert!(
+        stderr.contains("field.yml: field eventNom: eventNom is not a column") && stderr.contains("Sigma treats it as absent"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one warning for the field, however often it is named: {stderr}");
+}
+
+/// Issue 17: a directory of rules from elsewhere runs what it can; --strict
+/// keeps the all-or-nothing load for CI.
+#[test]
+fn a_rule_that_cannot_load_is_skipped_unless_strict() {
+    let scratch = Scratch::new("rules-skip");
+    write(&scratch, "mixed/good.yml", GOOD);
+    write(
+        &scratch,
+        "mixed/bad.yml",
+        "title: t\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    eventName|base64: x\n  condition: sel\n",
+    );
+    let output = scratch.tarn(&["rules", "test", "mixed"]).output().unwrap();
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "a skipped file fails `rules test`");
+    assert!(stdout.contains("1 rules, 1 tests: 1 passed, 0 failed") && stdout.contains("1 rule file(s) skipped"), "{stdout}");
+    assert!(
+        stderr.contains("warning: mixed/bad.yml: ")
+            && stderr.contains("the modifier base64 is not supported")
+            && stderr.contains("skipped"),
+        "{stderr}"
+    );
+    let strict = scratch.tarn(&["rules", "test", "mixed", "--strict"]).output().unwrap();
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(!text(&strict.stdout).contains("tests:"), "nothing is tested: {}", text(&strict.stdout));
+    assert!(text(&strict.stderr).contains("error: mixed/bad.yml:"), "{}", text(&strict.stderr));
+    ingest(&scratch, "logs.json", vec![root_call(5)]);
+    let run = scratch.tarn(&["rules", "run", "mixed", "--format", "ndjson"]).output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "the good rule runs: {}", text(&run.stderr));
+    assert!(text(&run.stderr).contains("1 rules run"), "{}", text(&run.stderr));
+    let strict_run = scratch.tarn(&["rules", "run", "mixed", "--strict"]).output().unwrap();
+    assert_eq!(strict_run.status.code(), Some(1));
+}
+
+/// Issue 17: `rules run --from/--to` judges an incident window afresh and
+/// writes its alerts without moving the scheduled runs' watermarks;
+/// `--dry-run` and `rules backtest` write nothing.
+#[test]
+fn an_incident_window_and_a_backtest_leave_the_schedule_alone() {
+    let scratch = Scratch::new("rules-window");
+    let starter = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/aws_cloudtrail");
+    std::fs::create_dir_all(scratch.path("detections")).unwrap();
+    for file in ["console_login_failures.yml", "root_activity.yml"] {
+        std::fs::copy(starter.join(file), scratch.path(&format!("detections/{file}"))).unwrap();
+    }
+    // Three days ago: a root call. Within the hour: six failed logins and a root call.
+    let mut records: Vec<Value> = (0..6).map(|i| failed_login(50 - i * 5)).collect();
+    records.extend([root_call(30), root_call(3 * 24 * 60)]);
+    ingest(&scratch, "logs.json", records);
+    let commits = scratch.commits().len();
+    let day = |days_ago: i64| (chrono::Utc::now() - chrono::Duration::days(days_ago)).format("%Y-%m-%d").to_string();
+    let at = |hours_ago: i64| (chrono::Utc::now() - chrono::Duration::hours(hours_ago)).to_rfc3339();
+
+    // The backtest: what each rule would have raised over a week.
+    let backtest = scratch.ok(&["rules", "backtest", "detections", "--days", "7"]);
+    let lines: Vec<Vec<&str>> = backtest.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(
+        lines,
+        vec![vec!["AWS.CloudTrail.RootActivity", "High", "2", "2"], vec!["AWS.CloudTrail.ConsoleLoginFailures", "Medium", "1", "6"]],
+        "{backtest}"
+    );
+    // A dry run of the window: the alerts, printed; nothing written.
+    let dry = scratch
+        .tarn(&["rules", "run", "detections", "--from", &day(5), "--to", &at(24), "--dry-run", "--format", "ndjson"])
+        .output()
+        .unwrap();
+    let alerts: Vec<Value> = text(&dry.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(alerts.len(), 1, "only the old root call is in the window: {alerts:?}");
+    assert!(text(&dry.stderr).contains("nothing written (--dry-run)"), "{}", text(&dry.stderr));
+    assert_eq!(scratch.commits().len(), commits, "a backtest and a dry run commit nothing");
+
+    // The incident window, written: its alert lands, no watermark moves.
+    let (code, _) = run_window(&scratch, &["--from", &day(5), "--to", &at(24)]);
+    assert_eq!(code, 0);
+    assert_eq!(scratch.count("SELECT count(*) FROM alerts"), 1);
+    let last = scratch.commits().pop().unwrap();
+    assert!(last.get("checkpoints").is_none_or(|c| c.as_object().is_some_and(|c| c.is_empty())), "no rule state moved: {last}");
+    // The scheduled run still judges the last day whole: the recent root call and the failed logins.
+    let (_, alerts) = run_rules(&scratch, &[]);
+    let raised: BTreeSet<String> = alerts.iter().map(|a| a["rule_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(raised, BTreeSet::from(["AWS.CloudTrail.ConsoleLoginFailures".to_string(), "AWS.CloudTrail.RootActivity".to_string()]));
+    assert_eq!(scratch.count("SELECT count(*) FROM alerts"), 3);
+    let bad = scratch.tarn(&["rules", "run", "detections", "--from", &day(1), "--to", &day(2)]).output().unwrap();
+    assert_eq!(text(&bad.stderr), "error: --to must be after --from\n");
+}
+
+fn run_window(scratch: &Scratch, window: &[&str]) -> (i32, String) {
+    let mut args = vec!["rules", "run", "detections", "--format", "ndjson"];
+    args.extend_from_slice(window);
+    let output = scratch.tarn(&args).output().unwrap();
+    (output.status.code().unwrap_or(-1), text(&output.stderr))
 }
 
 #[test]

@@ -20,14 +20,30 @@ pub enum RulesCommand {
         /// Also write the results as JUnit XML.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Test nothing if a rule file cannot be loaded (else those are skipped, and the exit code is 1).
+        #[arg(long)]
+        strict: bool,
     },
     /// Run the rules over the lake's recent rows; alerts go to stdout and the `alerts` table.
     Run {
         /// A rule file or a directory of rules.
         path: PathBuf,
         /// How far back to look (rows a rule already judged are not judged again).
-        #[arg(long, default_value = "24h")]
+        #[arg(long, default_value = "24h", conflicts_with = "from")]
         since: String,
+        /// Judge every row from this time (a day or RFC 3339), an incident
+        /// window: the scheduled runs' watermarks do not move.
+        #[arg(long)]
+        from: Option<String>,
+        /// With --from: up to this time (default: now).
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// Judge and print, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run nothing if a rule file cannot be loaded (else those are skipped with a warning).
+        #[arg(long)]
+        strict: bool,
         /// Exit 4 when an alert is raised (a CI gate).
         #[arg(long)]
         fail_on_alert: bool,
@@ -37,6 +53,18 @@ pub enum RulesCommand {
         /// (so CI never hangs on one rule).
         #[arg(long, default_value = "10m")]
         timeout: String,
+    },
+    /// Judge the last --days of the lake, write nothing, and print each rule's alerts: its noise before it merges.
+    Backtest {
+        /// A rule file or a directory of rules.
+        path: PathBuf,
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        #[arg(long, default_value = "10m")]
+        timeout: String,
+        /// Run nothing if a rule file cannot be loaded.
+        #[arg(long)]
+        strict: bool,
     },
     /// Write a new rule file, with a test that matches and one that does not.
     New {
@@ -52,20 +80,47 @@ pub enum RulesCommand {
 /// Exit code of `rules run --fail-on-alert` when a rule raised an alert.
 const EXIT_ALERT: u8 = 4;
 
-fn load_rules(path: &std::path::Path, registry: &Registry) -> Result<Vec<tarn::rules::Rule>> {
-    tarn::rules::load(path, registry).map_err(|errors| {
+/// The rules under `path` and how many files were skipped: with `strict`
+/// none (a file that cannot load fails the command), else each is a
+/// warning. Each rule's load warnings are printed too.
+fn load_rules(path: &std::path::Path, registry: &Registry, strict: bool) -> Result<(Vec<tarn::rules::Rule>, usize)> {
+    let failed = |errors: Vec<tarn::rules::RuleError>| {
         for error in &errors {
             eprintln!("error: {error}");
         }
         anyhow!("{} rule file(s) could not be loaded", errors.len())
-    })
+    };
+    let (rules, skipped) = if strict {
+        (tarn::rules::load(path, registry).map_err(failed)?, Vec::new())
+    } else {
+        tarn::rules::load_lenient(path, registry).map_err(failed)?
+    };
+    for error in &skipped {
+        eprintln!("warning: {error}; skipped (--strict stops instead)");
+    }
+    for rule in &rules {
+        for warning in &rule.warnings {
+            eprintln!("warning: {}: {warning}", rule.file.display());
+        }
+    }
+    Ok((rules, skipped.len()))
+}
+
+/// A time given as a day (`2026-11-20`, midnight UTC) or RFC 3339.
+fn instant(flag: &str, text: &str) -> Result<i64> {
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros());
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_micros())
+        .map_err(|_| anyhow!("{flag}: '{text}' is not a day or a time; write it like 2026-11-20 or 2026-11-20T14:00:00Z"))
 }
 
 pub fn rules(setup: &Setup, command: RulesCommand) -> Result<ExitCode> {
     let (config, registry) = (&setup.config, &setup.registry);
     match command {
-        RulesCommand::Test { path, junit } => {
-            let rules = load_rules(&path, registry)?;
+        RulesCommand::Test { path, junit, strict } => {
+            let (rules, skipped) = load_rules(&path, registry, strict)?;
             // Offline: the stores of tarn.yml, not the lake's catalog.
             let report = runtime()?.block_on(tarn::rules::test_rules(&rules, registry, &config.event_data_stores));
             for outcome in &report.outcomes {
@@ -81,18 +136,55 @@ pub fn rules(setup: &Setup, command: RulesCommand) -> Result<ExitCode> {
             if let Some(junit) = junit {
                 std::fs::write(&junit, tarn::rules::junit_xml(&report)).with_context(|| format!("writing {}", junit.display()))?;
             }
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            if skipped > 0 {
+                println!("{skipped} rule file(s) skipped: they could not be loaded");
+            }
+            Ok(if failed == 0 && skipped == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        RulesCommand::Run { path, since, fail_on_alert, format, timeout } => {
-            let since = tarn::duration::parse(&since).map_err(|e| anyhow!("--since: {e}"))?;
+        RulesCommand::Backtest { path, days, timeout, strict } => {
             let timeout = tarn::duration::parse(&timeout).map_err(|e| anyhow!("--timeout: {e}"))?;
-            let rules = load_rules(&path, registry)?;
+            let (rules, _) = load_rules(&path, registry, strict)?;
             let lake = Lake::open_existing(&config.lake)?;
             let stores = stores(config, &lake)?;
             let now = tarn::now_micros();
-            let from = now - since.as_micros() as i64;
+            let from = now - i64::from(days) * 86_400_000_000;
+            let mode = tarn::rules::Mode::Window { to: now, write: false };
             let runtime = runtime()?;
-            let report = runtime.block_on(tarn::rules::run_rules(&lake, registry, &stores, &rules, (from, now), Some(timeout)));
+            let report = runtime.block_on(tarn::rules::run_rules(&lake, registry, &stores, &rules, (from, now), mode, Some(timeout)));
+            runtime.shutdown_background();
+            let report = report?;
+            print!("{}", tarn::rules::backtest_summary(&rules, &report));
+            for error in &report.errors {
+                eprintln!("error: {error}");
+            }
+            eprintln!(
+                "{} rules over the last {days} days: {} alerts from {} matches; nothing written",
+                report.rules_run,
+                report.raised(),
+                report.matches
+            );
+            Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        RulesCommand::Run { path, since, from, to, dry_run, strict, fail_on_alert, format, timeout } => {
+            let since = tarn::duration::parse(&since).map_err(|e| anyhow!("--since: {e}"))?;
+            let timeout = tarn::duration::parse(&timeout).map_err(|e| anyhow!("--timeout: {e}"))?;
+            let (rules, _) = load_rules(&path, registry, strict)?;
+            let lake = Lake::open_existing(&config.lake)?;
+            let stores = stores(config, &lake)?;
+            let now = tarn::now_micros();
+            let (from, mode) = match from {
+                Some(from) => {
+                    let from = instant("--from", &from)?;
+                    let to = to.as_deref().map(|t| instant("--to", t)).transpose()?.unwrap_or(now);
+                    if to <= from {
+                        bail!("--to must be after --from");
+                    }
+                    (from, tarn::rules::Mode::Window { to, write: !dry_run })
+                }
+                None => (now - since.as_micros() as i64, tarn::rules::Mode::Scheduled { write: !dry_run }),
+            };
+            let runtime = runtime()?;
+            let report = runtime.block_on(tarn::rules::run_rules(&lake, registry, &stores, &rules, (from, now), mode, Some(timeout)));
             // A rule stopped by --timeout leaves tasks behind; do not wait for them.
             runtime.shutdown_background();
             let report = report?;
@@ -110,7 +202,14 @@ pub fn rules(setup: &Setup, command: RulesCommand) -> Result<ExitCode> {
                 report.matches,
                 report.raised(),
                 report.alerts.len() - report.raised(),
-                report.commit.map(|c| format!("; commit {c}")).unwrap_or_default()
+                match (report.commit, mode) {
+                    (_, tarn::rules::Mode::Scheduled { write: false } | tarn::rules::Mode::Window { write: false, .. }) => {
+                        "; nothing written (--dry-run)".to_string()
+                    }
+                    (Some(c), tarn::rules::Mode::Window { .. }) => format!("; commit {c} (the scheduled runs' watermarks did not move)"),
+                    (Some(c), _) => format!("; commit {c}"),
+                    (None, _) => String::new(),
+                }
             );
             Ok(if !report.errors.is_empty() {
                 ExitCode::FAILURE

@@ -10,24 +10,33 @@ use std::path::{Path, PathBuf};
 /// recursively for `.yml`/`.yaml` files, in name order). Every file's
 /// problems are gathered; any problem fails the load.
 pub fn load(path: &Path, registry: &Registry) -> Result<Vec<Rule>, Vec<RuleError>> {
+    let (rules, problems) = load_lenient(path, registry)?;
+    if problems.is_empty() { Ok(rules) } else { Err(problems) }
+}
+
+/// Loads every rule under `path` that loads; returns them and the problem
+/// of each file that does not (a directory of rules from elsewhere runs
+/// what it can). A path that is missing or cannot be walked is still an
+/// error.
+pub fn load_lenient(path: &Path, registry: &Registry) -> Result<(Vec<Rule>, Vec<RuleError>), Vec<RuleError>> {
     let mut files = Vec::new();
     rule_files(path, &mut files)?;
     files.sort();
     let mut rules: Vec<Rule> = Vec::new();
-    let mut errors = Vec::new();
+    let mut skipped = Vec::new();
     for file in files {
         match load_file(&file, registry) {
             Ok(rule) => match rules.iter().find(|r| r.id == rule.id) {
-                Some(other) => errors.push(invalid(
+                Some(other) => skipped.push(invalid(
                     &file,
                     format!("RuleID: {} is also the id of {}; rule ids must be unique", rule.id, other.file.display()),
                 )),
                 None => rules.push(rule),
             },
-            Err(error) => errors.push(error),
+            Err(error) => skipped.push(error),
         }
     }
-    if errors.is_empty() { Ok(rules) } else { Err(errors) }
+    Ok((rules, skipped))
 }
 
 /// The rule files under `path`: the file itself, or a directory's `.yml`

@@ -17,12 +17,12 @@ mod sigma;
 mod skeleton;
 
 pub use crate::lake::{ALERTS_TABLE, AlertRow, alerts_batch, alerts_schema};
-pub use load::{load, load_file, parse_rule};
+pub use load::{load, load_file, load_lenient, parse_rule};
 pub use matches::MatchError;
 pub use panther::{ExpressionError, QueryError};
 pub use predicate::PredicateError;
 pub use rule_tests::{Outcome, TestError, TestReport, junit_xml, test_rules};
-pub use run::{RunReport, run_rules};
+pub use run::{Mode, RunReport, backtest_summary, run_rules};
 pub use sigma::SigmaError;
 pub use skeleton::skeleton;
 
@@ -184,6 +184,9 @@ pub struct Rule {
     /// MITRE ATT&CK ids (`TA0005:T1562.008`, `T1078`).
     pub mitre: Vec<String>,
     pub tests: Vec<RuleTest>,
+    /// What the load noticed that does not stop the rule (a Sigma field the
+    /// table lacks), each a line for the user.
+    pub warnings: Vec<String>,
 }
 
 /// One inline test: records as the source sends them, and whether the rule

@@ -224,6 +224,7 @@ pub(super) fn parse(file: &Path, text: &str, registry: &Registry) -> Result<Rule
         }
     }
     Ok(Rule {
+        warnings: Vec::new(),
         file: file.to_path_buf(),
         title: raw.display_name.unwrap_or_else(|| raw.rule_id.clone()),
         id: raw.rule_id,

@@ -76,6 +76,8 @@ pub enum Test {
     InCidr(String),
     IsNull,
     NullOrEmpty,
+    /// Equal to another field of the same record (Sigma's `fieldref`).
+    EqualsField(String),
 }
 
 impl Predicate {
@@ -115,6 +117,10 @@ impl Predicate {
                     Some(max) => format!("({sum} >= {min} AND {sum} <= {max})"),
                     None => format!("{sum} >= {min}"),
                 })
+            }
+            Predicate::Field { path, test: Test::EqualsField(other) } => {
+                let (field, other) = (resolve(schema, path)?, resolve(schema, other)?);
+                Ok(format!("coalesce(CAST({} AS VARCHAR) = CAST({} AS VARCHAR), false)", field.sql, other.sql))
             }
             Predicate::Field { path, test } => {
                 let field = resolve(schema, path)?;
@@ -245,6 +251,55 @@ fn resolve(schema: &Schema, path: &str) -> Result<Resolved, PredicateError> {
     Ok(Resolved { sql, kind })
 }
 
+/// Whether `path` names a column (or a field in one) of `schema`: an
+/// unknown name is the error, anything else resolves.
+pub fn check_path(schema: &Schema, path: &str) -> Result<(), PredicateError> {
+    match resolve(schema, path) {
+        Err(e @ (PredicateError::UnknownColumn { .. } | PredicateError::UnknownField { .. })) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The predicate with every test of a field `schema` lacks replaced by
+/// what it gives on a record without that field (a null test holds,
+/// every other test fails), and a warning for each such field.
+pub fn without_missing_fields(predicate: Predicate, schema: &Schema, warnings: &mut Vec<String>) -> Predicate {
+    let mut missing = |path: &str| match check_path(schema, path) {
+        Ok(()) => false,
+        Err(e) => {
+            let line = format!("{e}; Sigma treats it as absent, so only a null test on it can match");
+            if !warnings.contains(&line) {
+                warnings.push(line);
+            }
+            true
+        }
+    };
+    fn walk(predicate: Predicate, missing: &mut dyn FnMut(&str) -> bool) -> Predicate {
+        match predicate {
+            Predicate::All(parts) => Predicate::All(parts.into_iter().map(|p| walk(p, missing)).collect()),
+            Predicate::Any(parts) => Predicate::Any(parts.into_iter().map(|p| walk(p, missing)).collect()),
+            Predicate::Not(inner) => Predicate::Not(Box::new(walk(*inner, missing))),
+            Predicate::Count { parts, min, max } => {
+                Predicate::Count { parts: parts.into_iter().map(|p| walk(p, missing)).collect(), min, max }
+            }
+            Predicate::Field { path, test } => {
+                let other_missing = matches!(&test, Test::EqualsField(other) if missing(other));
+                if !missing(&path) && !other_missing {
+                    return Predicate::Field { path, test };
+                }
+                // All([]) is true, Any([]) is false.
+                match test {
+                    Test::IsNull | Test::NullOrEmpty | Test::Equals { value: Value::Null, .. } if !other_missing => {
+                        Predicate::All(Vec::new())
+                    }
+                    _ => Predicate::Any(Vec::new()),
+                }
+            }
+        }
+    }
+    walk(predicate, &mut missing)
+}
+
 fn column_list(schema: &Schema) -> String {
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).filter(|n| !n.starts_with("p_")).collect();
     names.join(", ")
@@ -284,6 +339,8 @@ impl Test {
                 regex_check(pattern, path)?;
                 format!("regexp_like({x}, '{}')", escape(pattern))
             }
+            // Two fields: `Predicate::to_sql` resolves the other one.
+            Test::EqualsField(_) => "false".to_string(),
             Test::InCidr(cidr) => {
                 needs_text("a CIDR match")?;
                 crate::sql::parse_cidr(cidr).ok_or_else(|| PredicateError::Cidr { path: path.to_string(), cidr: cidr.clone() })?;

@@ -4,10 +4,12 @@
 //! or lists of maps (ORed); values match case-insensitively with `*`/`?`
 //! wildcards unless `cased`; modifiers `contains`, `startswith`, `endswith`,
 //! `all`, `re` (with `i`, `m`, `s`), `cidr`, `exists`, `cased`, `lt`, `lte`,
-//! `gt`, `gte`; conditions with `and`, `or`, `not`, parentheses, `1 of` /
-//! `all of` / `N of` a name, a `name*` pattern or `them`. Anything else
-//! (keywords, aggregations, `timeframe`, other log sources, other modifiers)
-//! fails the rule's load with the construct named.
+//! `gt`, `gte`, `fieldref` (equal to another field); conditions with `and`,
+//! `or`, `not`, parentheses, `1 of` / `all of` / `N of` a name, a `name*`
+//! pattern or `them`. A field CloudTrail records do not have is absent, as
+//! Sigma reads a missing field: the load warns that tests on it cannot
+//! match. Anything else (keywords, aggregations, `timeframe`, other log
+//! sources, other modifiers) fails the rule's load with the construct named.
 //!
 //! tarn reads two keys Sigma leaves to tools: `tests` (the same inline tests
 //! as tarn's format) and nothing else; `level` gives the severity (Medium when
@@ -127,6 +129,9 @@ pub(super) fn parse(file: &Path, value: &Yaml, registry: &Registry) -> Result<Ru
     let detection =
         value.get("detection").and_then(Yaml::as_mapping).ok_or_else(|| fail("detection: missing; expected a mapping".into()))?;
     let predicate = compile_detection(detection).map_err(|e| problem(file, e))?;
+    let schema = registry.get(LOG_TYPE).map_err(|e| fail(e.to_string()))?.arrow_schema.clone();
+    let mut warnings = Vec::new();
+    let predicate = super::predicate::without_missing_fields(predicate, &schema, &mut warnings);
     let log_types = vec![LOG_TYPE.to_string()];
     let queries = match_queries(&predicate, &log_types, &[], registry)
         .map_err(|error| problem(file, FileProblem::Queries { key: "detection", error: Box::new(error) }))?;
@@ -139,6 +144,7 @@ pub(super) fn parse(file: &Path, value: &Yaml, registry: &Registry) -> Result<Ru
     let mitre = tags.iter().filter_map(|t| t.strip_prefix("attack.t")).map(|t| format!("T{}", t.to_uppercase())).collect();
     let id = text("id").unwrap_or_else(|| file.file_stem().unwrap_or_default().to_string_lossy().to_string());
     Ok(Rule {
+        warnings,
         file: file.to_path_buf(),
         id,
         title,
@@ -212,7 +218,7 @@ fn search(name: &str, body: &Yaml) -> Result<Predicate, SigmaError> {
     }
 }
 
-const MODIFIERS: &str = "contains, startswith, endswith, all, re (with i, m, s), cidr, exists, cased, lt, lte, gt, gte";
+const MODIFIERS: &str = "contains, startswith, endswith, all, re (with i, m, s), cidr, exists, cased, lt, lte, gt, gte, fieldref";
 
 /// `field|modifier|…: value or list of values`.
 fn field(key: &str, values: &Yaml) -> Result<Predicate, SigmaError> {
@@ -241,6 +247,7 @@ fn field(key: &str, values: &Yaml) -> Result<Predicate, SigmaError> {
                 | "lte"
                 | "gt"
                 | "gte"
+                | "fieldref"
         ) {
             return Err(SigmaError::Modifier { key: key.to_string(), modifier: m.to_string() });
         }
@@ -257,6 +264,13 @@ fn field(key: &str, values: &Yaml) -> Result<Predicate, SigmaError> {
     }
     let one = |value: Value| -> Result<Predicate, SigmaError> {
         let test = |test: Test| Predicate::field(&path, test);
+        if has("fieldref") {
+            return match value {
+                Value::String(other) if modifiers.len() == 1 => Ok(test(Test::EqualsField(other))),
+                Value::String(_) => Err(SigmaError::Modifier { key: key.to_string(), modifier: "fieldref with another modifier".into() }),
+                _ => Err(SigmaError::NotMatchable { key: key.to_string(), value }),
+            };
+        }
         if has("exists") {
             return match value {
                 Value::Bool(true) => Ok(Predicate::Not(Box::new(test(Test::IsNull)))),

@@ -235,6 +235,8 @@ enum Rows {
 pub struct LakePart {
     pub after_commit: u64,
     pub from: i64,
+    /// Rows before this time (`i64::MAX`: no end).
+    pub to: i64,
 }
 
 impl Sql {
@@ -360,7 +362,7 @@ impl Sql {
                 None => Arc::new(table::memory_table(schema.clone(), self.memory_rows(name))?),
             };
             let provider = match part {
-                Some(part) => time_window(name, provider, part.from)?,
+                Some(part) => time_window(name, provider, part.from, part.to)?,
                 None => provider,
             };
             self.ctx.deregister_table(name.as_str())?;
@@ -447,10 +449,14 @@ impl Sql {
 }
 
 /// `provider` seen through a filter `p_event_time >= from`.
-fn time_window(name: &str, provider: Arc<dyn TableProvider>, from: i64) -> Result<Arc<dyn TableProvider>, DataFusionError> {
+fn time_window(name: &str, provider: Arc<dyn TableProvider>, from: i64, to: i64) -> Result<Arc<dyn TableProvider>, DataFusionError> {
     use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
-    let from = lit(ScalarValue::TimestampMicrosecond(Some(from), Some("UTC".into())));
-    let plan = LogicalPlanBuilder::scan(name, provider_as_source(provider), None)?.filter(col("p_event_time").gt_eq(from))?.build()?;
+    let at = |micros: i64| lit(ScalarValue::TimestampMicrosecond(Some(micros), Some("UTC".into())));
+    let mut window = col("p_event_time").gt_eq(at(from));
+    if to < i64::MAX {
+        window = window.and(col("p_event_time").lt(at(to)));
+    }
+    let plan = LogicalPlanBuilder::scan(name, provider_as_source(provider), None)?.filter(window)?.build()?;
     Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
