@@ -44,3 +44,4 @@ cargo clippy --locked --all-targets "${features[@]}" -- -D warnings
 cargo build --locked --bins "${features[@]}"
 cargo test --locked --no-fail-fast "${features[@]}"
 cargo run --locked --quiet "${features[@]}" --bin tarn -- rules test rules/ --strict
+cargo run --locked --quiet "${features[@]}" --bin tarn -- rules coverage rules/ --check rules/README.md

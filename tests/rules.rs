@@ -253,6 +253,32 @@ fn an_incident_window_and_a_backtest_leave_the_schedule_alone() {
     assert_eq!(text(&bad.stderr), "error: --to must be after --from\n");
 }
 
+/// Issue 17: rules/README.md is generated from the rule files, and the
+/// test command refuses a stale one.
+#[test]
+fn the_coverage_table_comes_from_the_rules_and_a_stale_one_is_refused() {
+    let scratch = Scratch::new("rules-coverage");
+    write(&scratch, "cov/good.yml", &format!("{GOOD}Reports:\n  MITRE ATT&CK: [\"TA0005:T1562.008\"]\n"));
+    write(
+        &scratch,
+        "cov/other.yml",
+        &GOOD.replace("Test.Good", "Test.Other").replace("Severity: Low", "Severity: High\nTags: [AWS, Discovery]"),
+    );
+    let markdown = scratch.ok(&["rules", "coverage", "cov"]);
+    assert!(markdown.contains("2 rules covering 1 ATT&CK techniques."), "{markdown}");
+    assert!(markdown.contains("| Defense Evasion (TA0005) | 1 | T1562.008 |"), "{markdown}");
+    assert!(markdown.contains("| Discovery (TA0007) | 1 |  |"), "filed by its tactic tag: {markdown}");
+    assert!(markdown.contains("| Test.Good | Test.Good | AWS.CloudTrail | Low | T1562.008 | good.yml |"), "{markdown}");
+    write(&scratch, "README.md", &markdown);
+    assert!(scratch.ok(&["rules", "coverage", "cov", "--check", "README.md"]).contains("README.md is current (2 rules)"));
+    write(&scratch, "README.md", &markdown.replace("Test.Other", "Test.Renamed"));
+    let (code, stderr) = scratch.fails(&["rules", "coverage", "cov", "--check", "README.md"]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (1, "error: README.md is not the coverage of cov; write it again: tarn rules coverage cov > README.md\n")
+    );
+}
+
 fn run_window(scratch: &Scratch, window: &[&str]) -> (i32, String) {
     let mut args = vec!["rules", "run", "detections", "--format", "ndjson"];
     args.extend_from_slice(window);

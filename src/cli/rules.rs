@@ -66,6 +66,14 @@ pub enum RulesCommand {
         #[arg(long)]
         strict: bool,
     },
+    /// Print what the rules cover (ATT&CK tactic → rules) as markdown, for rules/README.md.
+    Coverage {
+        /// A rule file or a directory of rules.
+        path: PathBuf,
+        /// Print nothing; exit 1 if this file is not what would be printed.
+        #[arg(long)]
+        check: Option<PathBuf>,
+    },
     /// Write a new rule file, with a test that matches and one that does not.
     New {
         /// The rule id; the file is <dir>/<name>.yml.
@@ -218,6 +226,27 @@ pub fn rules(setup: &Setup, command: RulesCommand) -> Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        RulesCommand::Coverage { path, check } => {
+            let (rules, _) = load_rules(&path, registry, true)?;
+            let markdown = tarn::rules::coverage_markdown(&rules, &path);
+            match check {
+                None => print!("{markdown}"),
+                Some(file) => {
+                    let current = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+                    if current != markdown {
+                        bail!(
+                            "{} is not the coverage of {}; write it again: tarn rules coverage {} > {}",
+                            file.display(),
+                            path.display(),
+                            path.display(),
+                            file.display()
+                        );
+                    }
+                    println!("{} is current ({} rules)", file.display(), rules.len());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         RulesCommand::New { name, log_type, dir } => {
             registry.get(&log_type)?;

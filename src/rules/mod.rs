@@ -7,6 +7,7 @@
 //! `WHERE` clause. So a rule's test, its run and an analyst's query all go
 //! through the same planner and functions.
 
+mod coverage;
 mod load;
 mod matches;
 mod panther;
@@ -17,6 +18,7 @@ mod sigma;
 mod skeleton;
 
 pub use crate::lake::{ALERTS_TABLE, AlertRow, alerts_batch, alerts_schema};
+pub use coverage::coverage_markdown;
 pub use load::{load, load_file, load_lenient, parse_rule};
 pub use matches::MatchError;
 pub use panther::{ExpressionError, QueryError};
