@@ -279,6 +279,61 @@ fn the_coverage_table_comes_from_the_rules_and_a_stale_one_is_refused() {
     );
 }
 
+/// Issue 17: a Sigma `event_count` correlation alerts once the rules it
+/// names match often enough in its timespan, per group; the rules it counts
+/// no longer alert alone; other correlation types are refused in one line.
+#[test]
+fn a_sigma_event_count_correlation_counts_its_rules_matches() {
+    let scratch = Scratch::new("rules-correlation");
+    write(
+        &scratch,
+        "detections/failed.yml",
+        "title: failed console login\nname: failed_console_login\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    eventName: ConsoleLogin\n    responseElements.ConsoleLogin: Failure\n  condition: sel\nlevel: low\n",
+    );
+    write(
+        &scratch,
+        "detections/spray.yml",
+        "title: three failed logins from one address in an hour\nid: 5b1f6c2e-0000-4000-8000-00000000c0c0\ncorrelation:\n  type: event_count\n  rules: [failed_console_login]\n  group-by: [sourceIPAddress]\n  timespan: 1h\n  condition: {gte: 3}\nlevel: high\n",
+    );
+    let mut records: Vec<Value> = (0..3).map(|i| failed_login(40 - i * 5)).collect();
+    for minutes in [30, 20] {
+        let mut other = failed_login(minutes);
+        other["sourceIPAddress"] = json!("198.51.100.7");
+        records.push(other);
+    }
+    ingest(&scratch, "logs.json", records);
+    let (_, alerts) = run_rules(&scratch, &[]);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["rule_id"], "5b1f6c2e-0000-4000-8000-00000000c0c0");
+    assert_eq!((alerts[0]["count"].as_u64(), alerts[0]["severity"].as_str()), (Some(3), Some("High")));
+    assert_eq!(alerts[0]["dedup_key"], "sourceIPAddress=192.0.2.200");
+    write(
+        &scratch,
+        "detections/spray.yml",
+        "title: t\ncorrelation:\n  type: value_count\n  rules: [failed_console_login]\n  timespan: 1h\n  condition: {gte: 3, field: userIdentity.userName}\n",
+    );
+    let output = scratch.tarn(&["rules", "test", "detections"]).output().unwrap();
+    assert!(
+        text(&output.stderr).contains("detections/spray.yml: correlation: type value_count is not supported"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+/// The `.yml` files under `dir`, in its sub-folders too.
+fn rule_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rule_files(&path));
+        } else if path.extension().is_some_and(|e| e == "yml") {
+            files.push(path);
+        }
+    }
+    files
+}
+
 fn run_window(scratch: &Scratch, window: &[&str]) -> (i32, String) {
     let mut args = vec!["rules", "run", "detections", "--format", "ndjson"];
     args.extend_from_slice(window);
@@ -331,7 +386,7 @@ fn starter_rules_pass_their_tests_and_failures_are_reported_with_junit() {
     // At least 20 CloudTrail and 8 Snyk rules, each with a test that must
     // match and one that must not.
     for (folder, minimum) in [("aws_cloudtrail", 20), ("snyk", 8)] {
-        let files: Vec<_> = std::fs::read_dir(rules.join(folder)).unwrap().map(|e| e.unwrap().path()).collect();
+        let files = rule_files(&rules.join(folder));
         assert!(files.len() >= minimum, "{folder}: {} rules", files.len());
         for file in files {
             let body = std::fs::read_to_string(&file).unwrap().to_lowercase().replace("expectedresult", "expected_result");

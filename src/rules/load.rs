@@ -24,8 +24,17 @@ pub fn load_lenient(path: &Path, registry: &Registry) -> Result<(Vec<Rule>, Vec<
     files.sort();
     let mut rules: Vec<Rule> = Vec::new();
     let mut skipped = Vec::new();
+    // Correlation rules name other rules: they are read once those are loaded.
+    let mut correlations = Vec::new();
     for file in files {
-        match load_file(&file, registry) {
+        let loaded = match correlation_yaml(&file) {
+            Some(value) => {
+                correlations.push((file, value));
+                continue;
+            }
+            None => load_file(&file, registry),
+        };
+        match loaded {
             Ok(rule) => match rules.iter().find(|r| r.id == rule.id) {
                 Some(other) => skipped.push(invalid(
                     &file,
@@ -36,7 +45,24 @@ pub fn load_lenient(path: &Path, registry: &Registry) -> Result<(Vec<Rule>, Vec<
             Err(error) => skipped.push(error),
         }
     }
+    for (file, value) in correlations {
+        match sigma::correlation(&file, &value, &mut rules, registry) {
+            Ok(rule) if rules.iter().any(|r| r.id == rule.id) => {
+                skipped.push(invalid(&file, format!("id: {} is also the id of another rule; rule ids must be unique", rule.id)));
+            }
+            Ok(rule) => rules.push(rule),
+            Err(error) => skipped.push(error),
+        }
+    }
     Ok((rules, skipped))
+}
+
+/// The YAML of a Sigma correlation rule, or None for any other file (and
+/// for one that does not read: its load reports that).
+fn correlation_yaml(file: &Path) -> Option<serde_yaml::Value> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let value: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
+    value.get("correlation").is_some().then_some(value)
 }
 
 /// The rule files under `path`: the file itself, or a directory's `.yml`

@@ -165,6 +165,11 @@ impl Severity {
 pub struct Rule {
     pub file: PathBuf,
     pub id: String,
+    /// Sigma's `name:`, by which correlation rules name the rules they count.
+    pub name: Option<String>,
+    /// A Sigma rule's detection, which a correlation over it compiles again
+    /// with the fields it groups by.
+    pub predicate: Option<predicate::Predicate>,
     pub title: String,
     pub description: String,
     pub severity: Severity,

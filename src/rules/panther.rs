@@ -225,6 +225,8 @@ pub(super) fn parse(file: &Path, text: &str, registry: &Registry) -> Result<Rule
     }
     Ok(Rule {
         warnings: Vec::new(),
+        name: None,
+        predicate: None,
         file: file.to_path_buf(),
         title: raw.display_name.unwrap_or_else(|| raw.rule_id.clone()),
         id: raw.rule_id,

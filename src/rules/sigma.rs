@@ -103,9 +103,6 @@ pub(super) fn parse(file: &Path, value: &Yaml, registry: &Registry) -> Result<Ru
         }
     };
     let title = text("title").ok_or_else(|| fail("title: missing; a Sigma rule needs a title".into()))?;
-    if value.get("correlation").is_some() {
-        return Err(fail("correlation: Sigma correlation rules are not supported".into()));
-    }
     let logsource = value.get("logsource").ok_or_else(|| fail("logsource: missing".into()))?;
     let source = |key: &str| logsource.get(key).and_then(Yaml::as_str).map(str::to_lowercase);
     if source("product").as_deref() != Some("aws") || source("service").as_deref() != Some("cloudtrail") {
@@ -115,17 +112,7 @@ pub(super) fn parse(file: &Path, value: &Yaml, registry: &Registry) -> Result<Ru
             source("service").unwrap_or_else(|| "(none)".into())
         )));
     }
-    let severity = match text("level").as_deref() {
-        None => Severity::Medium,
-        Some("informational") => Severity::Info,
-        Some("low") => Severity::Low,
-        Some("medium") => Severity::Medium,
-        Some("high") => Severity::High,
-        Some("critical") => Severity::Critical,
-        Some(other) => {
-            return Err(fail(format!("level: {other} is not a Sigma level; expected informational, low, medium, high or critical")));
-        }
-    };
+    let severity = severity(text("level").as_deref()).map_err(fail)?;
     let detection =
         value.get("detection").and_then(Yaml::as_mapping).ok_or_else(|| fail("detection: missing; expected a mapping".into()))?;
     let predicate = compile_detection(detection).map_err(|e| problem(file, e))?;
@@ -145,6 +132,8 @@ pub(super) fn parse(file: &Path, value: &Yaml, registry: &Registry) -> Result<Ru
     let id = text("id").unwrap_or_else(|| file.file_stem().unwrap_or_default().to_string_lossy().to_string());
     Ok(Rule {
         warnings,
+        predicate: Some(predicate),
+        name: text("name"),
         file: file.to_path_buf(),
         id,
         title,
@@ -161,6 +150,106 @@ pub(super) fn parse(file: &Path, value: &Yaml, registry: &Registry) -> Result<Ru
         tags,
         mitre,
         tests,
+    })
+}
+
+/// A Sigma correlation rule over the rules already loaded. `event_count`
+/// is the rules it names with a threshold: their matches, grouped by
+/// `group-by`, alert once `condition` many fall within `timespan` (tarn's
+/// `Threshold`, `DedupKey` and `DedupPeriodMinutes`). The named rules stop
+/// alerting on their own unless `generate: true`. Other types are refused.
+pub(super) fn correlation(file: &Path, value: &Yaml, loaded: &mut [Rule], registry: &Registry) -> Result<Rule, RuleError> {
+    let fail = |message: String| invalid(file, message);
+    let correlation = value.get("correlation").ok_or_else(|| fail("correlation: missing".into()))?;
+    let kind = correlation.get("type").and_then(Yaml::as_str).unwrap_or("(none)");
+    if kind != "event_count" {
+        return Err(fail(format!(
+            "correlation: type {kind} is not supported; tarn compiles event_count (value_count and temporal need a Query rule)"
+        )));
+    }
+    let names: Vec<String> = match correlation.get("rules") {
+        Some(Yaml::Sequence(items)) => items.iter().filter_map(Yaml::as_str).map(str::to_string).collect(),
+        Some(Yaml::String(one)) => vec![one.clone()],
+        _ => return Err(fail("correlation.rules: expected the names or ids of the rules it counts".into())),
+    };
+    let group_by: Vec<String> = match correlation.get("group-by") {
+        None => Vec::new(),
+        Some(Yaml::Sequence(items)) => items.iter().filter_map(Yaml::as_str).map(str::to_string).collect(),
+        Some(Yaml::String(one)) => vec![one.clone()],
+        Some(_) => return Err(fail("correlation.group-by: expected a list of fields".into())),
+    };
+    let timespan =
+        correlation.get("timespan").and_then(Yaml::as_str).ok_or_else(|| fail("correlation.timespan: missing (like 1h)".into()))?;
+    let minutes = crate::duration::parse(timespan).map_err(|e| fail(format!("correlation.timespan: {e}")))?.as_secs().div_ceil(60).max(1);
+    let condition =
+        correlation.get("condition").and_then(Yaml::as_mapping).ok_or_else(|| fail("correlation.condition: expected gte: N".into()))?;
+    let count = |key: &str| condition.get(key).and_then(Yaml::as_u64);
+    let threshold = match (count("gte"), count("gt")) {
+        (Some(n), None) => n,
+        (None, Some(n)) => n + 1,
+        _ => return Err(fail("correlation.condition: tarn counts at least N events: write gte: N or gt: N".into())),
+    };
+    let generate = correlation.get("generate").and_then(Yaml::as_bool).unwrap_or(false);
+    let mut queries = Vec::new();
+    let mut log_types: Vec<String> = Vec::new();
+    for name in &names {
+        let rule = loaded
+            .iter_mut()
+            .find(|r| r.id == *name || r.name.as_deref() == Some(name.as_str()))
+            .ok_or_else(|| fail(format!("correlation.rules: {name} is not a rule loaded beside it (give its id or name:)")))?;
+        let Some(predicate) = &rule.predicate else {
+            return Err(fail(format!("correlation.rules: {name} is not a Sigma rule; a correlation counts Sigma rules")));
+        };
+        let fields: Vec<&str> = group_by.iter().map(String::as_str).collect();
+        let counted = match_queries(predicate, &rule.log_types, &fields, registry)
+            .map_err(|error| problem(file, FileProblem::Queries { key: "correlation.group-by", error: Box::new(error) }))?;
+        queries.extend(counted);
+        log_types.extend(rule.log_types.iter().filter(|t| !log_types.contains(t)).cloned().collect::<Vec<_>>());
+        if !generate {
+            rule.enabled = false;
+        }
+    }
+    let text = |key: &str| value.get(key).and_then(Yaml::as_str).map(str::to_string);
+    let title = text("title").ok_or_else(|| fail("title: missing; a Sigma rule needs a title".into()))?;
+    let tags: Vec<String> = value
+        .get("tags")
+        .and_then(Yaml::as_sequence)
+        .map(|t| t.iter().filter_map(Yaml::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    let mitre = tags.iter().filter_map(|t| t.strip_prefix("attack.t")).map(|t| format!("T{}", t.to_uppercase())).collect();
+    Ok(Rule {
+        warnings: Vec::new(),
+        predicate: None,
+        file: file.to_path_buf(),
+        id: text("id").or_else(|| text("name")).unwrap_or_else(|| file.file_stem().unwrap_or_default().to_string_lossy().to_string()),
+        name: text("name"),
+        title,
+        description: text("description").unwrap_or_default(),
+        severity: severity(text("level").as_deref()).map_err(fail)?,
+        enabled: text("status").as_deref() != Some("deprecated"),
+        log_types,
+        queries,
+        dedup_minutes: minutes as i64,
+        dedup_key: group_by,
+        threshold,
+        alert_title: None,
+        references: Vec::new(),
+        tags,
+        mitre,
+        tests: Vec::new(),
+    })
+}
+
+/// A Sigma `level` as a severity (Medium when absent).
+fn severity(level: Option<&str>) -> Result<Severity, String> {
+    Ok(match level {
+        None => Severity::Medium,
+        Some("informational") => Severity::Info,
+        Some("low") => Severity::Low,
+        Some("medium") => Severity::Medium,
+        Some("high") => Severity::High,
+        Some("critical") => Severity::Critical,
+        Some(other) => return Err(format!("level: {other} is not a Sigma level; expected informational, low, medium, high or critical")),
     })
 }
 
