@@ -25,6 +25,10 @@
 //!     retention_days: 366                        # 7..3653 (7..2557 with billing_mode: fixed)
 //!     termination_protection: true
 //! apply_retention: true   # `tarn run` drops partitions older than the stores keep
+//! alerts:                 # where `tarn rules run` sends alerts, each row once per destination
+//!   destinations:
+//!     slack: {type: webhook, url_env: SLACK_WEBHOOK_URL}
+//!     archive: {type: file, path: ./alerts.ndjson}
 //! serve:                  # `tarn serve`, and `tarn run` too: PutAuditEvents, /healthz, /metrics
 //!   listen: 127.0.0.1:8443
 //!   dedupe_window: 24h
@@ -50,6 +54,8 @@ pub struct Config {
     pub apply_retention: bool,
     /// Where `tarn serve` and `tarn run` listen for channel calls.
     pub serve: Option<ServeConfig>,
+    /// Where `tarn rules run` sends its alerts, by name.
+    pub alert_destinations: Vec<(String, crate::rules::deliver::Destination)>,
 }
 
 /// A configured source; `type` says which.
@@ -86,6 +92,16 @@ struct File {
     apply_retention: bool,
     #[serde(default)]
     serve: Option<ServeConfig>,
+    #[serde(default)]
+    alerts: Option<AlertsSection>,
+}
+
+/// `alerts:` in tarn.yml.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsSection {
+    #[serde(default)]
+    destinations: BTreeMap<String, crate::rules::deliver::Destination>,
 }
 
 impl Default for Config {
@@ -97,6 +113,7 @@ impl Default for Config {
             event_data_stores: Vec::new(),
             apply_retention: false,
             serve: None,
+            alert_destinations: Vec::new(),
         }
     }
 }
@@ -145,7 +162,14 @@ impl Config {
             serve.check().map_err(|e| format!("serve: {e}"))?;
             serve.resolve(base);
         }
+        let mut alert_destinations: Vec<(String, crate::rules::deliver::Destination)> =
+            file.alerts.map(|a| a.destinations.into_iter().collect()).unwrap_or_default();
+        for (name, destination) in &mut alert_destinations {
+            destination.check().map_err(|e| format!("alerts.destinations.{name}: {e}"))?;
+            destination.resolve(base);
+        }
         Ok(Config {
+            alert_destinations,
             serve,
             lake: resolve_lake(file.lake.unwrap_or_else(|| PathBuf::from("lake"))),
             schema_dirs: file.schema_dirs.into_iter().map(resolve).collect(),
@@ -174,7 +198,7 @@ mod tests {
         let error = Config::parse("lake_dir: x\n", Path::new(".")).unwrap_err();
         assert!(
             error.starts_with(
-                "unknown field `lake_dir`, expected one of `lake`, `schema_dirs`, `sources`, `event_data_stores`, `apply_retention`, `serve`"
+                "unknown field `lake_dir`, expected one of `lake`, `schema_dirs`, `sources`, `event_data_stores`, `apply_retention`, `serve`, `alerts`"
             ),
             "{error}"
         );

@@ -320,6 +320,93 @@ fn a_sigma_event_count_correlation_counts_its_rules_matches() {
     );
 }
 
+/// A webhook receiver: each request's `Idempotency-Key` and JSON body.
+fn webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut length, mut key) = (0usize, String::new());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if lower.starts_with("idempotency-key:") {
+                    key = line["idempotency-key:".len()..].trim().to_string();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            seen.lock().unwrap().push((key, serde_json::from_slice(&body).unwrap()));
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (url, got)
+}
+
+/// Issue 17: alerts reach a webhook (Slack's shape) and a file, each alert
+/// row once per destination, also across a crash between a send and its
+/// record.
+#[test]
+fn alerts_reach_a_webhook_and_a_file_once_each() {
+    let scratch = Scratch::new("rules-deliver");
+    let (url, got) = webhook();
+    let starter = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/aws_cloudtrail");
+    std::fs::create_dir_all(scratch.path("detections")).unwrap();
+    std::fs::copy(starter.join("root_activity.yml"), scratch.path("detections/root_activity.yml")).unwrap();
+    write(
+        &scratch,
+        "tarn.yml",
+        &format!(
+            "alerts:\n  destinations:\n    archive: {{type: file, path: alerts.ndjson}}\n    slack: {{type: webhook, url: \"{url}\"}}\n"
+        ),
+    );
+    let lines = || {
+        std::fs::read_to_string(scratch.path("alerts.ndjson"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    ingest(&scratch, "one.json", vec![root_call(10)]);
+    let (_, alerts) = run_rules(&scratch, &[]);
+    assert_eq!(alerts.len(), 1);
+    let sent = got.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].1["text"].as_str().unwrap().starts_with("[High] alert: Root account of 111122223333"), "{:?}", sent[0].1);
+    assert_eq!(sent[0].0, sent[0].1["delivery_id"].as_str().unwrap(), "the idempotency key is the delivery id");
+    assert_eq!(lines().len(), 1);
+    // Nothing new: nothing sent again.
+    run_rules(&scratch, &[]);
+    assert_eq!((got.lock().unwrap().len(), lines().len()), (1, 1));
+    if cfg!(feature = "fault-injection") {
+        // A new alert; tarn dies after the file took it and before that is recorded.
+        ingest(&scratch, "two.json", vec![root_call(300)]);
+        let crashed =
+            scratch.tarn(&["rules", "run", "detections", "--since", "24h"]).env("TARN_FAIL_AFTER_DELIVERY", "1").output().unwrap();
+        assert!(!crashed.status.success());
+        assert_eq!(lines().len(), 2, "the file took it before the crash");
+        let output = scratch.tarn(&["rules", "run", "detections", "--since", "24h"]).output().unwrap();
+        assert!(text(&output.stderr).contains("sent 1 alert row(s) to slack"), "{}", text(&output.stderr));
+        assert_eq!(lines().len(), 2, "not written twice");
+        assert_eq!(got.lock().unwrap().len(), 2);
+    }
+    let ids: BTreeSet<String> = lines().iter().map(|l| l["delivery_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), lines().len(), "each alert row once in the file");
+    let keys: BTreeSet<String> = got.lock().unwrap().iter().map(|(k, _)| k.clone()).collect();
+    assert_eq!(keys, ids, "the webhook and the file got the same alert rows");
+}
+
 /// The `.yml` files under `dir`, in its sub-folders too.
 fn rule_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();

@@ -193,6 +193,11 @@ pub fn rules(setup: &Setup, command: RulesCommand) -> Result<ExitCode> {
             };
             let runtime = runtime()?;
             let report = runtime.block_on(tarn::rules::run_rules(&lake, registry, &stores, &rules, (from, now), mode, Some(timeout)));
+            let writes = !matches!(mode, tarn::rules::Mode::Scheduled { write: false } | tarn::rules::Mode::Window { write: false, .. });
+            let delivered = match (&report, writes) {
+                (Ok(_), true) => Some(runtime.block_on(tarn::rules::deliver::deliver(&lake, registry, &config.alert_destinations))),
+                _ => None,
+            };
             // A rule stopped by --timeout leaves tasks behind; do not wait for them.
             runtime.shutdown_background();
             let report = report?;
@@ -202,6 +207,16 @@ pub fn rules(setup: &Setup, command: RulesCommand) -> Result<ExitCode> {
             out.flush()?;
             for error in &report.errors {
                 eprintln!("error: {error}");
+            }
+            let mut delivery_failed = false;
+            if let Some(delivery) = delivered.transpose()? {
+                for (destination, sent) in delivery.sent.iter().filter(|(_, sent)| *sent > 0) {
+                    eprintln!("sent {sent} alert row(s) to {destination}");
+                }
+                for failure in &delivery.failed {
+                    eprintln!("error: alerts: {failure}; the next run sends it again");
+                }
+                delivery_failed = !delivery.failed.is_empty();
             }
             eprintln!(
                 "{} rules run ({} disabled), {} new matches, {} alerts raised, {} updated{}",
@@ -219,7 +234,7 @@ pub fn rules(setup: &Setup, command: RulesCommand) -> Result<ExitCode> {
                     (None, _) => String::new(),
                 }
             );
-            Ok(if !report.errors.is_empty() {
+            Ok(if !report.errors.is_empty() || delivery_failed {
                 ExitCode::FAILURE
             } else if fail_on_alert && report.raised() > 0 {
                 ExitCode::from(EXIT_ALERT)

@@ -8,6 +8,7 @@
 //! through the same planner and functions.
 
 mod coverage;
+pub mod deliver;
 mod load;
 mod matches;
 mod panther;
@@ -55,6 +56,8 @@ pub enum RuleError {
     },
     #[error(transparent)]
     Lake(#[from] LakeError),
+    #[error("alerts: {0}")]
+    Deliver(deliver::DeliveryError),
     #[error(transparent)]
     Commit(#[from] crate::ingest::IngestError),
     #[error("{}: no such file or directory (give a rule file or a directory of rules)", path.display())]
