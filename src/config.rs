@@ -25,6 +25,8 @@
 //!     retention_days: 366                        # 7..3653 (7..2557 with billing_mode: fixed)
 //!     termination_protection: true
 //! apply_retention: true   # `tarn run` drops partitions older than the stores keep
+//! rules:                  # what `tarn run` runs every so often (after each drain with --once)
+//!   - {path: ./rules, every: 15m, since: 24h}
 //! alerts:                 # where `tarn rules run` sends alerts, each row once per destination
 //!   destinations:
 //!     slack: {type: webhook, url_env: SLACK_WEBHOOK_URL}
@@ -56,6 +58,8 @@ pub struct Config {
     pub serve: Option<ServeConfig>,
     /// Where `tarn rules run` sends its alerts, by name.
     pub alert_destinations: Vec<(String, crate::rules::deliver::Destination)>,
+    /// Rules `tarn run` runs on a schedule.
+    pub rules: Vec<crate::rules::schedule::RuleSchedule>,
 }
 
 /// A configured source; `type` says which.
@@ -94,6 +98,8 @@ struct File {
     serve: Option<ServeConfig>,
     #[serde(default)]
     alerts: Option<AlertsSection>,
+    #[serde(default)]
+    rules: Vec<crate::rules::schedule::RuleSchedule>,
 }
 
 /// `alerts:` in tarn.yml.
@@ -114,6 +120,7 @@ impl Default for Config {
             apply_retention: false,
             serve: None,
             alert_destinations: Vec::new(),
+            rules: Vec::new(),
         }
     }
 }
@@ -168,7 +175,14 @@ impl Config {
             destination.check().map_err(|e| format!("alerts.destinations.{name}: {e}"))?;
             destination.resolve(base);
         }
+        let mut rules = file.rules;
+        for (i, schedule) in rules.iter_mut().enumerate() {
+            schedule.every().map_err(|e| format!("rules[{i}].every: {e}"))?;
+            schedule.since().map_err(|e| format!("rules[{i}].since: {e}"))?;
+            schedule.path = resolve(std::mem::take(&mut schedule.path));
+        }
         Ok(Config {
+            rules,
             alert_destinations,
             serve,
             lake: resolve_lake(file.lake.unwrap_or_else(|| PathBuf::from("lake"))),
@@ -198,7 +212,7 @@ mod tests {
         let error = Config::parse("lake_dir: x\n", Path::new(".")).unwrap_err();
         assert!(
             error.starts_with(
-                "unknown field `lake_dir`, expected one of `lake`, `schema_dirs`, `sources`, `event_data_stores`, `apply_retention`, `serve`, `alerts`"
+                "unknown field `lake_dir`, expected one of `lake`, `schema_dirs`, `sources`, `event_data_stores`, `apply_retention`, `serve`, `alerts`, `rules`"
             ),
             "{error}"
         );

@@ -407,6 +407,34 @@ fn alerts_reach_a_webhook_and_a_file_once_each() {
     assert_eq!(keys, ids, "the webhook and the file got the same alert rows");
 }
 
+/// Issue 17: `tarn run` runs the rules tarn.yml schedules (with --once,
+/// after the sources drained) and sends their alerts.
+#[test]
+fn tarn_run_runs_scheduled_rules_and_sends_their_alerts() {
+    let scratch = Scratch::new("rules-scheduled");
+    let starter = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/aws_cloudtrail");
+    std::fs::create_dir_all(scratch.path("detections")).unwrap();
+    std::fs::copy(starter.join("root_activity.yml"), scratch.path("detections/root_activity.yml")).unwrap();
+    write(
+        &scratch,
+        "tarn.yml",
+        "rules:\n  - {path: detections, every: 5m, since: 24h}\nalerts:\n  destinations:\n    archive: {type: file, path: alerts.ndjson}\n",
+    );
+    ingest(&scratch, "one.json", vec![root_call(10)]);
+    let out = scratch.ok(&["run", "--once"]);
+    assert!(
+        out.contains("rules ") && out.contains("detections: 1 rules run, 1 new matches, 1 alerts raised, 0 updated, 1 alert rows sent"),
+        "{out}"
+    );
+    let file = std::fs::read_to_string(scratch.path("alerts.ndjson")).unwrap();
+    assert_eq!(file.lines().count(), 1, "{file}");
+    let again = scratch.ok(&["run", "--once"]);
+    assert!(again.contains("0 new matches, 0 alerts raised, 0 updated, 0 alert rows sent"), "{again}");
+    write(&scratch, "tarn.yml", "rules:\n  - {path: detections, every: soon}\n");
+    let (_, stderr) = scratch.fails(&["run", "--once"]);
+    assert!(stderr.contains("rules[0].every: 'soon' is not a duration"), "{stderr}");
+}
+
 /// The `.yml` files under `dir`, in its sub-folders too.
 fn rule_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();

@@ -174,7 +174,7 @@ pub fn pull(setup: Setup, command: PullCommand) -> Result<ExitCode> {
 }
 
 pub fn run(setup: Setup, once: bool) -> Result<ExitCode> {
-    if setup.config.sources.is_empty() && setup.config.serve.is_none() {
+    if setup.config.sources.is_empty() && setup.config.serve.is_none() && setup.config.rules.is_empty() {
         bail!(
             "no sources in the config; add them under `sources:` (or a `serve:` section) in tarn.yml (see the README), or use `tarn pull`"
         );
@@ -252,7 +252,8 @@ fn run_sources(
         }
         None => None,
     };
-    let daemon = Daemon { lake, registry: Arc::new(setup.registry), sources, once, retention, server };
+    let (detections, destinations) = (setup.config.rules.clone(), setup.config.alert_destinations.clone());
+    let daemon = Daemon { lake, registry: Arc::new(setup.registry), sources, once, retention, server, detections, destinations };
     let outcome = runtime.block_on(daemon.run())?;
     for source in &outcome.sources {
         super::log::end_progress();

@@ -69,6 +69,9 @@ pub struct Daemon {
     pub retention: Option<Vec<EventDataStore>>,
     /// A bound listener to serve, with the stores of the config.
     pub server: Option<(serve::Server, Vec<EventDataStore>)>,
+    /// Rules to run on a schedule, and where their alerts go.
+    pub detections: Vec<crate::rules::schedule::RuleSchedule>,
+    pub destinations: Vec<(String, crate::rules::deliver::Destination)>,
 }
 
 impl Daemon {
@@ -97,6 +100,14 @@ impl Daemon {
                 tokio::spawn(async move { pull(&lake, &registry, &name, source, once, stop).await }.instrument(span))
             })
             .collect();
+        let detections: Vec<_> = if self.once {
+            Vec::new()
+        } else {
+            self.detections
+                .iter()
+                .map(|schedule| spawn_detections(&self.lake, &self.registry, schedule, &self.destinations, stop.clone()))
+                .collect()
+        };
         let server = self.server.map(|(server, stores)| {
             let (lake, registry) = (self.lake.clone(), self.registry.clone());
             tokio::spawn(async move { server.run(lake, registry, stores, stop).await })
@@ -115,8 +126,63 @@ impl Daemon {
                 Err(e) => return Err(LakeError::Task(e.to_string()).into()),
             }
         }
+        // With --once the rules run after the sources drained, on what they brought.
+        if self.once {
+            for schedule in &self.detections {
+                sources.push(detect_once(&self.lake, &self.registry, schedule, &self.destinations).await);
+            }
+        }
+        for task in detections {
+            match task.await {
+                Ok(outcome) => sources.push(outcome),
+                Err(e) => return Err(LakeError::Task(e.to_string()).into()),
+            }
+        }
         Ok(RunOutcome { sources, once: self.once })
     }
+}
+
+/// One run of scheduled rules, as an outcome of the run.
+async fn detect_once(
+    lake: &Lake,
+    registry: &Registry,
+    schedule: &crate::rules::schedule::RuleSchedule,
+    destinations: &[(String, crate::rules::deliver::Destination)],
+) -> SourceOutcome {
+    let name = format!("rules {}", schedule.path.display());
+    let result = schedule.run_once(lake, registry, destinations).await.map_err(IngestError::source);
+    SourceOutcome { name, result, silent: 0 }
+}
+
+/// Runs scheduled rules every `every` until stopped; a failed run is
+/// logged and the next one comes on time.
+fn spawn_detections(
+    lake: &Lake,
+    registry: &Arc<Registry>,
+    schedule: &crate::rules::schedule::RuleSchedule,
+    destinations: &[(String, crate::rules::deliver::Destination)],
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<SourceOutcome> {
+    let (lake, registry, schedule, destinations) = (lake.clone(), registry.clone(), schedule.clone(), destinations.to_vec());
+    let every = schedule.every().unwrap_or(Duration::from_secs(900));
+    let span = tracing::info_span!("rules", path = %schedule.path.display());
+    tokio::spawn(
+        async move {
+            let mut last = detect_once(&lake, &registry, &schedule, &destinations).await;
+            loop {
+                match &last.result {
+                    Ok(summary) => tracing::info!("{summary}"),
+                    Err(e) => tracing::error!("{}", crate::error_line(e)),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stop.changed() => return last,
+                }
+                last = detect_once(&lake, &registry, &schedule, &destinations).await;
+            }
+        }
+        .instrument(span),
+    )
 }
 
 /// Runs one source to its end.

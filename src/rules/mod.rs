@@ -15,6 +15,7 @@ mod panther;
 mod predicate;
 mod rule_tests;
 mod run;
+pub mod schedule;
 mod sigma;
 mod skeleton;
 
