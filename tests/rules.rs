@@ -435,6 +435,45 @@ fn tarn_run_runs_scheduled_rules_and_sends_their_alerts() {
     assert!(stderr.contains("rules[0].every: 'soon' is not a duration"), "{stderr}");
 }
 
+/// Issue 17: an SNS destination publishes through the AWS SDK (moto plays
+/// SNS; a queue subscribed to the topic shows what was published, once).
+#[test]
+fn alerts_reach_an_sns_topic_once() {
+    let scratch = Scratch::new("rules-sns");
+    let moto = common::moto::moto();
+    let python = std::env::var("TARN_PYTHON").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").to_string());
+    let boto = |script: &str| {
+        let prelude = "import boto3, json, sys\nkw = dict(endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test')\nsns = boto3.client('sns', **kw); sqs = boto3.client('sqs', **kw)\n";
+        let out = std::process::Command::new(&python).arg("-c").arg(format!("{prelude}{script}")).arg(&moto.url).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let arn = boto(
+        "topic = sns.create_topic(Name='tarn-alerts-test')['TopicArn']\nq = sqs.create_queue(QueueName='tarn-alerts-inbox')['QueueUrl']\nqarn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=['QueueArn'])['Attributes']['QueueArn']\nsns.subscribe(TopicArn=topic, Protocol='sqs', Endpoint=qarn, Attributes={'RawMessageDelivery': 'true'})\nprint(topic)",
+    );
+    let starter = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/aws_cloudtrail");
+    std::fs::create_dir_all(scratch.path("detections")).unwrap();
+    std::fs::copy(starter.join("root_activity.yml"), scratch.path("detections/root_activity.yml")).unwrap();
+    write(
+        &scratch,
+        "tarn.yml",
+        &format!("alerts:\n  destinations:\n    topic: {{type: sns, topic_arn: \"{}\", region: us-east-1}}\n", arn.trim()),
+    );
+    ingest(&scratch, "one.json", vec![root_call(10)]);
+    for _ in 0..2 {
+        let mut command = scratch.tarn(&["rules", "run", "detections"]);
+        let output = common::moto::aws_env(&mut command).output().unwrap();
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    }
+    let received = boto(
+        "q = sqs.get_queue_url(QueueName='tarn-alerts-inbox')['QueueUrl']\nm = sqs.receive_message(QueueUrl=q, MaxNumberOfMessages=10, WaitTimeSeconds=1).get('Messages', [])\nprint(json.dumps([json.loads(x['Body']) for x in m]))",
+    );
+    let messages: Vec<Value> = serde_json::from_str(received.trim()).unwrap();
+    assert_eq!(messages.len(), 1, "published once over two runs: {messages:?}");
+    assert_eq!(messages[0]["alert"]["rule_id"], "AWS.CloudTrail.RootActivity");
+    assert!(messages[0]["text"].as_str().unwrap().starts_with("[High] alert:"), "{:?}", messages[0]);
+}
+
 /// The `.yml` files under `dir`, in its sub-folders too.
 fn rule_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();

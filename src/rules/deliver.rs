@@ -1,6 +1,8 @@
 //! Alerts to where people read them: the destinations of tarn.yml's
 //! `alerts:` section, a webhook (a JSON POST that Slack's incoming webhooks
-//! take, `text` first) or a file (one JSON line per alert row).
+//! take, `text` first), an SNS topic (the AWS SDK's Publish; a FIFO topic
+//! gets the delivery id as its deduplication id) or a file (one JSON line
+//! per alert row).
 //!
 //! Each alert row is delivered once per destination. A delivery is an input
 //! of the lake's ledger (`alert:<destination>:<alert>:<kind>:<count>`),
@@ -41,6 +43,14 @@ pub enum Destination {
     },
     /// One JSON line per alert row, appended.
     File { path: PathBuf },
+    /// An SNS topic, with the standard AWS credential chain.
+    Sns {
+        topic_arn: String,
+        #[serde(default)]
+        region: Option<String>,
+        #[serde(default)]
+        endpoint_url: Option<String>,
+    },
 }
 
 impl Destination {
@@ -92,6 +102,14 @@ pub async fn deliver(lake: &Lake, registry: &Registry, destinations: &[(String, 
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(|e| setup(e.to_string()))?;
     for (name, destination) in destinations {
         destination.check().map_err(|e| setup(format!("alerts.destinations.{name}: {e}")))?;
+        let sns = match destination {
+            Destination::Sns { region, endpoint_url, .. } => {
+                let options = crate::sources::aws::AwsOptions { region: region.clone(), endpoint_url: endpoint_url.clone() };
+                Some(crate::sources::aws::sns_client(&options).await)
+            }
+            _ => None,
+        };
+        let channel = Channel { http: &http, sns: sns.as_ref() };
         let seen = lake.snapshot()?.inputs;
         let mut sent = 0;
         for row in &rows {
@@ -100,7 +118,7 @@ pub async fn deliver(lake: &Lake, registry: &Registry, destinations: &[(String, 
             if seen.contains(&input) {
                 continue;
             }
-            if let Err(reason) = send(&http, destination, row, &id).await {
+            if let Err(reason) = send(&channel, destination, row, &id).await {
                 report.failed.push(DeliveryError::Send { destination: name.clone(), reason });
                 break;
             }
@@ -157,10 +175,40 @@ fn payload(row: &Value, id: &str) -> Value {
     serde_json::json!({ "text": line, "delivery_id": id, "alert": row })
 }
 
-async fn send(http: &reqwest::Client, destination: &Destination, row: &Value, id: &str) -> Result<(), String> {
+/// The clients sends go through.
+struct Channel<'a> {
+    http: &'a reqwest::Client,
+    sns: Option<&'a aws_sdk_sns::Client>,
+}
+
+async fn send(channel: &Channel<'_>, destination: &Destination, row: &Value, id: &str) -> Result<(), String> {
     let body = payload(row, id);
+    let http = channel.http;
     match destination {
         Destination::File { path } => append_once(path, &body, id),
+        Destination::Sns { topic_arn, .. } => {
+            let Some(sns) = channel.sns else { return Err("no SNS client".into()) };
+            let subject: String = body["text"].as_str().unwrap_or("tarn alert").chars().filter(|c| !c.is_control()).take(100).collect();
+            let mut publish = sns.publish().topic_arn(topic_arn).subject(subject).message(body.to_string());
+            if topic_arn.ends_with(".fifo") {
+                let group = row.get("rule_id").and_then(Value::as_str).unwrap_or("tarn");
+                let dedup: String = id.chars().filter(|c| c.is_ascii_alphanumeric()).take(128).collect();
+                publish = publish.message_group_id(group).message_deduplication_id(dedup);
+            }
+            let mut last = String::new();
+            for attempt in 0..TRIES {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+                }
+                match publish.clone().send().await {
+                    Ok(_) => return Ok(()),
+                    Err(e) => {
+                        last = aws_sdk_sns::error::DisplayErrorContext(&e).to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+                    }
+                }
+            }
+            Err(format!("SNS did not take the alert after {TRIES} tries: {last}"))
+        }
         Destination::Webhook { url, url_env } => {
             let url = match (url, url_env) {
                 (Some(url), _) => url.clone(),

@@ -31,6 +31,18 @@ pub struct AwsOptions {
     pub endpoint_url: Option<String>,
 }
 
+/// An SNS client for `options` (alert destinations).
+pub async fn sns_client(options: &AwsOptions) -> aws_sdk_sns::Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(region) = &options.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(endpoint) = options.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).filter(|e| !e.is_empty()) {
+        loader = loader.endpoint_url(endpoint);
+    }
+    aws_sdk_sns::Client::new(&loader.load().await)
+}
+
 /// S3 and SQS clients for `options`.
 pub async fn clients(options: &AwsOptions) -> (aws_sdk_s3::Client, aws_sdk_sqs::Client) {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
