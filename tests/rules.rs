@@ -320,8 +320,11 @@ fn a_sigma_event_count_correlation_counts_its_rules_matches() {
     );
 }
 
-/// A webhook receiver: each request's `Idempotency-Key` and JSON body.
-fn webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>) {
+/// What a webhook received: each request's `Idempotency-Key` and JSON body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>;
+
+/// A webhook receiver and its URL.
+fn webhook() -> (String, Received) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());

@@ -114,6 +114,92 @@ fn load_rules(path: &std::path::Path, registry: &Registry, strict: bool) -> Resu
     Ok((rules, skipped.len()))
 }
 
+/// `tarn rules run`'s flags.
+pub struct RunArgs {
+    path: PathBuf,
+    since: String,
+    from: Option<String>,
+    to: Option<String>,
+    dry_run: bool,
+    strict: bool,
+    fail_on_alert: bool,
+    format: Format,
+    timeout: String,
+}
+
+/// `tarn rules run`: judge, commit, send, print.
+fn run(setup: &Setup, args: RunArgs) -> Result<ExitCode> {
+    let (config, registry) = (&setup.config, &setup.registry);
+    let RunArgs { path, since, from, to, dry_run, strict, fail_on_alert, format, timeout } = args;
+    let since = tarn::duration::parse(&since).map_err(|e| anyhow!("--since: {e}"))?;
+    let timeout = tarn::duration::parse(&timeout).map_err(|e| anyhow!("--timeout: {e}"))?;
+    let (rules, _) = load_rules(&path, registry, strict)?;
+    let lake = Lake::open_existing(&config.lake)?;
+    let stores = stores(config, &lake)?;
+    let now = tarn::now_micros();
+    let (from, mode) = match from {
+        Some(from) => {
+            let from = instant("--from", &from)?;
+            let to = to.as_deref().map(|t| instant("--to", t)).transpose()?.unwrap_or(now);
+            if to <= from {
+                bail!("--to must be after --from");
+            }
+            (from, tarn::rules::Mode::Window { to, write: !dry_run })
+        }
+        None => (now - since.as_micros() as i64, tarn::rules::Mode::Scheduled { write: !dry_run }),
+    };
+    let runtime = runtime()?;
+    let report = runtime.block_on(tarn::rules::run_rules(&lake, registry, &stores, &rules, (from, now), mode, Some(timeout)));
+    let writes = !matches!(mode, tarn::rules::Mode::Scheduled { write: false } | tarn::rules::Mode::Window { write: false, .. });
+    let delivered = match (&report, writes) {
+        (Ok(_), true) => Some(runtime.block_on(tarn::rules::deliver::deliver(&lake, registry, &config.alert_destinations))),
+        _ => None,
+    };
+    // A rule stopped by --timeout leaves tasks behind; do not wait for them.
+    runtime.shutdown_background();
+    let report = report?;
+    let batch = tarn::rules::alerts_batch(&report.alerts)?;
+    let mut out = std::io::stdout().lock();
+    tarn::sql::write_results(&mut out, format, &batch.schema(), &[batch])?;
+    out.flush()?;
+    for error in &report.errors {
+        eprintln!("error: {error}");
+    }
+    let mut delivery_failed = false;
+    if let Some(delivery) = delivered.transpose()? {
+        for (destination, sent) in delivery.sent.iter().filter(|(_, sent)| *sent > 0) {
+            eprintln!("sent {sent} alert row(s) to {destination}");
+        }
+        for failure in &delivery.failed {
+            eprintln!("error: alerts: {failure}; the next run sends it again");
+        }
+        delivery_failed = !delivery.failed.is_empty();
+    }
+    eprintln!(
+        "{} rules run ({} disabled), {} new matches, {} alerts raised, {} updated{}",
+        report.rules_run,
+        report.disabled,
+        report.matches,
+        report.raised(),
+        report.alerts.len() - report.raised(),
+        match (report.commit, mode) {
+            (_, tarn::rules::Mode::Scheduled { write: false } | tarn::rules::Mode::Window { write: false, .. }) => {
+                "; nothing written (--dry-run)".to_string()
+            }
+            (Some(c), tarn::rules::Mode::Window { .. }) => format!("; commit {c} (the scheduled runs' watermarks did not move)"),
+            (Some(c), _) => format!("; commit {c}"),
+            (None, _) => String::new(),
+        }
+    );
+    Ok(if !report.errors.is_empty() || delivery_failed {
+        ExitCode::FAILURE
+    } else if fail_on_alert && report.raised() > 0 {
+        ExitCode::from(EXIT_ALERT)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 /// A time given as a day (`2026-11-20`, midnight UTC) or RFC 3339.
 fn instant(flag: &str, text: &str) -> Result<i64> {
     if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
@@ -174,73 +260,7 @@ pub fn rules(setup: &Setup, command: RulesCommand) -> Result<ExitCode> {
             Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         RulesCommand::Run { path, since, from, to, dry_run, strict, fail_on_alert, format, timeout } => {
-            let since = tarn::duration::parse(&since).map_err(|e| anyhow!("--since: {e}"))?;
-            let timeout = tarn::duration::parse(&timeout).map_err(|e| anyhow!("--timeout: {e}"))?;
-            let (rules, _) = load_rules(&path, registry, strict)?;
-            let lake = Lake::open_existing(&config.lake)?;
-            let stores = stores(config, &lake)?;
-            let now = tarn::now_micros();
-            let (from, mode) = match from {
-                Some(from) => {
-                    let from = instant("--from", &from)?;
-                    let to = to.as_deref().map(|t| instant("--to", t)).transpose()?.unwrap_or(now);
-                    if to <= from {
-                        bail!("--to must be after --from");
-                    }
-                    (from, tarn::rules::Mode::Window { to, write: !dry_run })
-                }
-                None => (now - since.as_micros() as i64, tarn::rules::Mode::Scheduled { write: !dry_run }),
-            };
-            let runtime = runtime()?;
-            let report = runtime.block_on(tarn::rules::run_rules(&lake, registry, &stores, &rules, (from, now), mode, Some(timeout)));
-            let writes = !matches!(mode, tarn::rules::Mode::Scheduled { write: false } | tarn::rules::Mode::Window { write: false, .. });
-            let delivered = match (&report, writes) {
-                (Ok(_), true) => Some(runtime.block_on(tarn::rules::deliver::deliver(&lake, registry, &config.alert_destinations))),
-                _ => None,
-            };
-            // A rule stopped by --timeout leaves tasks behind; do not wait for them.
-            runtime.shutdown_background();
-            let report = report?;
-            let batch = tarn::rules::alerts_batch(&report.alerts)?;
-            let mut out = std::io::stdout().lock();
-            tarn::sql::write_results(&mut out, format, &batch.schema(), &[batch])?;
-            out.flush()?;
-            for error in &report.errors {
-                eprintln!("error: {error}");
-            }
-            let mut delivery_failed = false;
-            if let Some(delivery) = delivered.transpose()? {
-                for (destination, sent) in delivery.sent.iter().filter(|(_, sent)| *sent > 0) {
-                    eprintln!("sent {sent} alert row(s) to {destination}");
-                }
-                for failure in &delivery.failed {
-                    eprintln!("error: alerts: {failure}; the next run sends it again");
-                }
-                delivery_failed = !delivery.failed.is_empty();
-            }
-            eprintln!(
-                "{} rules run ({} disabled), {} new matches, {} alerts raised, {} updated{}",
-                report.rules_run,
-                report.disabled,
-                report.matches,
-                report.raised(),
-                report.alerts.len() - report.raised(),
-                match (report.commit, mode) {
-                    (_, tarn::rules::Mode::Scheduled { write: false } | tarn::rules::Mode::Window { write: false, .. }) => {
-                        "; nothing written (--dry-run)".to_string()
-                    }
-                    (Some(c), tarn::rules::Mode::Window { .. }) => format!("; commit {c} (the scheduled runs' watermarks did not move)"),
-                    (Some(c), _) => format!("; commit {c}"),
-                    (None, _) => String::new(),
-                }
-            );
-            Ok(if !report.errors.is_empty() || delivery_failed {
-                ExitCode::FAILURE
-            } else if fail_on_alert && report.raised() > 0 {
-                ExitCode::from(EXIT_ALERT)
-            } else {
-                ExitCode::SUCCESS
-            })
+            run(setup, RunArgs { path, since, from, to, dry_run, strict, fail_on_alert, format, timeout })
         }
         RulesCommand::Coverage { path, check } => {
             let (rules, _) = load_rules(&path, registry, true)?;

@@ -33,7 +33,7 @@ fn tactic_of(rule: &Rule) -> Option<&'static str> {
     });
     by_id.or_else(|| {
         rule.tags.iter().find_map(|tag| {
-            let tag = tag.trim_start_matches("attack.").replace('_', " ").replace('-', " ");
+            let tag = tag.trim_start_matches("attack.").replace(['_', '-'], " ");
             TACTICS.iter().find(|(_, name)| name.eq_ignore_ascii_case(&tag)).map(|(_, name)| *name)
         })
     })

@@ -13,7 +13,7 @@
 //! drop the repeat. Failed sends are retried three times, then left for the
 //! next run.
 
-use super::RuleError;
+use super::{DeliveryError, RuleError};
 use crate::ingest::Maintenance;
 use crate::lake::Lake;
 use crate::schema::Registry;
@@ -74,15 +74,6 @@ impl Destination {
     }
 }
 
-/// Why a destination cannot be used, or a send failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum DeliveryError {
-    #[error("{0}")]
-    Setup(String),
-    #[error("{destination}: {reason}")]
-    Send { destination: String, reason: String },
-}
-
 /// What a delivery did, per destination.
 #[derive(Debug, Default)]
 pub struct DeliveryReport {
@@ -118,7 +109,7 @@ pub async fn deliver(lake: &Lake, registry: &Registry, destinations: &[(String, 
             if seen.contains(&input) {
                 continue;
             }
-            if let Err(reason) = send(&channel, destination, row, &id).await {
+            if let Err(Refused(reason)) = send(&channel, destination, row, &id).await {
                 report.failed.push(DeliveryError::Send { destination: name.clone(), reason });
                 break;
             }
@@ -175,13 +166,28 @@ fn payload(row: &Value, id: &str) -> Value {
     serde_json::json!({ "text": line, "delivery_id": id, "alert": row })
 }
 
+/// Why a destination did not take an alert.
+struct Refused(String);
+
+impl From<String> for Refused {
+    fn from(reason: String) -> Refused {
+        Refused(reason)
+    }
+}
+
+impl From<&str> for Refused {
+    fn from(reason: &str) -> Refused {
+        Refused(reason.to_string())
+    }
+}
+
 /// The clients sends go through.
 struct Channel<'a> {
     http: &'a reqwest::Client,
     sns: Option<&'a aws_sdk_sns::Client>,
 }
 
-async fn send(channel: &Channel<'_>, destination: &Destination, row: &Value, id: &str) -> Result<(), String> {
+async fn send(channel: &Channel<'_>, destination: &Destination, row: &Value, id: &str) -> Result<(), Refused> {
     let body = payload(row, id);
     let http = channel.http;
     match destination {
@@ -207,12 +213,12 @@ async fn send(channel: &Channel<'_>, destination: &Destination, row: &Value, id:
                     }
                 }
             }
-            Err(format!("SNS did not take the alert after {TRIES} tries: {last}"))
+            Err(format!("SNS did not take the alert after {TRIES} tries: {last}").into())
         }
         Destination::Webhook { url, url_env } => {
             let url = match (url, url_env) {
                 (Some(url), _) => url.clone(),
-                (None, Some(var)) => std::env::var(var).map_err(|_| format!("set {var} to the webhook URL"))?,
+                (None, Some(var)) => std::env::var(var).map_err(|_| Refused(format!("set {var} to the webhook URL")))?,
                 (None, None) => return Err("a webhook takes url or url_env".into()),
             };
             let mut last = String::new();
@@ -230,29 +236,32 @@ async fn send(channel: &Channel<'_>, destination: &Destination, row: &Value, id:
                 {
                     Ok(answer) if answer.status().is_success() => return Ok(()),
                     Ok(answer) if answer.status().is_client_error() && answer.status().as_u16() != 429 => {
-                        return Err(format!("the webhook refused the alert: HTTP {}", answer.status()));
+                        return Err(format!("the webhook refused the alert: HTTP {}", answer.status()).into());
                     }
                     Ok(answer) => last = format!("HTTP {}", answer.status()),
                     Err(e) => last = crate::error_line(&e),
                 }
             }
-            Err(format!("the webhook did not take the alert after {TRIES} tries: {last}"))
+            Err(format!("the webhook did not take the alert after {TRIES} tries: {last}").into())
         }
     }
 }
 
 /// Appends the line unless the file holds this delivery already (sent
 /// before a crash kept it from being claimed).
-fn append_once(path: &std::path::Path, body: &Value, id: &str) -> Result<(), String> {
+fn append_once(path: &std::path::Path, body: &Value, id: &str) -> Result<(), Refused> {
     let marker = format!("\"delivery_id\":{}", Value::String(id.to_string()));
     match std::fs::read_to_string(path) {
         Ok(text) if text.contains(&marker) => return Ok(()),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display()).into()),
     }
-    let mut file =
-        std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Refused(format!("cannot open {}: {e}", path.display())))?;
     let line = format!("{body}\n");
-    file.write_all(line.as_bytes()).and_then(|_| file.sync_data()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    file.write_all(line.as_bytes()).and_then(|_| file.sync_data()).map_err(|e| Refused(format!("cannot write {}: {e}", path.display())))
 }

@@ -58,7 +58,7 @@ pub enum RuleError {
     #[error(transparent)]
     Lake(#[from] LakeError),
     #[error("alerts: {0}")]
-    Deliver(deliver::DeliveryError),
+    Deliver(DeliveryError),
     #[error(transparent)]
     Commit(#[from] crate::ingest::IngestError),
     #[error("{}: no such file or directory (give a rule file or a directory of rules)", path.display())]
@@ -198,6 +198,15 @@ pub struct Rule {
     /// What the load noticed that does not stop the rule (a Sigma field the
     /// table lacks), each a line for the user.
     pub warnings: Vec<String>,
+}
+
+/// Why a destination cannot be used, or a send failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("{destination}: {reason}")]
+    Send { destination: String, reason: String },
 }
 
 /// One inline test: records as the source sends them, and whether the rule

@@ -54,7 +54,7 @@ impl RuleSchedule {
                 tracing::warn!("{}: {warning}", rule.file.display());
             }
         }
-        let since = self.since().map_err(|e| RuleError::Deliver(super::deliver::DeliveryError::Setup(format!("rules.since: {e}"))))?;
+        let since = self.since().map_err(|e| RuleError::Deliver(super::DeliveryError::Setup(format!("rules.since: {e}"))))?;
         let now = crate::now_micros();
         let from = now - since.as_micros() as i64;
         let report =

@@ -112,7 +112,7 @@ pub(super) fn parse(file: &Path, value: &Yaml, registry: &Registry) -> Result<Ru
             source("service").unwrap_or_else(|| "(none)".into())
         )));
     }
-    let severity = severity(text("level").as_deref()).map_err(fail)?;
+    let severity = severity(file, text("level").as_deref())?;
     let detection =
         value.get("detection").and_then(Yaml::as_mapping).ok_or_else(|| fail("detection: missing; expected a mapping".into()))?;
     let predicate = compile_detection(detection).map_err(|e| problem(file, e))?;
@@ -225,7 +225,7 @@ pub(super) fn correlation(file: &Path, value: &Yaml, loaded: &mut [Rule], regist
         name: text("name"),
         title,
         description: text("description").unwrap_or_default(),
-        severity: severity(text("level").as_deref()).map_err(fail)?,
+        severity: severity(file, text("level").as_deref())?,
         enabled: text("status").as_deref() != Some("deprecated"),
         log_types,
         queries,
@@ -241,7 +241,7 @@ pub(super) fn correlation(file: &Path, value: &Yaml, loaded: &mut [Rule], regist
 }
 
 /// A Sigma `level` as a severity (Medium when absent).
-fn severity(level: Option<&str>) -> Result<Severity, String> {
+fn severity(file: &Path, level: Option<&str>) -> Result<Severity, RuleError> {
     Ok(match level {
         None => Severity::Medium,
         Some("informational") => Severity::Info,
@@ -249,7 +249,12 @@ fn severity(level: Option<&str>) -> Result<Severity, String> {
         Some("medium") => Severity::Medium,
         Some("high") => Severity::High,
         Some("critical") => Severity::Critical,
-        Some(other) => return Err(format!("level: {other} is not a Sigma level; expected informational, low, medium, high or critical")),
+        Some(other) => {
+            return Err(invalid(
+                file,
+                format!("level: {other} is not a Sigma level; expected informational, low, medium, high or critical"),
+            ));
+        }
     })
 }
 
