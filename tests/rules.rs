@@ -207,11 +207,7 @@ fn a_rule_that_cannot_load_is_skipped_unless_strict() {
 #[test]
 fn an_incident_window_and_a_backtest_leave_the_schedule_alone() {
     let scratch = Scratch::new("rules-window");
-    let starter = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/aws_cloudtrail");
-    std::fs::create_dir_all(scratch.path("detections")).unwrap();
-    for file in ["console_login_failures.yml", "root_activity.yml"] {
-        std::fs::copy(starter.join(file), scratch.path(&format!("detections/{file}"))).unwrap();
-    }
+    starter_rules(&scratch, &["console_login_failures.yml", "root_activity.yml"]);
     // Three days ago: a root call. Within the hour: six failed logins and a root call.
     let mut records: Vec<Value> = (0..6).map(|i| failed_login(50 - i * 5)).collect();
     records.extend([root_call(30), root_call(3 * 24 * 60)]);
@@ -364,9 +360,7 @@ fn webhook() -> (String, Received) {
 fn alerts_reach_a_webhook_and_a_file_once_each() {
     let scratch = Scratch::new("rules-deliver");
     let (url, got) = webhook();
-    let starter = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/aws_cloudtrail");
-    std::fs::create_dir_all(scratch.path("detections")).unwrap();
-    std::fs::copy(starter.join("root_activity.yml"), scratch.path("detections/root_activity.yml")).unwrap();
+    starter_rules(&scratch, &["root_activity.yml"]);
     write(
         &scratch,
         "tarn.yml",
@@ -415,9 +409,7 @@ fn alerts_reach_a_webhook_and_a_file_once_each() {
 #[test]
 fn tarn_run_runs_scheduled_rules_and_sends_their_alerts() {
     let scratch = Scratch::new("rules-scheduled");
-    let starter = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/aws_cloudtrail");
-    std::fs::create_dir_all(scratch.path("detections")).unwrap();
-    std::fs::copy(starter.join("root_activity.yml"), scratch.path("detections/root_activity.yml")).unwrap();
+    starter_rules(&scratch, &["root_activity.yml"]);
     write(
         &scratch,
         "tarn.yml",
@@ -454,9 +446,7 @@ fn alerts_reach_an_sns_topic_once() {
     let arn = boto(
         "topic = sns.create_topic(Name='tarn-alerts-test')['TopicArn']\nq = sqs.create_queue(QueueName='tarn-alerts-inbox')['QueueUrl']\nqarn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=['QueueArn'])['Attributes']['QueueArn']\nsns.subscribe(TopicArn=topic, Protocol='sqs', Endpoint=qarn, Attributes={'RawMessageDelivery': 'true'})\nprint(topic)",
     );
-    let starter = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/aws_cloudtrail");
-    std::fs::create_dir_all(scratch.path("detections")).unwrap();
-    std::fs::copy(starter.join("root_activity.yml"), scratch.path("detections/root_activity.yml")).unwrap();
+    starter_rules(&scratch, &["root_activity.yml"]);
     write(
         &scratch,
         "tarn.yml",
@@ -475,6 +465,15 @@ fn alerts_reach_an_sns_topic_once() {
     assert_eq!(messages.len(), 1, "published once over two runs: {messages:?}");
     assert_eq!(messages[0]["alert"]["rule_id"], "AWS.CloudTrail.RootActivity");
     assert!(messages[0]["text"].as_str().unwrap().starts_with("[High] alert:"), "{:?}", messages[0]);
+}
+
+/// Copies starter CloudTrail rules into the scratch's `detections/`.
+fn starter_rules(scratch: &Scratch, files: &[&str]) {
+    let starter = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/aws_cloudtrail");
+    std::fs::create_dir_all(scratch.path("detections")).unwrap();
+    for file in files {
+        std::fs::copy(starter.join(file), scratch.path(&format!("detections/{file}"))).unwrap();
+    }
 }
 
 /// The `.yml` files under `dir`, in its sub-folders too.
