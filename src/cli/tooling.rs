@@ -62,6 +62,21 @@ pub fn config(config_file: Option<&Path>, command: ConfigCommand) -> Result<Exit
     if config.apply_retention {
         println!("  apply_retention: on");
     }
+    for schedule in &config.rules {
+        println!("  rules {}: every {}, looking back {}", schedule.path.display(), schedule.every, schedule.since);
+    }
+    for (name, destination) in &config.alert_destinations {
+        let what = match destination {
+            tarn::rules::deliver::Destination::Webhook { url_env: Some(var), .. } => format!("webhook (URL in {var})"),
+            tarn::rules::deliver::Destination::Webhook { .. } => "webhook".to_string(),
+            tarn::rules::deliver::Destination::Sns { topic_arn, .. } => format!("sns {topic_arn}"),
+            tarn::rules::deliver::Destination::File { path } => format!("file {}", path.display()),
+        };
+        println!("  alerts to {name}: {what}");
+    }
+    if let Some(serve) = &config.serve {
+        println!("  serve: {} (credentials from {})", serve.listen, serve.access_key_id_env);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
