@@ -189,12 +189,14 @@ async fn unreadable_objects_are_retried_then_quarantined() {
     aws.put("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/17/corrupt.json.gz", b"\x1f\x8bnot gzip at all".to_vec()).await;
     let missing = serde_json::json!({"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": aws.bucket}, "object": {"key": "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/17/gone.json.gz"}}}]});
     aws.send(&missing.to_string()).await;
-    let retry = ["--max-receives", "2", "--visibility-timeout", "1"];
+    // Hidden long enough that a slow first pull (the suite runs tests side
+    // by side on two cores) does not receive them a second time itself.
+    let retry = ["--max-receives", "2", "--visibility-timeout", "4"];
     let out = pull_ok(&s, &aws, &retry);
     assert!(out.contains("2 left to retry"), "{out}");
     assert_eq!(s.count("select count(*) from aws_cloudtrail"), 100);
     assert_eq!(s.count("select count(*) from quarantine"), 0);
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::thread::sleep(std::time::Duration::from_millis(4500));
     let out = pull_ok(&s, &aws, &retry);
     assert!(out.contains("2 quarantined"), "{out}");
     let reasons = s.rows("select reason from quarantine order by reason");
