@@ -45,6 +45,20 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
     Ok(Duration::from_secs(seconds))
 }
 
+/// A time people write in flags and config: a day (`2026-11-20`, midnight
+/// UTC) or RFC 3339; microseconds since the epoch.
+///
+/// ```
+/// assert_eq!(tarn::duration::instant("1970-01-02"), Some(86_400_000_000));
+/// assert_eq!(tarn::duration::instant("soon"), None);
+/// ```
+pub fn instant(text: &str) -> Option<i64> {
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Some(day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros());
+    }
+    chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_micros())
+}
+
 /// `2d 3h`, `7h 12m`, `45s`: the two largest units.
 pub fn show(duration: Duration) -> String {
     let s = duration.as_secs();

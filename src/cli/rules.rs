@@ -202,12 +202,8 @@ fn run(setup: &Setup, args: RunArgs) -> Result<ExitCode> {
 
 /// A time given as a day (`2026-11-20`, midnight UTC) or RFC 3339.
 fn instant(flag: &str, text: &str) -> Result<i64> {
-    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros());
-    }
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| t.timestamp_micros())
-        .map_err(|_| anyhow!("{flag}: '{text}' is not a day or a time; write it like 2026-11-20 or 2026-11-20T14:00:00Z"))
+    tarn::duration::instant(text)
+        .ok_or_else(|| anyhow!("{flag}: '{text}' is not a day or a time; write it like 2026-11-20 or 2026-11-20T14:00:00Z"))
 }
 
 pub fn rules(setup: &Setup, command: RulesCommand) -> Result<ExitCode> {

@@ -33,18 +33,11 @@ pub struct AwsOptions {
 
 /// An SNS client for `options` (alert destinations).
 pub async fn sns_client(options: &AwsOptions) -> aws_sdk_sns::Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(region) = &options.region {
-        loader = loader.region(aws_config::Region::new(region.clone()));
-    }
-    if let Some(endpoint) = options.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).filter(|e| !e.is_empty()) {
-        loader = loader.endpoint_url(endpoint);
-    }
-    aws_sdk_sns::Client::new(&loader.load().await)
+    aws_sdk_sns::Client::new(&shared_config(options).await.0)
 }
 
-/// S3 and SQS clients for `options`.
-pub async fn clients(options: &AwsOptions) -> (aws_sdk_s3::Client, aws_sdk_sqs::Client) {
+/// The SDK's shared config for `options`, and the endpoint it points at.
+async fn shared_config(options: &AwsOptions) -> (aws_config::SdkConfig, Option<String>) {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(region) = &options.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
@@ -53,7 +46,12 @@ pub async fn clients(options: &AwsOptions) -> (aws_sdk_s3::Client, aws_sdk_sqs::
     if let Some(endpoint) = &endpoint {
         loader = loader.endpoint_url(endpoint.clone());
     }
-    let shared = loader.load().await;
+    (loader.load().await, endpoint)
+}
+
+/// S3 and SQS clients for `options`.
+pub async fn clients(options: &AwsOptions) -> (aws_sdk_s3::Client, aws_sdk_sqs::Client) {
+    let (shared, endpoint) = shared_config(options).await;
     let s3 = aws_sdk_s3::config::Builder::from(&shared).force_path_style(endpoint.is_some()).build();
     (aws_sdk_s3::Client::from_conf(s3), aws_sdk_sqs::Client::new(&shared))
 }

@@ -189,10 +189,7 @@ impl SnykConfig {
     /// `from` in microseconds since the epoch.
     pub fn from(&self) -> Result<Option<i64>, SnykError> {
         let Some(text) = self.from.as_deref() else { return Ok(None) };
-        if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-            return Ok(Some(day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros()));
-        }
-        chrono::DateTime::parse_from_rfc3339(text).map(|t| Some(t.timestamp_micros())).map_err(|_| {
+        crate::duration::instant(text).map(Some).ok_or_else(|| {
             SnykError::Setup(format!("from: '{text}' is not a day or a time; write it like 2026-10-01 or 2026-10-01T12:00:00Z"))
         })
     }
